@@ -1,0 +1,112 @@
+"""sectigo-iot: an async client of the Sectigo IoT Manager API.
+
+    async with SectigoClient.from_env() as client:
+        authorities = await client.authorities.list()
+
+``import sectigo_iot`` stays cheap: the certificate toolkit (cryptography), the keyring,
+the CLI and the emulator load only where they are used.
+"""
+
+import sys
+
+# httpx loads its own command-line tool (click, rich, pygments: ~150 ms) whenever those
+# are installed, as they are with our [cli] extra. Nothing here uses httpx's CLI, so
+# unless httpx is already loaded, skip that one module; httpx then defines a stub main().
+if "httpx" not in sys.modules:
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    import httpx  # noqa: F401
+
+    del sys.modules["httpx._main"]
+
+from ._client import DEFAULT_BASE_URL, SectigoClient
+from ._version import __version__
+from .auth import FileTokenStore, KeyringTokenStore, MemoryTokenStore, TokenPair, TokenStore
+from .errors import (
+    AmbiguousRequestError,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BatchError,
+    BatchFailedError,
+    BatchNotReadyError,
+    BatchRejectedError,
+    ConflictError,
+    CredentialsError,
+    InvalidArchiveError,
+    InvalidCSRError,
+    InvalidInputError,
+    InvalidResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    PKCS12PasswordError,
+    RateLimitError,
+    SectigoError,
+    ServerError,
+    TLSClientAuthRequiredError,
+    TokenError,
+    UnsupportedPKCS12Error,
+    WaitTimeoutError,
+)
+from .models import (
+    Authority,
+    Batch,
+    BatchStatus,
+    CertificateItem,
+    Licenses,
+    Organization,
+    ProcessingInfo,
+    Profile,
+    ProfileDetail,
+    ProfileParameter,
+)
+from .resources import WaitProgress
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AmbiguousRequestError",
+    "AuthenticationError",
+    "Authority",
+    "BadRequestError",
+    "Batch",
+    "BatchError",
+    "BatchFailedError",
+    "BatchNotReadyError",
+    "BatchRejectedError",
+    "BatchStatus",
+    "CertificateItem",
+    "ConflictError",
+    "CredentialsError",
+    "FileTokenStore",
+    "InvalidArchiveError",
+    "InvalidCSRError",
+    "InvalidInputError",
+    "InvalidResponseError",
+    "KeyringTokenStore",
+    "Licenses",
+    "MemoryTokenStore",
+    "NotFoundError",
+    "Organization",
+    "PKCS12PasswordError",
+    "PermissionDeniedError",
+    "ProcessingInfo",
+    "Profile",
+    "ProfileDetail",
+    "ProfileParameter",
+    "RateLimitError",
+    "SectigoClient",
+    "SectigoError",
+    "ServerError",
+    "TLSClientAuthRequiredError",
+    "TokenError",
+    "TokenPair",
+    "TokenStore",
+    "UnsupportedPKCS12Error",
+    "WaitProgress",
+    "WaitTimeoutError",
+    "__version__",
+]

@@ -1,0 +1,116 @@
+"""``SectigoClient``: the async entry point to the Sectigo IoT Manager API."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from . import _retry
+from ._session import Session
+from .auth import TokenPair, TokenStore, resolve_token_store
+from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
+
+__all__ = ["DEFAULT_BASE_URL", "SectigoClient"]
+
+DEFAULT_BASE_URL = "https://iot.sectigo.com"
+DEFAULT_TIMEOUT = 30.0
+
+
+class SectigoClient:
+    """An async client of one Sectigo IoT Manager account.
+
+    Use it as ``async with SectigoClient(username, password) as client:``; it owns one
+    connection pool. Tokens are obtained on the first call, renewed ahead of expiry and
+    kept in ``token_store`` ("keyring", "file", "memory" or a TokenStore object).
+    ``clock`` (seconds since the epoch) is for tests that move time.
+    """
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        token_store: str | TokenStore = "keyring",  # noqa: S107
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = _retry.DEFAULT_MAX_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session = Session(
+            base_url=base_url,
+            username=username or "",
+            password=password or "",
+            token_store=resolve_token_store(token_store),
+            timeout=timeout,
+            max_retries=max_retries,
+            transport=transport,
+            clock=clock,
+        )
+        self.authorities = Authorities(self._session)
+        self.licenses = Licenses(self._session)
+        self.organizations = Organizations(self._session)
+        self.profiles = Profiles(self._session)
+        self.batches = Batches(self._session)
+        self.certificates = Certificates(self._session)
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> SectigoClient:
+        """A client configured from ``SECTIGO_USERNAME``, ``SECTIGO_PASSWORD`` and
+        ``SECTIGO_ENDPOINT`` (keyword arguments take precedence)."""
+        kwargs.setdefault("username", os.environ.get("SECTIGO_USERNAME"))
+        kwargs.setdefault("password", os.environ.get("SECTIGO_PASSWORD"))
+        endpoint = os.environ.get("SECTIGO_ENDPOINT")
+        if endpoint:
+            kwargs.setdefault("base_url", endpoint)
+        return cls(**kwargs)
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port every request goes to."""
+        return self._session.base_url
+
+    @property
+    def username(self) -> str:
+        """The login name."""
+        return self._session.tokens.username
+
+    @property
+    def tokens(self) -> TokenPair | None:
+        """The token pair held now (its repr never shows the tokens)."""
+        return self._session.tokens.tokens
+
+    async def authenticate(self) -> TokenPair:
+        """Log in with the password now, replacing any tokens held or stored."""
+        return await self._session.tokens.authenticate()
+
+    async def load_tokens(self) -> TokenPair | None:
+        """Read the stored tokens (if any) without contacting the server."""
+        return await self._session.tokens.load()
+
+    async def logout(self) -> None:
+        """Forget the tokens held and stored for this host and user."""
+        await self._session.tokens.forget()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._session.aclose()
+
+    async def __aenter__(self) -> SectigoClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"SectigoClient(username={self.username!r}, base_url={self.base_url!r})"

@@ -1,0 +1,224 @@
+"""Where tokens are kept between runs: the OS keyring, a private file, or memory.
+
+A store holds one opaque string per (host, username); the token manager decides what
+goes in it. Stores never hold the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.to_thread
+
+from .._logging import get_logger
+
+__all__ = [
+    "FileTokenStore",
+    "KeyringTokenStore",
+    "MemoryTokenStore",
+    "TokenStore",
+    "default_token_dir",
+    "resolve_token_store",
+]
+
+logger = get_logger("sectigo_iot.auth")
+KEYRING_TIMEOUT = 3.0  # seconds; a locked or hung keyring must not hang the client
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """What the client needs of a token store. Any object with these methods will do."""
+
+    async def load(self, host: str, username: str) -> str | None:
+        """The stored entry, or None."""
+
+    async def save(self, host: str, username: str, data: str) -> None:
+        """Store (replace) the entry."""
+
+    async def delete(self, host: str, username: str) -> None:
+        """Forget the entry; no error when there is none."""
+
+
+class MemoryTokenStore:
+    """Keeps tokens for the life of the process only."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], str] = {}
+
+    async def load(self, host: str, username: str) -> str | None:
+        return self._entries.get((host, username))
+
+    async def save(self, host: str, username: str, data: str) -> None:
+        self._entries[(host, username)] = data
+
+    async def delete(self, host: str, username: str) -> None:
+        self._entries.pop((host, username), None)
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenStore(entries={len(self._entries)})"
+
+
+def default_token_dir() -> Path:
+    """``<user cache dir>/sectigo-iot/tokens``."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sectigo-iot", appauthor=False)) / "tokens"
+
+
+class FileTokenStore:
+    """One 0600 file per host and user in a 0700 folder, replaced atomically.
+
+    Concurrent writers (several processes) never leave a torn file: each write goes to
+    a private temporary file that is renamed over the entry.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_token_dir()
+
+    def path_for(self, host: str, username: str) -> Path:
+        """The file holding the entry of this host and user."""
+        digest = hashlib.sha256(f"{host}\0{username}".encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.json"
+
+    async def load(self, host: str, username: str) -> str | None:
+        return await anyio.to_thread.run_sync(self._load, self.path_for(host, username))
+
+    async def save(self, host: str, username: str, data: str) -> None:
+        await anyio.to_thread.run_sync(self._save, self.path_for(host, username), data)
+
+    async def delete(self, host: str, username: str) -> None:
+        path = self.path_for(host, username)
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    @staticmethod
+    def _load(path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def _save(self, path: Path, data: str) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tok-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore(directory={str(self.directory)!r})"
+
+
+class KeyringTokenStore:
+    """The OS keyring (service ``sectigo-iot:<host>``, user = login name).
+
+    Keyring calls run in a worker thread with a timeout. When no usable backend exists,
+    the store falls back to ``fallback`` (a FileTokenStore by default) with one warning.
+    """
+
+    def __init__(self, fallback: TokenStore | None = None) -> None:
+        self._fallback: TokenStore = fallback if fallback is not None else FileTokenStore()
+        self._usable: bool | None = None
+
+    @staticmethod
+    def service_name(host: str) -> str:
+        """The keyring service under which a host's tokens are kept."""
+        return f"sectigo-iot:{host}"
+
+    async def _backend_usable(self) -> bool:
+        if self._usable is None:
+            try:
+                with anyio.fail_after(KEYRING_TIMEOUT):
+                    self._usable = await anyio.to_thread.run_sync(_keyring_usable)
+            except TimeoutError:
+                self._usable = False
+            if not self._usable:
+                logger.warning(
+                    "no usable keyring backend; keeping tokens in %s instead",
+                    getattr(self._fallback, "directory", self._fallback),
+                )
+        return self._usable
+
+    async def _call(self, name: str, *args: str) -> str | None:
+        import keyring
+
+        function = getattr(keyring, name)
+        with anyio.fail_after(KEYRING_TIMEOUT):
+            result: str | None = await anyio.to_thread.run_sync(function, *args)
+        return result
+
+    async def load(self, host: str, username: str) -> str | None:
+        if not await self._backend_usable():
+            return await self._fallback.load(host, username)
+        return await self._call("get_password", self.service_name(host), username)
+
+    async def save(self, host: str, username: str, data: str) -> None:
+        if not await self._backend_usable():
+            await self._fallback.save(host, username, data)
+            return
+        await self._call("set_password", self.service_name(host), username, data)
+
+    async def delete(self, host: str, username: str) -> None:
+        if not await self._backend_usable():
+            await self._fallback.delete(host, username)
+            return
+        import keyring.errors
+
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            await self._call("delete_password", self.service_name(host), username)
+
+    def __repr__(self) -> str:
+        return f"KeyringTokenStore(usable={self._usable})"
+
+
+def _keyring_usable() -> bool:
+    """False for the fail/null backends or when the keyring cannot be loaded."""
+    try:
+        import keyring
+        from keyring.backends import fail, null
+
+        backend = keyring.get_keyring()
+    except Exception:  # any backend failure means "no keyring", never a crash
+        return False
+    inner = getattr(backend, "backends", None)
+    candidates = inner if inner else [backend]
+    return any(not isinstance(b, (fail.Keyring, null.Keyring)) for b in candidates)
+
+
+def resolve_token_store(spec: str | TokenStore) -> TokenStore:
+    """Turn ``"keyring"``, ``"file"`` or ``"memory"`` into a store; pass stores through."""
+    if isinstance(spec, str):
+        factories: dict[str, Callable[[], TokenStore]] = {
+            "keyring": KeyringTokenStore,
+            "file": FileTokenStore,
+            "memory": MemoryTokenStore,
+        }
+        try:
+            return factories[spec]()
+        except KeyError:
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"unknown token_store {spec!r}; use 'keyring', 'file', 'memory' "
+                "or an object with async load/save/delete methods"
+            ) from None
+    if not isinstance(spec, TokenStore):
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError("token_store must have async load, save and delete methods")
+    return spec

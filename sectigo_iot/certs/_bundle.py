@@ -1,0 +1,216 @@
+"""A certificate with its chain and (maybe) its private key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from attrs import field, frozen
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.x509.oid import NameOID
+
+from ._keys import key_encryption, key_type_name, private_key_pem
+
+__all__ = ["CertificateBundle", "make_bundle"]
+
+
+@frozen(kw_only=True, repr=False)
+class CertificateBundle:
+    """A leaf certificate, its issuers and, when delivered, its private key.
+
+    ``chain`` holds the issuers from the leaf's issuer upwards (the leaf is not in it);
+    ``source`` names where the bundle came from (an archive member name, for example).
+    The private key never appears in the repr nor in :meth:`to_dict`.
+    """
+
+    certificate: x509.Certificate
+    private_key: PrivateKeyTypes | None = field(default=None, repr=False, eq=False)
+    chain: tuple[x509.Certificate, ...] = ()
+    source: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The leaf's subject as an RFC 4514 string."""
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def issuer(self) -> str:
+        """The leaf's issuer as an RFC 4514 string."""
+        return self.certificate.issuer.rfc4514_string()
+
+    @property
+    def common_name(self) -> str:
+        """The leaf's subject common name, or ``""`` when it has none."""
+        return _common_name(self.certificate.subject)
+
+    @property
+    def sans(self) -> tuple[str, ...]:
+        """The DNS names of the leaf's subjectAltName extension."""
+        try:
+            ext = self.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            return ()
+        return tuple(ext.value.get_values_for_type(x509.DNSName))
+
+    @property
+    def serial_number(self) -> str:
+        """The serial as Sectigo prints it: upper-case hex, no separators or leading zeros."""
+        return format(self.certificate.serial_number, "X")
+
+    @property
+    def not_before(self) -> datetime:
+        """Start of validity, an aware UTC datetime."""
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> datetime:
+        """End of validity, an aware UTC datetime."""
+        return self.certificate.not_valid_after_utc
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        """SHA-256 of the leaf's DER, as colon-separated upper-case hex (OpenSSL's style)."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+    @property
+    def key_type(self) -> str:
+        """The leaf's public key type, e.g. ``"rsa4096"`` or ``"ec-p256"``."""
+        return key_type_name(self.certificate.public_key())
+
+    @property
+    def certificate_pem(self) -> bytes:
+        """The leaf as PEM."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """The issuers as concatenated PEM (empty when there is no chain)."""
+        return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in self.chain)
+
+    @property
+    def fullchain_pem(self) -> bytes:
+        """The leaf followed by its issuers, as PEM."""
+        return self.certificate_pem + self.chain_pem
+
+    def private_key_pem(self, passphrase: str | bytes | None = None) -> bytes:
+        """The private key as PKCS#8 PEM, encrypted when ``passphrase`` is given.
+
+        Raises:
+            ValueError: the bundle has no private key.
+        """
+        if self.private_key is None:
+            raise ValueError(f"the bundle {self.source!r} has no private key")
+        return private_key_pem(self.private_key, key_encryption(passphrase))
+
+    def expires_within(self, days: float, *, now: datetime | None = None) -> bool:
+        """True if the leaf expires within ``days`` days from ``now`` (or is expired)."""
+        moment = now if now is not None else datetime.now(timezone.utc)
+        return self.not_after <= moment + timedelta(days=days)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary of the leaf and its chain (never the key)."""
+        return {
+            "source": self.source,
+            "subject": self.subject,
+            "common_name": self.common_name,
+            "sans": list(self.sans),
+            "serial_number": self.serial_number,
+            "issuer": self.issuer,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "key_type": self.key_type,
+            "has_private_key": self.private_key is not None,
+            "chain": [
+                {
+                    "subject": cert.subject.rfc4514_string(),
+                    "serial_number": format(cert.serial_number, "X"),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                }
+                for cert in self.chain
+            ],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"CertificateBundle(common_name={self.common_name!r}, "
+            f"serial_number={self.serial_number!r}, not_after={self.not_after.isoformat()!r}, "
+            f"chain={len(self.chain)}, private_key={self.private_key is not None}, "
+            f"source={self.source!r})"
+        )
+
+
+def make_bundle(
+    certificates: Sequence[x509.Certificate],
+    private_key: PrivateKeyTypes | None,
+    source: str,
+) -> CertificateBundle:
+    """Pick the leaf among ``certificates`` and order the rest as its chain.
+
+    The leaf is the certificate whose public key matches ``private_key``; without a key
+    (or no match), the first certificate that issued none of the others; failing that, the
+    first one. The chain follows issuer names from the leaf upwards, and any certificate
+    not on that path is appended in its original order.
+    """
+    certs: list[x509.Certificate] = []
+    for cert in certificates:
+        if cert not in certs:
+            certs.append(cert)
+    if not certs:
+        raise ValueError("no certificate")
+    leaf = _find_leaf(certs, private_key)
+    chain: list[x509.Certificate] = []
+    current = leaf
+    while True:
+        parent = next(
+            (
+                cert
+                for cert in certs
+                if cert != current and cert not in chain and cert != leaf
+                if cert.subject == current.issuer
+            ),
+            None,
+        )
+        if parent is None:
+            break
+        chain.append(parent)
+        current = parent
+    chain.extend(cert for cert in certs if cert != leaf and cert not in chain)
+    return CertificateBundle(
+        certificate=leaf, private_key=private_key, chain=tuple(chain), source=source
+    )
+
+
+def _find_leaf(
+    certs: list[x509.Certificate], private_key: PrivateKeyTypes | None
+) -> x509.Certificate:
+    if private_key is not None:
+        wanted = _spki(private_key.public_key())
+        for cert in certs:
+            if _spki(cert.public_key()) == wanted:
+                return cert
+    for cert in certs:
+        issued_another = any(
+            other != cert and other.issuer == cert.subject for other in certs
+        )
+        if not issued_another:
+            return cert
+    return certs[0]
+
+
+def _spki(public_key: Any) -> bytes:
+    der: bytes = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def _common_name(name: x509.Name) -> str:
+    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not attributes:
+        return ""
+    value = attributes[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")

@@ -1,0 +1,183 @@
+"""Generating a private key and a CSR that Sectigo accepts for TRISA certificates."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+from attrs import field, frozen
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..errors import InvalidInputError
+from ._domains import show, validate_domain
+from ._keys import check_key_type, key_encryption, new_private_key, private_key_pem, signing_hash
+
+__all__ = ["AbbreviatedStateWarning", "CSRResult", "generate_csr"]
+
+_MAX_CN = 64  # RFC 5280 ub-common-name
+_MAX_ORGANIZATION = 64  # ub-organization-name
+_MAX_LOCALITY_OR_STATE = 128  # ub-locality-name, ub-state-name
+
+
+class AbbreviatedStateWarning(UserWarning):
+    """The state looks abbreviated ("CA"); certificate profiles expect it spelled out."""
+
+
+@frozen(kw_only=True)
+class CSRResult:
+    """A generated CSR and its private key, both PEM.
+
+    ``key_pem`` is PKCS#8, encrypted when ``generate_csr`` was given a passphrase; it never
+    appears in the repr.
+    """
+
+    csr_pem: bytes
+    key_pem: bytes = field(repr=False)
+    common_name: str
+    dns_names: tuple[str, ...]
+    key_type: str
+
+
+def generate_csr(
+    common_name: str,
+    dns_names: Iterable[str] = (),
+    *,
+    organization: str = "TRISA Member VASP",
+    locality: str = "Menlo Park",
+    state: str = "California",
+    country: str = "US",
+    key_type: str = "rsa4096",
+    passphrase: str | bytes | None = None,
+    allow_wildcard: bool = False,
+) -> CSRResult:
+    """Generate a private key and a CSR for ``common_name`` (and extra ``dns_names``).
+
+    The CSR matches the OpenSSL recipe documented for TRISA: subject C/ST/L/O/CN, a
+    subjectAltName with the common name first and then the other names (normalized with
+    :func:`validate_domain`, duplicates dropped), ``basicConstraints CA:FALSE``, key usage
+    digitalSignature, nonRepudiation and keyEncipherment (keyEncipherment only for RSA
+    keys: EC keys cannot encipher), and extended key usage clientAuth and serverAuth.
+
+    ``key_type`` is one of ``rsa2048``, ``rsa3072``, ``rsa4096`` (the default, signed with
+    SHA-384 as the recipe), ``ec-p256`` (SHA-256) or ``ec-p384`` (SHA-384). Every input is
+    checked before a key is generated.
+
+    Raises:
+        InvalidInputError: a name, the country, the subject fields or the key type is invalid.
+
+    Warns:
+        AbbreviatedStateWarning: ``state`` looks like a two-letter abbreviation.
+    """
+    if isinstance(dns_names, (str, bytes)):
+        raise InvalidInputError(
+            "dns_names must be a list or tuple of names, not a single string; "
+            f"write dns_names=[{dns_names!r}]"
+        )
+    check_key_type(key_type)
+    encryption = key_encryption(passphrase)
+    cn = validate_domain(common_name, allow_wildcard=allow_wildcard)
+    if len(cn) > _MAX_CN:
+        raise InvalidInputError(
+            f"common name {show(cn)} is {len(cn)} characters long; a common name has at "
+            f"most {_MAX_CN}. Use a shorter name as CN and put the long one in dns_names"
+        )
+    names = [cn]
+    for name in dns_names:
+        normalized = validate_domain(name, allow_wildcard=allow_wildcard)
+        if normalized not in names:
+            names.append(normalized)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, _check_country(country)),
+            x509.NameAttribute(
+                NameOID.STATE_OR_PROVINCE_NAME,
+                _check_text("state", _check_state(state), _MAX_LOCALITY_OR_STATE),
+            ),
+            x509.NameAttribute(
+                NameOID.LOCALITY_NAME, _check_text("locality", locality, _MAX_LOCALITY_OR_STATE)
+            ),
+            x509.NameAttribute(
+                NameOID.ORGANIZATION_NAME,
+                _check_text("organization", organization, _MAX_ORGANIZATION),
+            ),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+    key = new_private_key(key_type)
+    is_rsa = key_type.startswith("rsa")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,  # nonRepudiation
+                key_encipherment=is_rsa,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
+        )
+        .sign(key, signing_hash(key_type))
+    )
+    return CSRResult(
+        csr_pem=csr.public_bytes(serialization.Encoding.PEM),
+        key_pem=private_key_pem(key, encryption),
+        common_name=cn,
+        dns_names=tuple(names),
+        key_type=key_type,
+    )
+
+
+def _check_country(country: str) -> str:
+    if not isinstance(country, str):
+        raise InvalidInputError(f"country must be a str, not {type(country).__name__}")
+    code = country.strip()
+    if len(code) != 2 or not (code.isascii() and code.isalpha()):
+        raise InvalidInputError(
+            f"country {show(country)} is not a two-letter ISO 3166 code; use e.g. 'US' or 'DE'"
+        )
+    return code.upper()
+
+
+def _check_state(state: str) -> str:
+    if isinstance(state, str):
+        text = state.strip()
+        if len(text) == 2 and text.isascii() and text.isalpha():
+            warnings.warn(
+                f"state {text!r} looks abbreviated; certificate profiles expect the full "
+                "name, e.g. 'California' rather than 'CA'",
+                AbbreviatedStateWarning,
+                stacklevel=3,
+            )
+    return state
+
+
+def _check_text(what: str, value: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise InvalidInputError(f"{what} is empty; give a value (e.g. the default)")
+    if len(text) > limit:
+        raise InvalidInputError(f"{what} {show(text)} is longer than {limit} characters")
+    if not text.isprintable():
+        raise InvalidInputError(f"{what} {show(text)} contains control characters")
+    return text

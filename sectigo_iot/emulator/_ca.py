@@ -1,0 +1,280 @@
+"""The emulator's test CA: key generation, issuance and PKCS#12/ZIP packaging."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import zipfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Union
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "KEY_TYPES",
+    "CertificateAuthority",
+    "PrivateKey",
+    "PublicKey",
+    "build_zip",
+    "cached_ca",
+    "entry_name",
+    "generate_key",
+    "is_dns_name",
+    "pkcs12_bytes",
+    "subject_from_params",
+]
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+
+#: key types the emulator can generate, for leaf keys and for its CA
+KEY_TYPES = ("rsa2048", "rsa4096", "ec-p256")
+
+#: subject values used when a profile parameter is missing or empty
+SUBJECT_DEFAULTS = {
+    "organizationName": "Staging",
+    "localityName": "Queenstown",
+    "stateOrProvinceName": "MD",
+    "countryName": "US",
+}
+_SUBJECT_OIDS = (
+    ("countryName", NameOID.COUNTRY_NAME),
+    ("stateOrProvinceName", NameOID.STATE_OR_PROVINCE_NAME),
+    ("localityName", NameOID.LOCALITY_NAME),
+    ("organizationName", NameOID.ORGANIZATION_NAME),
+)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def generate_key(key_type: str) -> PrivateKey:
+    """A new private key of one of :data:`KEY_TYPES`."""
+    if key_type == "rsa2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key_type == "rsa4096":
+        return rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    if key_type == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
+
+
+def is_dns_name(name: str) -> bool:
+    """Whether ``name`` is an ASCII DNS host name (a leading ``*.`` wildcard is allowed)."""
+    if not name.isascii() or len(name.rstrip(".")) > 253:
+        return False
+    labels = name.rstrip(".").split(".")
+    if labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]
+    return all(_LABEL.fullmatch(label) for label in labels)
+
+
+def subject_from_params(params: Mapping[str, str]) -> x509.Name:
+    """The subject for single-certificate params; ``ValueError`` holds a reject reason."""
+    common_name = params.get("commonName", "")
+    if not is_dns_name(common_name):
+        raise ValueError(
+            f"Cert subject name error: commonName value {common_name!r} is not a valid DNS name"
+        )
+    values = {key: params.get(key) or default for key, default in SUBJECT_DEFAULTS.items()}
+    country = values["countryName"]
+    if len(country) != 2 or not country.isascii() or not country.isalpha():
+        raise ValueError("Cert subject name error: countryName must be a two-letter code")
+    for key, value in values.items():
+        if len(value) > 64:
+            raise ValueError(f"Cert subject name error: {key} is longer than 64 characters")
+    attributes = [x509.NameAttribute(oid, values[key]) for key, oid in _SUBJECT_OIDS]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+class CertificateAuthority:
+    """A self-signed root CA that signs the emulator's leaf certificates."""
+
+    def __init__(self, key: PrivateKey, certificate: x509.Certificate) -> None:
+        self._key = key
+        self.certificate = certificate
+
+    def __repr__(self) -> str:
+        return f"<CertificateAuthority {self.certificate.subject.rfc4514_string()}>"
+
+    @classmethod
+    def generate(
+        cls, key_type: str = "ec-p256", *, common_name: str = "Sectigo IoT Emulator Root CA"
+    ) -> CertificateAuthority:
+        """A new root CA, valid for ten years from now."""
+        key = generate_key(key_type)
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sectigo-iot emulator"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+        now = datetime.now(timezone.utc)
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(ski, critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                critical=False,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, certificate)
+
+    @classmethod
+    def from_pem(cls, certificate_pem: bytes, key_pem: bytes) -> CertificateAuthority:
+        """Load a CA from its PEM certificate and unencrypted PEM private key."""
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise ValueError("the CA key must be an RSA or EC key")
+        return cls(key, x509.load_pem_x509_certificate(certificate_pem))
+
+    @property
+    def certificate_pem(self) -> bytes:
+        """The CA certificate in PEM."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def private_key_pem(self) -> bytes:
+        """The CA private key as unencrypted PKCS#8 PEM (for persistence only)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def issue(
+        self,
+        public_key: PublicKey,
+        subject: x509.Name,
+        dns_names: Sequence[str],
+        *,
+        now: datetime,
+        validity: timedelta,
+    ) -> x509.Certificate:
+        """Sign an end-entity certificate for ``public_key``.
+
+        ``now`` is the emulator's time. The certificate is valid from a little before
+        the earlier of ``now`` and the wall clock, so that a test clock moved forward
+        still yields certificates that OpenSSL accepts today.
+        """
+        not_before = min(now, datetime.now(timezone.utc)) - _CLOCK_SKEW
+        issuer_ski = self.certificate.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=True,
+                    key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]),
+                critical=False,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+                critical=False,
+            )
+        )
+        return builder.sign(self._key, hashes.SHA256())
+
+
+_CACHE: dict[str, CertificateAuthority] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_ca(key_type: str) -> CertificateAuthority:
+    """One CA per key type and process, shared by in-memory emulators (keys are slow)."""
+    with _CACHE_LOCK:
+        if key_type not in _CACHE:
+            _CACHE[key_type] = CertificateAuthority.generate(key_type)
+        return _CACHE[key_type]
+
+
+def pkcs12_bytes(
+    key: PrivateKey, certificate: x509.Certificate, chain: Sequence[x509.Certificate], password: str
+) -> bytes:
+    """A PKCS#12 (3DES, SHA-1 MAC, 2048 rounds) that OpenSSL 3 reads without ``-legacy``."""
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())
+        .build(password.encode("utf-8"))
+    )
+    return pkcs12.serialize_key_and_certificates(None, key, certificate, list(chain), encryption)
+
+
+def entry_name(common_name: str, suffix: str) -> str:
+    """The archive entry for a certificate: lower-cased CN, spaces as ``_``, no slashes."""
+    stem = common_name.lower().replace(" ", "_").replace("/", "_").replace("\\", "_")
+    return (stem or "certificate") + suffix
+
+
+def build_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
+    """A deflated ZIP archive of ``(name, data)`` entries; duplicate names get a suffix."""
+    buffer = io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            unique, counter = name, 1
+            while unique in seen:
+                counter += 1
+                stem, dot, ext = name.rpartition(".")
+                unique = f"{stem}-{counter}{dot}{ext}" if dot else f"{name}-{counter}"
+            seen.add(unique)
+            archive.writestr(unique, data)
+    return buffer.getvalue()

@@ -1,0 +1,250 @@
+"""attrs models of every request and response body in the Sectigo IoT Manager API.
+
+Attribute names are the snake_case of the JSON names; the converter in ``_converter``
+does the mapping. Every field has the zero value Go would decode a missing field to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from attrs import field, frozen
+
+__all__ = [
+    "AuthenticationReply",
+    "AuthenticationRequest",
+    "Authority",
+    "Batch",
+    "BatchStatus",
+    "CertificateItem",
+    "CreateSingleCertBatchRequest",
+    "ErrorBody",
+    "FindCertificateRequest",
+    "FindCertificateResponse",
+    "Licenses",
+    "Organization",
+    "ProcessingInfo",
+    "Profile",
+    "ProfileDetail",
+    "ProfileParameter",
+    "RevokeCertificateRequest",
+    "UploadCSRBatchRequest",
+]
+
+_SECRET_PARAMS = frozenset({"pkcs12Password"})
+
+
+def _masked_params(params: dict[str, str] | None) -> str:
+    if params is None:
+        return "None"
+    shown = {k: ("***" if k in _SECRET_PARAMS else v) for k, v in params.items()}
+    return repr(shown)
+
+
+class BatchStatus:
+    """Known batch statuses. ``Batch.status`` is an open string: others may appear."""
+
+    CREATED = "CREATED"
+    PROCESSING = "PROCESSING"
+    READY_FOR_DOWNLOAD = "READY_FOR_DOWNLOAD"
+    COLLECTED = "COLLECTED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    BROKEN = "BROKEN"
+    REVOKED = "REVOKED"
+    REMOVED_AFTER_EXPIRATION = "REMOVED_AFTER_EXPIRATION"
+
+    #: statuses after which a batch will never become ready
+    FAILURES = frozenset(
+        {REJECTED, FAILED, NOT_ACCEPTABLE, BROKEN, REVOKED, REMOVED_AFTER_EXPIRATION}
+    )
+
+    @staticmethod
+    def normalize(text: str) -> str:
+        """Normalize the text status (``Ready for download`` -> ``READY_FOR_DOWNLOAD``)."""
+        return text.strip().upper().replace(" ", "_")
+
+
+@frozen(kw_only=True)
+class AuthenticationRequest:
+    """Body of ``POST /auth/pwd``."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@frozen(kw_only=True)
+class AuthenticationReply:
+    """Tokens returned by login and refresh."""
+
+    access_token: str = field(default="", repr=False)
+    refresh_token: str = field(default="", repr=False)
+
+
+@frozen(kw_only=True)
+class CreateSingleCertBatchRequest:
+    """Body of ``PUT /api/v1/batches/createSingleCertBatch``."""
+
+    authority_id: int
+    batch_name: str
+    profile_params: dict[str, str] = field(factory=dict, repr=_masked_params)
+
+
+@frozen(kw_only=True)
+class UploadCSRBatchRequest:
+    """The ``csrBatchRequest`` part of a CSR upload."""
+
+    profile_id: int
+    batch_type: str = "BATCH"
+    profile_params: dict[str, str] | None = field(factory=dict, repr=_masked_params)
+
+
+@frozen(kw_only=True)
+class Batch:
+    """A batch, as returned by create, upload and batch detail."""
+
+    batch_id: int = 0
+    order_number: int = 0
+    creation_date: datetime | None = None
+    profile: str = ""
+    size: int = 0
+    status: str = ""
+    active: bool = False
+    batch_name: str = ""
+    reject_reason: str = ""
+    generator_parameters_values: Any = None
+    user_id: int = 0
+    downloadable: bool = False
+    rejectable: bool = False
+
+
+@frozen(kw_only=True)
+class ProcessingInfo:
+    """Certificates of a batch counted by state."""
+
+    active: int = 0
+    success: int = 0
+    failed: int = 0
+
+
+@frozen(kw_only=True)
+class Licenses:
+    """Ordered and issued certificate counts (``/api/v1/devices``)."""
+
+    ordered: int = 0
+    issued: int = 0
+
+
+@frozen(kw_only=True)
+class Authority:
+    """An authority the user may issue under."""
+
+    id: int = 0
+    ecosystem_id: int = 0
+    signer_certificate_id: int = 0
+    ecosystem_name: str = ""
+    balance: int = 0
+    enabled: bool = False
+    profile_id: int = 0
+    profile_name: str = ""
+
+
+@frozen(kw_only=True)
+class Profile:
+    """An entry of the profile list."""
+
+    profile_id: int = 0
+    algorithms: list[str] | None = None
+    ca: str = ""
+
+
+@frozen(kw_only=True)
+class ProfileParameter:
+    """One parameter a profile takes in ``profileParams``."""
+
+    name: str = ""
+    input_type: str = ""
+    required: bool = False
+    placeholder: Any = None
+    validation_pattern: str = ""
+    message: str = ""
+    value: Any = None
+    title: str = ""
+    scopes: list[str] | None = None
+    dynamic: bool = False
+
+
+@frozen(kw_only=True)
+class ProfileDetail:
+    """A profile's detail; ``raw_profile_config`` is opaque text."""
+
+    profile_name: str = ""
+    profile_id: int = 0
+    raw_profile_config: str = ""
+    name: str = ""
+    key_algorithm_info: str = ""
+
+
+@frozen(kw_only=True)
+class Organization:
+    """The organization of the current user."""
+
+    organization_id: int = 0
+    organization_name: str = ""
+    address: str = ""
+    primary_contact_name: str = ""
+    primary_contact_email: str = ""
+    primary_contact_phone: str = ""
+    manufacture_id: str = ""
+    logo: str = ""
+    authorities: list[Authority] | None = None
+    ecosystem_id: int = 0
+    organization_parameters: dict[str, str] | None = None
+    org_status: str = ""
+
+
+@frozen(kw_only=True)
+class FindCertificateRequest:
+    """Body of ``POST /api/v1/certificates/find``; empty fields are omitted."""
+
+    common_name: str | None = None
+    serial_number: str | None = None
+
+
+@frozen(kw_only=True)
+class CertificateItem:
+    """A certificate found by ``certificates.find``. ``device_id`` may be int or str."""
+
+    device_id: str = ""
+    common_name: str = ""
+    serial_number: str = ""
+    creation_date: datetime | None = None
+    status: str = ""
+
+
+@frozen(kw_only=True)
+class FindCertificateResponse:
+    """The find result: a count and the items."""
+
+    total_count: int = 0
+    items: list[CertificateItem] | None = None
+
+
+@frozen(kw_only=True)
+class RevokeCertificateRequest:
+    """Body of ``POST /api/v1/certificates/{profileId}/revoke``."""
+
+    reason_code: int
+    serial_number: str
+
+
+@frozen(kw_only=True)
+class ErrorBody:
+    """Sectigo's error body ``{status, message, errorCode, timestamp}``."""
+
+    status: int = 0
+    message: str = ""
+    error_code: int = 0
+    timestamp: int = 0

@@ -1,0 +1,42 @@
+"""What every resource namespace shares: the session, id checks, decoding into models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import InvalidInputError, InvalidResponseError
+from ..models import converter
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["Resource", "decode", "positive_id"]
+
+T = TypeVar("T")
+
+
+class Resource:
+    """A namespace of API calls bound to a session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._session.base_url}>"
+
+
+def positive_id(name: str, value: object) -> int:
+    """``value`` as a positive int; InvalidInputError for anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def decode(data: Any, cls: type[T], path: str) -> T:
+    """Structure JSON into a model; InvalidResponseError when its shape is wrong."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises several exception types
+        raise InvalidResponseError(
+            f"unexpected response shape for {cls.__name__}: {exc}", path=path
+        ) from None

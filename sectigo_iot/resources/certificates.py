@@ -1,0 +1,100 @@
+"""``client.certificates``: find certificates and revoke them."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .._logging import get_logger
+from ..errors import AmbiguousRequestError, APIConnectionError, InvalidInputError, ServerError
+from ..models import (
+    CertificateItem,
+    FindCertificateRequest,
+    FindCertificateResponse,
+    RevokeCertificateRequest,
+    converter,
+)
+from ._base import Resource, decode, positive_id
+
+if TYPE_CHECKING:
+    from ..certs import RevocationReason
+
+__all__ = ["Certificates", "normalize_serial"]
+
+logger = get_logger("sectigo_iot.certificates")
+_HEX = re.compile(r"[0-9A-F]{1,64}")
+
+
+def normalize_serial(serial_number: str) -> str:
+    """Upper-case hex without separators, as Sectigo prints serials (``4a:dd`` -> ``4ADD``)."""
+    if not isinstance(serial_number, str):
+        raise InvalidInputError(f"serial_number must be a string, got {serial_number!r}")
+    cleaned = re.sub(r"[\s:]", "", serial_number).upper()
+    if cleaned.startswith("0X"):
+        cleaned = cleaned[2:]
+    if not _HEX.fullmatch(cleaned):
+        raise InvalidInputError(
+            f"serial_number must be hexadecimal (e.g. 4ADDF011CD7E6AC2), got {serial_number!r}"
+        )
+    return cleaned
+
+
+class Certificates(Resource):
+    """Certificate search and revocation."""
+
+    async def find(
+        self, common_name: str | None = None, serial_number: str | None = None
+    ) -> list[CertificateItem]:
+        """``POST /api/v1/certificates/find`` by common name and/or serial number."""
+        if not common_name and not serial_number:
+            raise InvalidInputError("give a common_name or a serial_number to search for")
+        request = FindCertificateRequest(
+            common_name=common_name or None,
+            serial_number=normalize_serial(serial_number) if serial_number else None,
+        )
+        path = "/api/v1/certificates/find"
+        data = await self._session.json("POST", path, body=converter.unstructure(request))
+        return decode(data, FindCertificateResponse, path).items or []
+
+    async def revoke(
+        self,
+        profile_id: int,
+        serial_number: str,
+        reason: str | int | RevocationReason = "unspecified",
+    ) -> None:
+        """``POST /api/v1/certificates/{profileId}/revoke`` with an RFC 5280 reason.
+
+        ``reason`` is a name (case and spaces ignored), a code or a RevocationReason.
+        When the outcome is unknown (the connection broke after sending, or a 5xx), the
+        certificate's status is checked instead of sending the request again.
+        """
+        from ..certs import RevocationReason
+
+        code = RevocationReason.parse(reason)
+        serial = normalize_serial(serial_number)
+        path = f"/api/v1/certificates/{positive_id('profile_id', profile_id)}/revoke"
+        body = converter.unstructure(
+            RevokeCertificateRequest(reason_code=int(code), serial_number=serial)
+        )
+        try:
+            await self._session.request("POST", path, json_body=body)
+        except (APIConnectionError, ServerError) as exc:
+            if isinstance(exc, APIConnectionError) and not exc.request_sent:
+                raise
+            if not await self._is_revoked(serial):
+                raise AmbiguousRequestError(
+                    f"revocation of {serial} may not have reached Sectigo ({exc}); "
+                    "the certificate is not shown as revoked yet: check with "
+                    "certificates.find(serial_number=...) before trying again",
+                    operation="revoke",
+                ) from exc
+            logger.info("revocation of %s confirmed after an ambiguous failure", serial)
+
+    async def _is_revoked(self, serial: str) -> bool:
+        try:
+            items = await self.find(serial_number=serial)
+        except Exception:  # the check itself failing leaves the outcome unknown
+            return False
+        return any(
+            i.serial_number.upper() == serial and i.status.upper() == "REVOKED" for i in items
+        )

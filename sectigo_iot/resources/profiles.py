@@ -1,0 +1,29 @@
+"""``client.profiles``: certificate profiles and the parameters they require."""
+
+from __future__ import annotations
+
+import builtins
+
+from ..models import Profile, ProfileDetail, ProfileParameter
+from ._base import Resource, decode, positive_id
+
+__all__ = ["Profiles"]
+
+
+class Profiles(Resource):
+    """Profile list, detail and parameters."""
+
+    async def list(self) -> list[Profile]:
+        """``GET /api/v1/profiles``."""
+        path = "/api/v1/profiles"
+        return decode(await self._session.json("GET", path), list[Profile], path)
+
+    async def get(self, profile_id: int) -> ProfileDetail:
+        """``GET /api/v1/profiles/{id}``."""
+        path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}"
+        return decode(await self._session.json("GET", path), ProfileDetail, path)
+
+    async def parameters(self, profile_id: int) -> builtins.list[ProfileParameter]:
+        """``GET /api/v1/profiles/{id}/parameters``."""
+        path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}/parameters"
+        return decode(await self._session.json("GET", path), list[ProfileParameter], path)
