@@ -49,10 +49,10 @@ def format_date(value: datetime) -> str:
     """Format a date the way real Sectigo does: ``2020-12-10T16:35:32.805+0000``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
+    offset = value.strftime("%z") or "+0000"
     return (
-        value.strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{value.microsecond // 1000:03d}"
-        + (value.strftime("%z"))
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+        f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}{offset}"
     )
 
 

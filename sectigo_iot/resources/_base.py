@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
 from ..errors import InvalidInputError, InvalidResponseError
 from ..models import converter
@@ -34,6 +34,13 @@ def positive_id(name: str, value: object) -> int:
 
 def decode(data: Any, cls: type[T], path: str) -> T:
     """Structure JSON into a model; InvalidResponseError when its shape is wrong."""
+    expected = list if get_origin(cls) is list else dict
+    if not isinstance(data, expected):
+        raise InvalidResponseError(
+            f"unexpected response shape for {getattr(cls, '__name__', cls)}: "
+            f"expected a JSON {'array' if expected is list else 'object'}",
+            path=path,
+        )
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs raises several exception types

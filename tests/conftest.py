@@ -1,0 +1,71 @@
+"""Shared fixtures: fake JWTs, a movable clock and clients wired to pytest-httpx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from support import BASE, Clock, token_pair
+
+from sectigo_iot import MemoryTokenStore, SectigoClient
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_client(clock: Clock) -> Callable[..., SectigoClient]:
+    """Build clients against the real base URL, with a memory store and no retry pauses."""
+
+    def factory(**kwargs: Any) -> SectigoClient:
+        kwargs.setdefault("token_store", MemoryTokenStore())
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("max_retries", 0)
+        client = SectigoClient(kwargs.pop("username", "api-user"), kwargs.pop("password", "pw-1234"), **kwargs)
+
+        async def no_sleep(_: float) -> None:
+            return None
+
+        client._session._sleep = no_sleep
+        return client
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., SectigoClient]) -> AsyncIterator[SectigoClient]:
+    async with make_client() as c:
+        yield c
+
+
+@pytest.fixture
+def login(httpx_mock: Any, clock: Clock) -> Callable[..., dict[str, str]]:
+    """Register one successful login response and return its tokens."""
+
+    def add(**kwargs: Any) -> dict[str, str]:
+        tokens = token_pair(clock.now, **kwargs)
+        httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", json=tokens)
+        return tokens
+
+    return add
+
+
+@pytest.fixture(scope="session")
+def csr_pem() -> bytes:
+    """A valid CSR (EC P-256) for api.example.com with a SAN, made with cryptography."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "api.example.com")]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("api.example.com")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
