@@ -1,0 +1,122 @@
+"""``batches.wait``: ready, rejected, failed, COLLECTED and timeout paths (injected sleep)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support import BASE
+
+from sectigo_iot import (
+    BatchFailedError,
+    BatchRejectedError,
+    SectigoClient,
+    WaitProgress,
+    WaitTimeoutError,
+)
+
+DETAIL = f"{BASE}/api/v1/batches/5"
+INFO = f"{BASE}/api/v1/batches/5/processing_info"
+STATUS = f"{BASE}/api/v1/batches/5/status"
+
+
+def batch(status: str, reject_reason: str = "") -> dict[str, Any]:
+    return {"batchId": 5, "status": status, "rejectReason": reject_reason}
+
+
+def counts(active: int = 0, success: int = 0, failed: int = 0) -> dict[str, int]:
+    return {"active": active, "success": success, "failed": failed}
+
+
+@pytest.fixture
+def sleeps(client: SectigoClient) -> list[float]:
+    record: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        record.append(seconds)
+
+    client._session._sleep = fake_sleep
+    return record
+
+
+async def test_ready_after_processing(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    for _ in range(3):
+        httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"))
+        httpx_mock.add_response(url=INFO, json=counts(active=1))
+    httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
+    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    seen: list[WaitProgress] = []
+    ready = await client.batches.wait(5, on_progress=seen.append)
+    assert ready.status == "READY_FOR_DOWNLOAD"
+    assert sleeps == pytest.approx([1.0, 1.5, 2.25])
+    assert [p.status for p in seen] == ["PROCESSING"] * 3 + ["READY_FOR_DOWNLOAD"]
+    assert seen[-1].elapsed == pytest.approx(4.75)
+
+
+async def test_backoff_is_capped_at_twenty_seconds(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"), is_reusable=True)
+    httpx_mock.add_response(url=INFO, json=counts(active=1), is_reusable=True)
+    with pytest.raises(WaitTimeoutError) as caught:
+        await client.batches.wait(5, timeout=200)
+    assert max(sleeps) == 20.0
+    assert sum(sleeps) == pytest.approx(200)
+    assert caught.value.status == "PROCESSING" and caught.value.batch.batch_id == 5
+
+
+async def test_collected_falls_back_to_the_text_status(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch("COLLECTED"))
+    httpx_mock.add_response(url=STATUS, text="Ready for download")
+    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    assert (await client.batches.wait(5)).batch_id == 5
+    assert len(httpx_mock.get_requests(url=STATUS)) == 1
+
+
+async def test_empty_status_falls_back_too(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch(""))
+    httpx_mock.add_response(url=STATUS, text="Processing")
+    httpx_mock.add_response(url=INFO, json=counts(active=1))
+    httpx_mock.add_response(url=DETAIL, json=batch(""))
+    httpx_mock.add_response(url=STATUS, text="Ready for download")
+    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    await client.batches.wait(5)
+    assert sleeps == [1.0]
+
+
+async def test_rejected(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    reason = "Cert subject name error: SubjectAlternativeName dNSName value is missing"
+    httpx_mock.add_response(url=DETAIL, json=batch("REJECTED", reason))
+    httpx_mock.add_response(url=INFO, json=counts(failed=1))
+    with pytest.raises(BatchRejectedError, match="dNSName value is missing") as caught:
+        await client.batches.wait(5)
+    assert caught.value.reject_reason == reason
+
+
+@pytest.mark.parametrize("status", ["FAILED", "BROKEN", "NOT_ACCEPTABLE"])
+async def test_failed(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float], status: str) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch(status))
+    httpx_mock.add_response(url=INFO, json=counts(failed=1))
+    with pytest.raises(BatchFailedError, match=status):
+        await client.batches.wait(5)
+
+
+async def test_partly_failed_but_ready_is_ready(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
+    httpx_mock.add_response(url=INFO, json=counts(success=1, failed=1))
+    assert (await client.batches.wait(5)).status == "READY_FOR_DOWNLOAD"
+
+
+async def test_unknown_status_keeps_polling(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch("PENDING_ISSUE"))
+    httpx_mock.add_response(url=INFO, json=counts())
+    httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
+    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    await client.batches.wait(5)
+    assert sleeps == [1.0]
