@@ -24,7 +24,9 @@ def make_client(clock: Clock) -> Callable[..., SectigoClient]:
         kwargs.setdefault("token_store", MemoryTokenStore())
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("max_retries", 0)
-        client = SectigoClient(kwargs.pop("username", "api-user"), kwargs.pop("password", "pw-1234"), **kwargs)
+        client = SectigoClient(
+            kwargs.pop("username", "api-user"), kwargs.pop("password", "pw-1234"), **kwargs
+        )
 
         async def no_sleep(_: float) -> None:
             return None
@@ -65,7 +67,9 @@ def csr_pem() -> bytes:
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "api.example.com")]))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("api.example.com")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("api.example.com")]), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     return csr.public_bytes(serialization.Encoding.PEM)

@@ -19,7 +19,9 @@ def make_jwt(**claims: Any) -> str:
     return f"{part({'alg': 'HS512'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
-def token_pair(now: float, access_ttl: float = 600, refresh_ttl: float = 7200, **extra: Any) -> dict[str, str]:
+def token_pair(
+    now: float, access_ttl: float = 600, refresh_ttl: float = 7200, **extra: Any
+) -> dict[str, str]:
     """An ``AuthenticationReply`` body issued at ``now``."""
     sub = "/account/42/user/42"
     return {

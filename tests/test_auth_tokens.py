@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import BASE, Clock, make_jwt, token_pair
 
 from sectigo_iot import (
     AuthenticationError,
@@ -20,8 +21,6 @@ from sectigo_iot import (
 )
 from sectigo_iot.auth import TokenPair, decode_claims
 
-from support import BASE, Clock, make_jwt, token_pair
-
 DEVICES = f"{BASE}/api/v1/devices"
 LICENSES = {"ordered": 1, "issued": 0}
 
@@ -30,7 +29,9 @@ def count(httpx_mock: Any, path: str) -> int:
     return sum(1 for r in httpx_mock.get_requests() if r.url.path == path)
 
 
-async def test_first_call_logs_in_then_reuses_the_token(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_first_call_logs_in_then_reuses_the_token(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     login()
     httpx_mock.add_response(url=DEVICES, json=LICENSES, is_reusable=True)
     for _ in range(3):
@@ -38,7 +39,9 @@ async def test_first_call_logs_in_then_reuses_the_token(client: SectigoClient, h
     assert count(httpx_mock, "/auth/pwd") == 1
 
 
-async def test_refresh_ahead_of_expiry_with_raw_token_body(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_refresh_ahead_of_expiry_with_raw_token_body(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     first = login(access_ttl=600)
     httpx_mock.add_response(url=DEVICES, json=LICENSES, is_reusable=True)
     await client.licenses.used()
@@ -53,18 +56,25 @@ async def test_refresh_ahead_of_expiry_with_raw_token_body(client: SectigoClient
     assert last.headers["Authorization"] == f"Bearer {renewed['accessToken']}"
 
 
-async def test_refresh_keeps_the_old_refresh_token_when_none_returned(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_refresh_keeps_the_old_refresh_token_when_none_returned(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     first = login()
     await client.authenticate()
     clock.advance(700)
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/refresh",
-                            json={"accessToken": token_pair(clock.now)["accessToken"], "refreshToken": ""})
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/auth/refresh",
+        json={"accessToken": token_pair(clock.now)["accessToken"], "refreshToken": ""},
+    )
     httpx_mock.add_response(url=DEVICES, json=LICENSES)
     await client.licenses.used()
     assert client.tokens is not None and client.tokens.refresh_token == first["refreshToken"]
 
 
-async def test_expired_refresh_token_means_a_new_login(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_expired_refresh_token_means_a_new_login(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     login()
     await client.authenticate()
     clock.advance(7200 + 1)
@@ -75,10 +85,14 @@ async def test_expired_refresh_token_means_a_new_login(client: SectigoClient, ht
     assert count(httpx_mock, "/auth/pwd") == 2
 
 
-async def test_refresh_token_not_yet_valid_means_login(client: SectigoClient, httpx_mock: Any, clock: Clock) -> None:
+async def test_refresh_token_not_yet_valid_means_login(
+    client: SectigoClient, httpx_mock: Any, clock: Clock
+) -> None:
     nbf_future = {
         "accessToken": make_jwt(iat=int(clock.now), exp=int(clock.now + 600)),
-        "refreshToken": make_jwt(iat=int(clock.now), nbf=int(clock.now + 3000), exp=int(clock.now + 7200)),
+        "refreshToken": make_jwt(
+            iat=int(clock.now), nbf=int(clock.now + 3000), exp=int(clock.now + 7200)
+        ),
     }
     httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", json=nbf_future)
     await client.authenticate()
@@ -89,7 +103,9 @@ async def test_refresh_token_not_yet_valid_means_login(client: SectigoClient, ht
     assert count(httpx_mock, "/auth/refresh") == 0
 
 
-async def test_failed_refresh_falls_back_to_login(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_failed_refresh_falls_back_to_login(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     login()
     await client.authenticate()
     clock.advance(700)
@@ -100,7 +116,9 @@ async def test_failed_refresh_falls_back_to_login(client: SectigoClient, httpx_m
     assert count(httpx_mock, "/auth/refresh") == 1 and count(httpx_mock, "/auth/pwd") == 2
 
 
-async def test_fifty_concurrent_calls_share_one_refresh(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_fifty_concurrent_calls_share_one_refresh(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     login()
     await client.authenticate()
     clock.advance(601)  # the access token has expired
@@ -113,28 +131,40 @@ async def test_fifty_concurrent_calls_share_one_refresh(client: SectigoClient, h
     assert count(httpx_mock, "/api/v1/devices") == 50
 
 
-async def test_a_401_forces_one_refresh_and_one_retry(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_a_401_forces_one_refresh_and_one_retry(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     login()
     httpx_mock.add_response(url=DEVICES, status_code=401)
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/refresh", json=token_pair(clock.now + 1))
+    httpx_mock.add_response(
+        method="POST", url=f"{BASE}/auth/refresh", json=token_pair(clock.now + 1)
+    )
     httpx_mock.add_response(url=DEVICES, json=LICENSES)
     assert (await client.licenses.used()).ordered == 1
     assert count(httpx_mock, "/auth/refresh") == 1
 
 
-async def test_a_second_401_is_raised_not_looped(client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock) -> None:
+async def test_a_second_401_is_raised_not_looped(
+    client: SectigoClient, httpx_mock: Any, login: Any, clock: Clock
+) -> None:
     login()
     httpx_mock.add_response(url=DEVICES, status_code=401, is_reusable=True)
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/refresh", json=token_pair(clock.now + 1))
+    httpx_mock.add_response(
+        method="POST", url=f"{BASE}/auth/refresh", json=token_pair(clock.now + 1)
+    )
     with pytest.raises(AuthenticationError):
         await client.licenses.used()
     assert count(httpx_mock, "/api/v1/devices") == 2
 
 
-async def test_skewed_server_clock_does_not_loop(make_client: Any, httpx_mock: Any, clock: Clock) -> None:
+async def test_skewed_server_clock_does_not_loop(
+    make_client: Any, httpx_mock: Any, clock: Clock
+) -> None:
     # the server's clock is 5 minutes behind ours: tokens look nearly expired locally
     server_now = clock.now - 300
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", json=token_pair(server_now, access_ttl=600))
+    httpx_mock.add_response(
+        method="POST", url=f"{BASE}/auth/pwd", json=token_pair(server_now, access_ttl=600)
+    )
     httpx_mock.add_response(url=DEVICES, json=LICENSES, is_reusable=True)
     async with make_client() as client:
         for _ in range(5):
@@ -143,23 +173,35 @@ async def test_skewed_server_clock_does_not_loop(make_client: Any, httpx_mock: A
     assert count(httpx_mock, "/auth/pwd") == 1 and count(httpx_mock, "/auth/refresh") == 0
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError)])
-async def test_login_failures(client: SectigoClient, httpx_mock: Any, status: int, error: type) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"), [(401, AuthenticationError), (403, PermissionDeniedError)]
+)
+async def test_login_failures(
+    client: SectigoClient, httpx_mock: Any, status: int, error: type
+) -> None:
     httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", status_code=status)
     with pytest.raises(error):
         await client.authenticate()
 
 
 async def test_redirect_from_login_is_not_followed(client: SectigoClient, httpx_mock: Any) -> None:
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", status_code=307,
-                            headers={"Location": "https://iot.sectigo.com/auth/cert"})
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/auth/pwd",
+        status_code=307,
+        headers={"Location": "https://iot.sectigo.com/auth/cert"},
+    )
     with pytest.raises(TLSClientAuthRequiredError, match="TLS client-certificate"):
         await client.authenticate()
     assert len(httpx_mock.get_requests()) == 1
 
 
-async def test_rate_limited_login_backs_off(client: SectigoClient, httpx_mock: Any, clock: Clock) -> None:
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", status_code=429, headers={"Retry-After": "30"})
+async def test_rate_limited_login_backs_off(
+    client: SectigoClient, httpx_mock: Any, clock: Clock
+) -> None:
+    httpx_mock.add_response(
+        method="POST", url=f"{BASE}/auth/pwd", status_code=429, headers={"Retry-After": "30"}
+    )
     with pytest.raises(RateLimitError):
         await client.licenses.used()
     with pytest.raises(RateLimitError) as caught:
@@ -178,7 +220,9 @@ async def test_missing_credentials(make_client: Any) -> None:
             await client.licenses.used()
 
 
-async def test_stored_tokens_are_reused_across_clients(make_client: Any, httpx_mock: Any, login: Any) -> None:
+async def test_stored_tokens_are_reused_across_clients(
+    make_client: Any, httpx_mock: Any, login: Any
+) -> None:
     store = MemoryTokenStore()
     login()
     httpx_mock.add_response(url=DEVICES, json=LICENSES, is_reusable=True)
@@ -189,7 +233,9 @@ async def test_stored_tokens_are_reused_across_clients(make_client: Any, httpx_m
     assert count(httpx_mock, "/auth/pwd") == 1
 
 
-async def test_tokens_of_other_users_and_hosts_never_mix(make_client: Any, httpx_mock: Any, clock: Clock) -> None:
+async def test_tokens_of_other_users_and_hosts_never_mix(
+    make_client: Any, httpx_mock: Any, clock: Clock
+) -> None:
     store = MemoryTokenStore()
     httpx_mock.add_response(method="POST", json=token_pair(clock.now), is_reusable=True)
     httpx_mock.add_response(method="GET", json=LICENSES, is_reusable=True)
@@ -197,7 +243,9 @@ async def test_tokens_of_other_users_and_hosts_never_mix(make_client: Any, httpx
         await a.licenses.used()
     async with make_client(token_store=store, username="bob") as b:
         await b.licenses.used()
-    async with make_client(token_store=store, username="alice", base_url="https://other.example") as c:
+    async with make_client(
+        token_store=store, username="alice", base_url="https://other.example"
+    ) as c:
         await c.licenses.used()
     assert count(httpx_mock, "/auth/pwd") == 3
 

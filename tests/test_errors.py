@@ -24,17 +24,31 @@ from sectigo_iot import (
 )
 
 PATH = "/api/v1/batches/7"
-SECTIGO_BODY = {"status": 400, "message": "Profile parameter dNSName is required",
-                "errorCode": -1, "timestamp": 1607618132805}
+SECTIGO_BODY = {
+    "status": 400,
+    "message": "Profile parameter dNSName is required",
+    "errorCode": -1,
+    "timestamp": 1607618132805,
+}
 
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, BadRequestError), (403, PermissionDeniedError), (404, NotFoundError),
-     (409, ConflictError), (429, RateLimitError), (500, ServerError), (502, ServerError),
-     (503, ServerError), (418, APIError)],
+    [
+        (400, BadRequestError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (418, APIError),
+    ],
 )
-async def test_status_families(client: SectigoClient, httpx_mock: Any, login: Any, status: int, error: type) -> None:
+async def test_status_families(
+    client: SectigoClient, httpx_mock: Any, login: Any, status: int, error: type
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}{PATH}", status_code=status)
     with pytest.raises(error) as caught:
@@ -54,13 +68,20 @@ async def test_sectigo_error_body_whatever_the_content_type(
     login()
     import json
 
-    httpx_mock.add_response(url=f"{BASE}{PATH}", status_code=400, content=json.dumps(SECTIGO_BODY).encode(),
-                            headers={"Content-Type": content_type} if content_type else {})
+    httpx_mock.add_response(
+        url=f"{BASE}{PATH}",
+        status_code=400,
+        content=json.dumps(SECTIGO_BODY).encode(),
+        headers={"Content-Type": content_type} if content_type else {},
+    )
     with pytest.raises(BadRequestError) as caught:
         await client.batches.get(7)
     error = caught.value
     assert (error.message, error.error_code, error.timestamp) == (
-        "Profile parameter dNSName is required", -1, 1607618132805)
+        "Profile parameter dNSName is required",
+        -1,
+        1607618132805,
+    )
     assert str(error) == f"400 Profile parameter dNSName is required [errorCode -1] (GET {PATH})"
 
 
@@ -75,7 +96,9 @@ async def test_sectigo_error_body_whatever_the_content_type(
         ({"json": "unrecognized authority id"}, "unrecognized authority id"),
     ],
 )
-async def test_other_error_bodies(client: SectigoClient, httpx_mock: Any, login: Any, kwargs: dict[str, Any], message: str) -> None:
+async def test_other_error_bodies(
+    client: SectigoClient, httpx_mock: Any, login: Any, kwargs: dict[str, Any], message: str
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}{PATH}", status_code=404, **kwargs)
     with pytest.raises(NotFoundError, match=message) as caught:
@@ -83,7 +106,9 @@ async def test_other_error_bodies(client: SectigoClient, httpx_mock: Any, login:
     assert caught.value.error_code is None
 
 
-async def test_rate_limit_carries_retry_after(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_rate_limit_carries_retry_after(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}{PATH}", status_code=429, headers={"Retry-After": "120"})
     with pytest.raises(RateLimitError) as caught:
@@ -101,14 +126,18 @@ async def test_rate_limit_carries_retry_after(client: SectigoClient, httpx_mock:
         ({"json": [1, 2]}, "unexpected response shape"),
     ],
 )
-async def test_bad_success_bodies(client: SectigoClient, httpx_mock: Any, login: Any, kwargs: dict[str, Any], message: str) -> None:
+async def test_bad_success_bodies(
+    client: SectigoClient, httpx_mock: Any, login: Any, kwargs: dict[str, Any], message: str
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}{PATH}", **kwargs)
     with pytest.raises(InvalidResponseError, match=message):
         await client.batches.get(7)
 
 
-async def test_a_200_carrying_an_error_body_is_an_error(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_a_200_carrying_an_error_body_is_an_error(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}{PATH}", json=SECTIGO_BODY)
     with pytest.raises(BadRequestError, match="dNSName"):
@@ -137,7 +166,9 @@ async def test_connection_errors(client: SectigoClient, httpx_mock: Any, login: 
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, "7", 1.5, None])
-async def test_invalid_ids_fail_before_sending(client: SectigoClient, httpx_mock: Any, bad: Any) -> None:
+async def test_invalid_ids_fail_before_sending(
+    client: SectigoClient, httpx_mock: Any, bad: Any
+) -> None:
     with pytest.raises(InvalidInputError, match="batch_id must be a positive integer"):
         await client.batches.get(bad)
     assert httpx_mock.get_requests() == []
@@ -145,8 +176,12 @@ async def test_invalid_ids_fail_before_sending(client: SectigoClient, httpx_mock
 
 async def test_error_messages_never_hold_secrets(make_client: Any, httpx_mock: Any) -> None:
     password = "pw-canary-51a7"
-    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", status_code=401,
-                            json={"message": f"bad password {password}"})
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{BASE}/auth/pwd",
+        status_code=401,
+        json={"message": f"bad password {password}"},
+    )
     async with make_client(password=password) as client:
         with pytest.raises(APIError) as caught:
             await client.authenticate()

@@ -23,7 +23,13 @@ from sectigo_iot._logging import get_logger, redact, register_secret
 )
 def test_secret_looking_values_are_redacted(text: str) -> None:
     cleaned = redact(text)
-    for secret in ("abc.def.ghi", "hunter2hunter2", "Zq8w7e6r5t4y", "eyJzdWIiOiJ4In0", "opaque-refresh-value"):
+    for secret in (
+        "abc.def.ghi",
+        "hunter2hunter2",
+        "Zq8w7e6r5t4y",
+        "eyJzdWIiOiJ4In0",
+        "opaque-refresh-value",
+    ):
         assert secret not in cleaned
 
 
@@ -50,8 +56,15 @@ async def test_debug_logs_of_a_session_hold_no_secret(
     with caplog.at_level(logging.DEBUG):
         async with make_client(password="pw-log-canary-31") as client:
             await client.licenses.used()
-            await client.batches.create(1, common_name="a.example.com", pkcs12_password="p12-log-canary-9")
+            await client.batches.create(
+                1, common_name="a.example.com", pkcs12_password="p12-log-canary-9"
+            )
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "GET /api/v1/devices -> 200" in text
-    for secret in ("pw-log-canary-31", "p12-log-canary-9", tokens["accessToken"], tokens["refreshToken"]):
+    for secret in (
+        "pw-log-canary-31",
+        "p12-log-canary-9",
+        tokens["accessToken"],
+        tokens["refreshToken"],
+    ):
         assert secret not in text

@@ -23,7 +23,9 @@ from sectigo_iot.models import (
 )
 from sectigo_iot.resources._base import decode
 
-EXAMPLES = json.loads((Path(__file__).parent / "data" / "api_examples.json").read_text())["examples"]
+EXAMPLES = json.loads((Path(__file__).parent / "data" / "api_examples.json").read_text())[
+    "examples"
+]
 
 
 def model_type(name: str) -> Any:

@@ -125,7 +125,8 @@ async def test_keyring_store_uses_service_per_host(monkeypatch: pytest.MonkeyPat
         "not json",
         '{"v": 2}',
         '{"v": 1, "host": "evil.example", "username": "api-user", "access": "a", "refresh": "r"}',
-        '{"v": 1, "host": "iot.sectigo.com", "username": "api-user", "access": "x", "refresh": "y"}',
+        '{"v": 1, "host": "iot.sectigo.com", "username": "api-user", '
+        '"access": "x", "refresh": "y"}',
     ],
 )
 async def test_corrupt_or_foreign_entries_are_discarded(
@@ -141,7 +142,9 @@ async def test_corrupt_or_foreign_entries_are_discarded(
     assert stored is not None and stored != entry
 
 
-async def test_a_failing_store_does_not_break_calls(make_client: Any, httpx_mock: Any, clock: Clock) -> None:
+async def test_a_failing_store_does_not_break_calls(
+    make_client: Any, httpx_mock: Any, clock: Clock
+) -> None:
     class Broken:
         async def load(self, host: str, username: str) -> str | None:
             raise OSError("disk gone")
@@ -177,7 +180,9 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "env-password" not in repr(client)
 
 
-def test_default_store_is_under_the_user_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_store_is_under_the_user_cache_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     if sys.platform.startswith("linux"):
         assert str(FileTokenStore().directory).startswith(str(tmp_path))

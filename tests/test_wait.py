@@ -39,7 +39,9 @@ def sleeps(client: SectigoClient) -> list[float]:
     return record
 
 
-async def test_ready_after_processing(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_ready_after_processing(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     for _ in range(3):
         httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"))
@@ -54,7 +56,9 @@ async def test_ready_after_processing(client: SectigoClient, httpx_mock: Any, lo
     assert seen[-1].elapsed == pytest.approx(4.75)
 
 
-async def test_backoff_is_capped_at_twenty_seconds(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_backoff_is_capped_at_twenty_seconds(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"), is_reusable=True)
     httpx_mock.add_response(url=INFO, json=counts(active=1), is_reusable=True)
@@ -65,7 +69,9 @@ async def test_backoff_is_capped_at_twenty_seconds(client: SectigoClient, httpx_
     assert caught.value.status == "PROCESSING" and caught.value.batch.batch_id == 5
 
 
-async def test_collected_falls_back_to_the_text_status(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_collected_falls_back_to_the_text_status(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("COLLECTED"))
     httpx_mock.add_response(url=STATUS, text="Ready for download")
@@ -74,7 +80,9 @@ async def test_collected_falls_back_to_the_text_status(client: SectigoClient, ht
     assert len(httpx_mock.get_requests(url=STATUS)) == 1
 
 
-async def test_empty_status_falls_back_too(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_empty_status_falls_back_too(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch(""))
     httpx_mock.add_response(url=STATUS, text="Processing")
@@ -86,7 +94,9 @@ async def test_empty_status_falls_back_too(client: SectigoClient, httpx_mock: An
     assert sleeps == [1.0]
 
 
-async def test_rejected(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_rejected(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     reason = "Cert subject name error: SubjectAlternativeName dNSName value is missing"
     httpx_mock.add_response(url=DETAIL, json=batch("REJECTED", reason))
@@ -97,7 +107,9 @@ async def test_rejected(client: SectigoClient, httpx_mock: Any, login: Any, slee
 
 
 @pytest.mark.parametrize("status", ["FAILED", "BROKEN", "NOT_ACCEPTABLE"])
-async def test_failed(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float], status: str) -> None:
+async def test_failed(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float], status: str
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch(status))
     httpx_mock.add_response(url=INFO, json=counts(failed=1))
@@ -105,14 +117,18 @@ async def test_failed(client: SectigoClient, httpx_mock: Any, login: Any, sleeps
         await client.batches.wait(5)
 
 
-async def test_partly_failed_but_ready_is_ready(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_partly_failed_but_ready_is_ready(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
     httpx_mock.add_response(url=INFO, json=counts(success=1, failed=1))
     assert (await client.batches.wait(5)).status == "READY_FOR_DOWNLOAD"
 
 
-async def test_unknown_status_keeps_polling(client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]) -> None:
+async def test_unknown_status_keeps_polling(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("PENDING_ISSUE"))
     httpx_mock.add_response(url=INFO, json=counts())

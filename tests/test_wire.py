@@ -7,18 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import BASE
 
 from sectigo_iot import Authority, Batch, InvalidInputError, SectigoClient
 from sectigo_iot.certs import RevocationReason
 
-from support import BASE
-
 JSON_CT = "application/json;charset=UTF-8"
 BATCH = {
-    "batchId": 1187, "orderNumber": 90231, "creationDate": "2021-06-02T09:14:07.512+0000",
-    "profile": "CipherTrace EE", "size": 1, "status": "CREATED", "active": False,
-    "batchName": "n", "rejectReason": "", "generatorParametersValues": None, "userId": 58,
-    "downloadable": True, "rejectable": True,
+    "batchId": 1187,
+    "orderNumber": 90231,
+    "creationDate": "2021-06-02T09:14:07.512+0000",
+    "profile": "CipherTrace EE",
+    "size": 1,
+    "status": "CREATED",
+    "active": False,
+    "batchName": "n",
+    "rejectReason": "",
+    "generatorParametersValues": None,
+    "userId": 58,
+    "downloadable": True,
+    "rejectable": True,
 }
 
 
@@ -55,11 +63,16 @@ async def test_login_body_and_headers(client: SectigoClient, httpx_mock: Any, lo
         (lambda c: c.profiles.get(17), "/api/v1/profiles/17", {"profileId": 17}),
         (lambda c: c.profiles.parameters(17), "/api/v1/profiles/17/parameters", [{"name": "x"}]),
         (lambda c: c.batches.get(1187), "/api/v1/batches/1187", BATCH),
-        (lambda c: c.batches.processing_info(5), "/api/v1/batches/5/processing_info",
-         {"active": 0, "success": 1, "failed": 0}),
+        (
+            lambda c: c.batches.processing_info(5),
+            "/api/v1/batches/5/processing_info",
+            {"active": 0, "success": 1, "failed": 0},
+        ),
     ],
 )
-async def test_get_endpoints(client: SectigoClient, httpx_mock: Any, login: Any, call: Any, path: str, reply: Any) -> None:
+async def test_get_endpoints(
+    client: SectigoClient, httpx_mock: Any, login: Any, call: Any, path: str, reply: Any
+) -> None:
     tokens = login()
     httpx_mock.add_response(method="GET", url=f"{BASE}{path}", json=reply)
     await call(client)
@@ -68,7 +81,9 @@ async def test_get_endpoints(client: SectigoClient, httpx_mock: Any, login: Any,
     assert request.content == b""
 
 
-async def test_balance_is_a_bare_integer(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_balance_is_a_bare_integer(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     login()
     httpx_mock.add_response(url=f"{BASE}/api/v1/authorities/1/balanceavailable", text="7")
     assert await client.authorities.balance(1) == 7
@@ -76,21 +91,44 @@ async def test_balance_is_a_bare_integer(client: SectigoClient, httpx_mock: Any,
 
 async def test_authorities_decode(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
     login()
-    item = {"id": 423, "ecosystemId": 21, "signerCertificateId": 0, "ecosystemName": "Staging",
-            "balance": 100, "enabled": True, "profileId": 423, "profileName": "CipherTrace EE_#17"}
+    item = {
+        "id": 423,
+        "ecosystemId": 21,
+        "signerCertificateId": 0,
+        "ecosystemName": "Staging",
+        "balance": 100,
+        "enabled": True,
+        "profileId": 423,
+        "profileName": "CipherTrace EE_#17",
+    }
     httpx_mock.add_response(url=f"{BASE}/api/v1/authorities/allowed", json=[item])
     assert await client.authorities.list() == [
-        Authority(id=423, ecosystem_id=21, signer_certificate_id=0, ecosystem_name="Staging",
-                  balance=100, enabled=True, profile_id=423, profile_name="CipherTrace EE_#17")
+        Authority(
+            id=423,
+            ecosystem_id=21,
+            signer_certificate_id=0,
+            ecosystem_name="Staging",
+            balance=100,
+            enabled=True,
+            profile_id=423,
+            profile_name="CipherTrace EE_#17",
+        )
     ]
 
 
-async def test_create_is_a_put_with_string_params(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_create_is_a_put_with_string_params(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     tokens = login()
-    httpx_mock.add_response(method="PUT", url=f"{BASE}/api/v1/batches/createSingleCertBatch", json=BATCH)
+    httpx_mock.add_response(
+        method="PUT", url=f"{BASE}/api/v1/batches/createSingleCertBatch", json=BATCH
+    )
     batch = await client.batches.create(
-        423, common_name="api.example.com", dns_names=["www.api.example.com", "api.example.com"],
-        pkcs12_password="h3X9kQpR2mZt7LwA", name="my batch",
+        423,
+        common_name="api.example.com",
+        dns_names=["www.api.example.com", "api.example.com"],
+        pkcs12_password="h3X9kQpR2mZt7LwA",
+        name="my batch",
         params={"organizationName": "Example Inc"},
     )
     assert isinstance(batch, Batch) and batch.batch_id == 1187
@@ -108,7 +146,9 @@ async def test_create_is_a_put_with_string_params(client: SectigoClient, httpx_m
     }
 
 
-async def test_create_generates_a_unique_batch_name(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
+async def test_create_generates_a_unique_batch_name(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
     login()
     httpx_mock.add_response(method="PUT", json=BATCH, is_reusable=True)
     for _ in range(2):
@@ -117,7 +157,9 @@ async def test_create_generates_a_unique_batch_name(client: SectigoClient, httpx
     assert len(set(names)) == 2 and all(n.startswith("sectigo-iot-") for n in names)
 
 
-async def test_upload_multipart_layout(client: SectigoClient, httpx_mock: Any, login: Any, csr_pem: bytes, tmp_path: Path) -> None:
+async def test_upload_multipart_layout(
+    client: SectigoClient, httpx_mock: Any, login: Any, csr_pem: bytes, tmp_path: Path
+) -> None:
     tokens = login()
     httpx_mock.add_response(method="POST", url=f"{BASE}/api/v1/batches/upload", json=BATCH)
     path = tmp_path / "node.csr"
@@ -136,13 +178,18 @@ async def test_upload_multipart_layout(client: SectigoClient, httpx_mock: Any, l
     assert b"Content-Type" not in parts[0]
     assert b'name="csrBatchRequest"; filename="blob"' in parts[1]
     assert b"Content-Type: application/json" in parts[1]
-    assert parts[1].split(b"\r\n\r\n", 1)[1].strip() == b'{"profileId":42,"batchType":"BATCH","profileParams":{}}'
+    assert (
+        parts[1].split(b"\r\n\r\n", 1)[1].strip()
+        == b'{"profileId":42,"batchType":"BATCH","profileParams":{}}'
+    )
     assert b'name="files"; filename="node.csr"' in parts[2]
     assert b"Content-Type: application/octet-stream" in parts[2]
     assert csr_pem.strip() in parts[2]
 
 
-async def test_upload_accepts_pem_text_and_bytes(client: SectigoClient, httpx_mock: Any, login: Any, csr_pem: bytes) -> None:
+async def test_upload_accepts_pem_text_and_bytes(
+    client: SectigoClient, httpx_mock: Any, login: Any, csr_pem: bytes
+) -> None:
     login()
     httpx_mock.add_response(method="POST", json=BATCH, is_reusable=True)
     await client.batches.upload_csrs(42, csr_pem)
@@ -150,27 +197,48 @@ async def test_upload_accepts_pem_text_and_bytes(client: SectigoClient, httpx_mo
     assert len(httpx_mock.get_requests(method="POST", url=f"{BASE}/api/v1/batches/upload")) == 2
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Ready for download", "READY_FOR_DOWNLOAD"),
-    ("  Processing\n", "PROCESSING"),
-    ("COLLECTED", "COLLECTED"),
-])
-async def test_text_status_is_normalized(client: SectigoClient, httpx_mock: Any, login: Any, text: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ready for download", "READY_FOR_DOWNLOAD"),
+        ("  Processing\n", "PROCESSING"),
+        ("COLLECTED", "COLLECTED"),
+    ],
+)
+async def test_text_status_is_normalized(
+    client: SectigoClient, httpx_mock: Any, login: Any, text: str, expected: str
+) -> None:
     login()
-    httpx_mock.add_response(url=f"{BASE}/api/v1/batches/9/status", text=text, headers={"Content-Type": "text/plain"})
+    httpx_mock.add_response(
+        url=f"{BASE}/api/v1/batches/9/status", text=text, headers={"Content-Type": "text/plain"}
+    )
     assert await client.batches.status(9) == expected
 
 
 async def test_find_omits_empty_fields(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
     tokens = login()
-    reply = {"totalCount": 1, "items": [{"deviceId": 42, "commonName": "api.example.com",
-             "serialNumber": "4ADDF011CD7E6AC22CAFC9C6E7AF8974",
-             "creationDate": "2024-03-01T12:05:02.52710041Z", "status": "READY_FOR_DOWNLOAD"}]}
-    httpx_mock.add_response(method="POST", url=f"{BASE}/api/v1/certificates/find", json=reply, is_reusable=True)
+    reply = {
+        "totalCount": 1,
+        "items": [
+            {
+                "deviceId": 42,
+                "commonName": "api.example.com",
+                "serialNumber": "4ADDF011CD7E6AC22CAFC9C6E7AF8974",
+                "creationDate": "2024-03-01T12:05:02.52710041Z",
+                "status": "READY_FOR_DOWNLOAD",
+            }
+        ],
+    }
+    httpx_mock.add_response(
+        method="POST", url=f"{BASE}/api/v1/certificates/find", json=reply, is_reusable=True
+    )
     items = await client.certificates.find(common_name="api.example.com")
     assert items[0].device_id == "42"
     await client.certificates.find(serial_number="4a:dd:f0:11")
-    bodies = [json.loads(r.content) for r in httpx_mock.get_requests(method="POST", url=f"{BASE}/api/v1/certificates/find")]
+    bodies = [
+        json.loads(r.content)
+        for r in httpx_mock.get_requests(method="POST", url=f"{BASE}/api/v1/certificates/find")
+    ]
     assert bodies == [{"commonName": "api.example.com"}, {"serialNumber": "4ADDF011"}]
     assert_json_headers(httpx_mock.get_requests(method="POST")[-1], tokens["accessToken"])
 
@@ -180,24 +248,40 @@ async def test_find_needs_a_field(client: SectigoClient) -> None:
         await client.certificates.find()
 
 
-@pytest.mark.parametrize(("reason", "code"), [
-    ("Cessation Of Operation", 5), (1, 1), (RevocationReason.SUPERSEDED, 4), ("unspecified", 0),
-])
-async def test_revoke_path_and_body(client: SectigoClient, httpx_mock: Any, login: Any, reason: Any, code: int) -> None:
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("Cessation Of Operation", 5),
+        (1, 1),
+        (RevocationReason.SUPERSEDED, 4),
+        ("unspecified", 0),
+    ],
+)
+async def test_revoke_path_and_body(
+    client: SectigoClient, httpx_mock: Any, login: Any, reason: Any, code: int
+) -> None:
     login()
     httpx_mock.add_response(method="POST", url=f"{BASE}/api/v1/certificates/42/revoke", json=None)
     await client.certificates.revoke(42, "4ADDF011CD7E6AC22CAFC9C6E7AF8974", reason)
     request = last_request(httpx_mock, "POST", "/api/v1/certificates/42/revoke")
-    assert json.loads(request.content) == {"reasonCode": code, "serialNumber": "4ADDF011CD7E6AC22CAFC9C6E7AF8974"}
+    assert json.loads(request.content) == {
+        "reasonCode": code,
+        "serialNumber": "4ADDF011CD7E6AC22CAFC9C6E7AF8974",
+    }
 
 
-async def test_download_checks_status_and_picks_the_name(client: SectigoClient, httpx_mock: Any, login: Any, tmp_path: Path) -> None:
+async def test_download_checks_status_and_picks_the_name(
+    client: SectigoClient, httpx_mock: Any, login: Any, tmp_path: Path
+) -> None:
     tokens = login()
     ready = dict(BATCH, batchId=24, status="READY_FOR_DOWNLOAD")
     httpx_mock.add_response(url=f"{BASE}/api/v1/batches/24", json=ready)
     archive = b"PK\x05\x06" + b"\0" * 18
-    httpx_mock.add_response(url=f"{BASE}/api/v1/batches/24/download", content=archive,
-                            headers={"Content-Disposition": 'attachment; filename="../../evil.zip"'})
+    httpx_mock.add_response(
+        url=f"{BASE}/api/v1/batches/24/download",
+        content=archive,
+        headers={"Content-Disposition": 'attachment; filename="../../evil.zip"'},
+    )
     path = await client.batches.download(24, tmp_path)
     assert path == tmp_path / "24.zip" and path.read_bytes() == archive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["24.zip"]
@@ -207,7 +291,9 @@ async def test_download_checks_status_and_picks_the_name(client: SectigoClient, 
     assert request.headers["Authorization"] == f"Bearer {tokens['accessToken']}"
 
 
-async def test_download_refuses_a_batch_not_ready(client: SectigoClient, httpx_mock: Any, login: Any, tmp_path: Path) -> None:
+async def test_download_refuses_a_batch_not_ready(
+    client: SectigoClient, httpx_mock: Any, login: Any, tmp_path: Path
+) -> None:
     from sectigo_iot import BatchNotReadyError
 
     login()

@@ -10,8 +10,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import anyio

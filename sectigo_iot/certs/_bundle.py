@@ -8,13 +8,15 @@ from typing import Any
 
 from attrs import field, frozen
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from ..errors import InvalidInputError
 from ._keys import key_encryption, key_type_name, private_key_pem
 
-__all__ = ["CertificateBundle", "make_bundle"]
+__all__ = ["CertificateBundle", "common_name_of", "make_bundle"]
 
 
 @frozen(kw_only=True, repr=False)
@@ -44,7 +46,7 @@ class CertificateBundle:
     @property
     def common_name(self) -> str:
         """The leaf's subject common name, or ``""`` when it has none."""
-        return _common_name(self.certificate.subject)
+        return common_name_of(self.certificate.subject)
 
     @property
     def sans(self) -> tuple[str, ...]:
@@ -99,10 +101,10 @@ class CertificateBundle:
         """The private key as PKCS#8 PEM, encrypted when ``passphrase`` is given.
 
         Raises:
-            ValueError: the bundle has no private key.
+            InvalidInputError: the bundle has no private key, or the passphrase is empty.
         """
         if self.private_key is None:
-            raise ValueError(f"the bundle {self.source!r} has no private key")
+            raise InvalidInputError(f"the bundle {self.source!r} has no private key")
         return private_key_pem(self.private_key, key_encryption(passphrase))
 
     def expires_within(self, days: float, *, now: datetime | None = None) -> bool:
@@ -154,13 +156,18 @@ def make_bundle(
     (or no match), the first certificate that issued none of the others; failing that, the
     first one. The chain follows issuer names from the leaf upwards, and any certificate
     not on that path is appended in its original order.
+
+    Raises:
+        InvalidInputError: no certificate, or one whose fields do not parse.
     """
+    where = source or "the data"
     certs: list[x509.Certificate] = []
-    for cert in certificates:
+    for number, cert in enumerate(certificates, 1):
+        _check_parses(cert, f"{where}: certificate #{number}")
         if cert not in certs:
             certs.append(cert)
     if not certs:
-        raise ValueError("no certificate")
+        raise InvalidInputError(f"{where} holds no certificate")
     leaf = _find_leaf(certs, private_key)
     chain: list[x509.Certificate] = []
     current = leaf
@@ -169,8 +176,7 @@ def make_bundle(
             (
                 cert
                 for cert in certs
-                if cert != current and cert not in chain and cert != leaf
-                if cert.subject == current.issuer
+                if cert.subject == current.issuer and cert not in (leaf, *chain)
             ),
             None,
         )
@@ -184,6 +190,17 @@ def make_bundle(
     )
 
 
+def _check_parses(cert: x509.Certificate, what: str) -> None:
+    """Parse the lazily decoded fields now, so a damaged certificate fails here, clearly."""
+    try:
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc
+        cert.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
+        raise InvalidInputError(f"{what} is malformed or unsupported ({exc})") from None
+
+
 def _find_leaf(
     certs: list[x509.Certificate], private_key: PrivateKeyTypes | None
 ) -> x509.Certificate:
@@ -193,22 +210,20 @@ def _find_leaf(
             if _spki(cert.public_key()) == wanted:
                 return cert
     for cert in certs:
-        issued_another = any(
-            other != cert and other.issuer == cert.subject for other in certs
-        )
+        issued_another = any(other != cert and other.issuer == cert.subject for other in certs)
         if not issued_another:
             return cert
     return certs[0]
 
 
-def _spki(public_key: Any) -> bytes:
-    der: bytes = public_key.public_bytes(
+def _spki(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return der
 
 
-def _common_name(name: x509.Name) -> str:
+def common_name_of(name: x509.Name) -> str:
+    """The first common name in ``name``, or ``""``."""
     attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not attributes:
         return ""

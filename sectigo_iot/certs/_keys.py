@@ -58,7 +58,7 @@ def new_private_key(key_type: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivat
     return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[3:]))
 
 
-def signing_hash(key_type: str) -> hashes.HashAlgorithm:
+def signing_hash(key_type: str) -> hashes.SHA256 | hashes.SHA384:
     """SHA-384 for RSA 4096 (as the upstream OpenSSL recipe) and P-384, SHA-256 otherwise."""
     return hashes.SHA384() if key_type in ("rsa4096", "ec-p384") else hashes.SHA256()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 
 from ..errors import InvalidInputError
-from ._domains import show
 
 __all__ = ["RevocationReason"]
 
@@ -53,16 +53,17 @@ class RevocationReason(enum.IntEnum):
             )
         if isinstance(value, int):
             return cls._from_code(value)
-        key = "".join(value.split()).replace("_", "").replace("-", "").lower()
-        if not key:
+        compact = "".join(value.split())
+        if not compact:
             return cls.UNSPECIFIED
-        if key.isascii() and key.isdigit():
+        if _CODE.fullmatch(compact):
             # Bound the length before int(): huge digit strings are slow or refused.
-            return cls._from_code(int(key) if len(key) <= 3 else -1, text=value.strip())
-        member = _BY_KEY.get(key)
+            code = int(compact) if len(compact) <= 4 else -1
+            return cls._from_code(code, text=value.strip())
+        member = _BY_KEY.get(compact.replace("_", "").replace("-", "").lower())
         if member is None:
             raise InvalidInputError(
-                f"unknown revocation reason {show(value.strip())}; use one of: {_valid_names()}"
+                f'unknown revocation reason "{_cut(value.strip())}"; use one of: {_valid_names()}'
             )
         return member
 
@@ -71,15 +72,20 @@ class RevocationReason(enum.IntEnum):
         try:
             return cls(code)
         except ValueError:
-            shown = show(text) if text else str(code)
+            shown = f'"{_cut(text)}"' if text else str(code)
             why = "is not used by RFC 5280" if code == 7 else "is not a valid RFC 5280 code"
             raise InvalidInputError(
                 f"revocation reason code {shown} {why}; use 0-6 or 8-10 ({_valid_names()})"
             ) from None
 
 
+_CODE = re.compile(r"[+-]?[0-9]+")
 _BY_KEY = {reason.name.replace("_", "").lower(): reason for reason in RevocationReason}
 
 
 def _valid_names() -> str:
     return ", ".join(reason.display for reason in RevocationReason)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

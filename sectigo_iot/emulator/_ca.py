@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Union
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,8 +31,8 @@ __all__ = [
     "subject_from_params",
 ]
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+PrivateKey: TypeAlias = "rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey"
+PublicKey: TypeAlias = "rsa.RSAPublicKey | ec.EllipticCurvePublicKey"
 
 #: key types the emulator can generate, for leaf keys and for its CA
 KEY_TYPES = ("rsa2048", "rsa4096", "ec-p256")
@@ -180,7 +181,7 @@ class CertificateAuthority:
         now: datetime,
         validity: timedelta,
     ) -> x509.Certificate:
-        """Sign an end-entity certificate for ``public_key``.
+        """Sign an end-entity certificate for ``public_key`` with a random 128-bit serial.
 
         ``now`` is the emulator's time. The certificate is valid from a little before
         the earlier of ``now`` and the wall clock, so that a test clock moved forward
@@ -195,7 +196,7 @@ class CertificateAuthority:
             .subject_name(subject)
             .issuer_name(self.certificate.subject)
             .public_key(public_key)
-            .serial_number(x509.random_serial_number())
+            .serial_number(secrets.randbits(128) or 1)
             .not_valid_before(not_before)
             .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -252,7 +253,7 @@ def pkcs12_bytes(
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(2048)
         .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-        .hmac_hash(hashes.SHA1())
+        .hmac_hash(hashes.SHA1())  # noqa: S303 - what PKCS#12 readers without -legacy expect
         .build(password.encode("utf-8"))
     )
     return pkcs12.serialize_key_and_certificates(None, key, certificate, list(chain), encryption)

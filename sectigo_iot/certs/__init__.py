@@ -1,0 +1,33 @@
+"""Offline certificate toolkit: CSRs, PKCS#12, batch archives, PEM files, reasons, passwords.
+
+Everything here works without the network. This package imports ``cryptography``;
+``import sectigo_iot`` alone does not.
+"""
+
+from ._archive import open_batch_zip
+from ._bundle import CertificateBundle
+from ._csr import AbbreviatedStateWarning, CSRResult, generate_csr
+from ._csr_load import CSRInfo, load_csrs
+from ._domains import validate_domain
+from ._keys import KEY_TYPES
+from ._passwords import generate_password
+from ._pem import load_pem_bundle, write_pem
+from ._pkcs12 import load_pkcs12
+from ._reasons import RevocationReason
+
+__all__ = [
+    "KEY_TYPES",
+    "AbbreviatedStateWarning",
+    "CSRInfo",
+    "CSRResult",
+    "CertificateBundle",
+    "RevocationReason",
+    "generate_csr",
+    "generate_password",
+    "load_csrs",
+    "load_pem_bundle",
+    "load_pkcs12",
+    "open_batch_zip",
+    "validate_domain",
+    "write_pem",
+]

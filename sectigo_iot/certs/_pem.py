@@ -1,0 +1,242 @@
+"""Reading PEM/DER certificates and writing a bundle as PEM files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import stat
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from ..errors import InvalidInputError
+from ._bundle import CertificateBundle, make_bundle
+from ._keys import key_encryption
+
+__all__ = ["load_der_bundle", "load_pem_bundle", "load_pkcs7_bundle", "write_pem"]
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
+_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
+
+
+def load_pem_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
+    """Read PEM certificates (leaf and chain, in any order) and an optional private key.
+
+    An unencrypted ``PRIVATE KEY`` (PKCS#8), ``RSA PRIVATE KEY`` or ``EC PRIVATE KEY``
+    block becomes the bundle's key; other block types are ignored. ``source`` is stored
+    on the bundle and named in errors. See :func:`make_bundle` for how the leaf is chosen.
+
+    Raises:
+        InvalidInputError: no certificate, a block that does not parse, an encrypted or a
+            second private key.
+    """
+    where = source or "PEM data"
+    certs: list[x509.Certificate] = []
+    key: PrivateKeyTypes | None = None
+    for match in _PEM_BLOCK.finditer(bytes(data)):
+        label, block = match.group(1), match.group(0)
+        if label in _CERT_LABELS:
+            try:
+                certs.append(x509.load_pem_x509_certificate(block))
+            except (ValueError, x509.InvalidVersion) as exc:
+                raise InvalidInputError(
+                    f"{where}: certificate #{len(certs) + 1} does not parse: {exc}"
+                ) from None
+        elif label == b"ENCRYPTED PRIVATE KEY" or (
+            label in _KEY_LABELS and b"ENCRYPTED" in match.group(2)
+        ):
+            raise InvalidInputError(
+                f"{where}: the private key is encrypted; decrypt it first "
+                "(openssl pkey -in KEY -out KEY.plain)"
+            )
+        elif label in _KEY_LABELS:
+            if key is not None:
+                raise InvalidInputError(f"{where}: holds more than one private key")
+            try:
+                key = serialization.load_pem_private_key(block, password=None)
+            except (ValueError, TypeError) as exc:
+                raise InvalidInputError(f"{where}: the private key does not parse: {exc}") from None
+    if not certs:
+        raise InvalidInputError(f"{where}: no PEM certificate found")
+    return make_bundle(certs, key, source)
+
+
+def load_der_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
+    """Read one DER certificate, or a DER PKCS#7 (``.p7b``) holding a chain."""
+    where = source or "DER data"
+    try:
+        certs = [x509.load_der_x509_certificate(data)]
+    except (ValueError, x509.InvalidVersion):
+        try:
+            certs = pkcs7.load_der_pkcs7_certificates(data)
+        except (ValueError, x509.InvalidVersion):
+            raise InvalidInputError(
+                f"{where}: not a DER certificate nor a PKCS#7 certificate list"
+            ) from None
+    return make_bundle(certs, None, source)
+
+
+def load_pkcs7_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
+    """Read a PKCS#7 certificate list (``.p7b``/``.p7c``), PEM or DER."""
+    if b"-----BEGIN" not in data:
+        return load_der_bundle(data, source=source)
+    try:
+        certs = pkcs7.load_pem_pkcs7_certificates(data)
+    except (ValueError, x509.InvalidVersion):
+        raise InvalidInputError(
+            f"{source or 'PKCS#7 data'}: not a PKCS#7 certificate list"
+        ) from None
+    return make_bundle(certs, None, source)
+
+
+# Certificates are public: 0644. The private key: 0600.
+_CERT_MODE = 0o644
+_KEY_MODE = 0o600
+_OPEN_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def write_pem(
+    bundle: CertificateBundle,
+    folder: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    key_passphrase: str | bytes | None = None,
+) -> dict[str, Path]:
+    """Write a bundle as PEM files in ``folder`` and return them by role.
+
+    Files (and roles): ``cert.pem`` (``"cert"``, the leaf), ``chain.pem`` (``"chain"``,
+    only when the bundle has a chain), ``fullchain.pem`` (``"fullchain"``, leaf then
+    chain) and ``key.pem`` (``"key"``, PKCS#8, only when the bundle has a key; encrypted
+    when ``key_passphrase`` is given). Certificates get mode 0644, the key 0600. A missing
+    folder is created with mode 0700.
+
+    Each file is written to a temporary file in the same folder, synced, then moved into
+    place, so a reader never sees half a file. Existing files are replaced only with
+    ``overwrite=True``; every target is checked first, so a refusal writes nothing. A
+    target that is a symlink is always refused. On failure no temporary file is left.
+
+    Raises:
+        InvalidInputError: ``folder`` is not a directory, a target exists (without
+            ``overwrite``), is a symlink or a directory, or the passphrase is empty.
+        OSError: the files cannot be written.
+    """
+    files: dict[str, tuple[str, bytes, int]] = {
+        "cert": ("cert.pem", bundle.certificate_pem, _CERT_MODE)
+    }
+    if bundle.chain:
+        files["chain"] = ("chain.pem", bundle.chain_pem, _CERT_MODE)
+    files["fullchain"] = ("fullchain.pem", bundle.fullchain_pem, _CERT_MODE)
+    if bundle.private_key is not None:
+        files["key"] = ("key.pem", bundle.private_key_pem(key_passphrase), _KEY_MODE)
+    elif key_passphrase is not None:
+        key_encryption(key_passphrase)  # still reject an empty passphrase
+
+    directory = _prepare_folder(Path(folder))
+    targets = {role: directory / name for role, (name, _, _) in files.items()}
+    for target in targets.values():
+        _check_target(target, overwrite)
+
+    temps: dict[str, Path] = {}
+    created: list[Path] = []
+    try:
+        for role, (name, content, mode) in files.items():
+            temps[role] = _write_temp(directory, name, content, mode)
+        for role, temp in temps.items():
+            if overwrite:
+                os.replace(temp, targets[role])
+            else:
+                _link_new(temp, targets[role])
+                created.append(targets[role])
+        _sync_folder(directory)
+    except BaseException:
+        for path in created:  # undo a half-finished no-overwrite write
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    finally:
+        for temp in temps.values():
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+    return targets
+
+
+def _prepare_folder(directory: Path) -> Path:
+    if directory.exists():
+        if not directory.is_dir():
+            raise InvalidInputError(f"{directory} exists and is not a directory")
+        return directory
+    if directory.is_symlink():
+        raise InvalidInputError(f"{directory} is a dangling symlink; remove it or pick another")
+    directory.mkdir(parents=True, mode=0o700)
+    directory.chmod(0o700)  # mkdir's mode is subject to the umask
+    return directory
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidInputError(f"{target} is a symlink; refusing to write through it")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidInputError(f"{target} exists and is not a regular file")
+    if not overwrite:
+        raise InvalidInputError(
+            f"{target} already exists; nothing was written. Pass overwrite=True to replace it"
+        )
+
+
+def _write_temp(directory: Path, name: str, content: bytes, mode: int) -> Path:
+    temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temp, _OPEN_FLAGS, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)  # the open() mode is subject to the umask
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return temp
+
+
+def _link_new(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` only if ``target`` does not exist yet."""
+    try:
+        os.link(temp, target)  # fails if target exists: no race with another writer
+    except FileExistsError:
+        raise InvalidInputError(
+            f"{target} appeared while writing; pass overwrite=True to replace it"
+        ) from None
+    except OSError:
+        # Some file systems (FAT, some network shares) have no hard links.
+        if os.path.lexists(target):
+            raise
+        os.replace(temp, target)
+
+
+def _sync_folder(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,32 @@
+"""A local emulator of the Sectigo IoT Manager API, with a real test CA.
+
+Needs the ``emulator`` extra (Starlette, uvicorn, python-multipart)::
+
+    from sectigo_iot.emulator import Emulator
+
+    emulator = Emulator()
+    transport = emulator.transport()      # in process, for httpx or SectigoClient
+    with emulator.run_in_thread() as url:  # or over HTTP on a free loopback port
+        ...
+"""
+
+from ._ca import CertificateAuthority
+from ._clock import Clock
+from ._config import EmulatorConfig
+from ._emulator import Emulator
+from ._faults import Fault
+from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
+from ._transport import EmulatorTransport
+
+__all__ = [
+    "CertificateAuthority",
+    "Clock",
+    "Emulator",
+    "EmulatorBatch",
+    "EmulatorCertificate",
+    "EmulatorConfig",
+    "EmulatorStats",
+    "EmulatorTransport",
+    "Fault",
+    "Revocation",
+]

@@ -1,0 +1,224 @@
+"""The Starlette routes: parse the wire format with the shared models, call the service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..models import (
+    AuthenticationRequest,
+    CreateSingleCertBatchRequest,
+    FindCertificateRequest,
+    RevokeCertificateRequest,
+    UploadCSRBatchRequest,
+    converter,
+)
+from ._csr import MAX_CSRS
+from ._responses import TEXT_TYPE, ErrorCode, error_response, json_response
+from ._service import ApiError, Service
+
+__all__ = ["build_app"]
+
+T = TypeVar("T")
+_MAX_PAGE_SIZE = 2000
+
+
+def _spring_page(content: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
+    """The batch list body.
+
+    Sectigo's list endpoint is undocumented; it is a Spring Data endpoint, so the
+    emulator answers Spring's page object with the fields clients need. This is the
+    only place that defines that shape.
+    """
+    return {
+        "content": converter.unstructure(content),
+        "totalElements": total,
+        "totalPages": -(-total // size),
+        "number": page,
+        "size": size,
+    }
+
+
+async def _parse(request: Request, model: type[T]) -> T:
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        raise ApiError(400, "Malformed JSON request") from None
+    try:
+        return converter.structure(data, model)
+    except Exception:
+        raise ApiError(400, f"Invalid {model.__name__} body") from None
+
+
+def _int_param(request: Request, name: str, default: int, lowest: int, highest: int) -> int:
+    raw = request.query_params.get(name)
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError:
+        raise ApiError(400, f"Query parameter {name} must be an integer") from None
+    if not lowest <= value <= highest:
+        raise ApiError(400, f"Query parameter {name} must be between {lowest} and {highest}")
+    return value
+
+
+def build_app(service: Service) -> Starlette:
+    """The ASGI app of the emulated API."""
+    create_status = service.config.create_status
+
+    def user(request: Request) -> str:
+        return service.authenticate(request.headers.get("authorization"))
+
+    async def login(request: Request) -> Response:
+        body = await _parse(request, AuthenticationRequest)
+        return json_response(service.login(body.username, body.password))
+
+    async def refresh(request: Request) -> Response:
+        return json_response(service.refresh(await request.body()))
+
+    async def authorities(request: Request) -> Response:
+        user(request)
+        return json_response(service.authorities())
+
+    async def balance(request: Request) -> Response:
+        user(request)
+        return json_response(service.balance(request.path_params["authority_id"]))
+
+    async def devices(request: Request) -> Response:
+        user(request)
+        return json_response(service.licenses())
+
+    async def organization(request: Request) -> Response:
+        user(request)
+        return json_response(service.organization())
+
+    async def profiles(request: Request) -> Response:
+        user(request)
+        return json_response(service.profiles())
+
+    async def profile(request: Request) -> Response:
+        user(request)
+        return json_response(service.profile(request.path_params["profile_id"]))
+
+    async def parameters(request: Request) -> Response:
+        user(request)
+        return json_response(service.parameters(request.path_params["profile_id"]))
+
+    async def batch_list(request: Request) -> Response:
+        username = user(request)
+        page = _int_param(request, "page", 0, 0, 1_000_000)
+        size = _int_param(request, "size", 20, 1, _MAX_PAGE_SIZE)
+        content, total = service.batch_page(username, page, size)
+        return json_response(_spring_page(content, total, page, size))
+
+    async def create(request: Request) -> Response:
+        username = user(request)
+        body = await _parse(request, CreateSingleCertBatchRequest)
+        return json_response(await service.create_single(username, body), create_status)
+
+    async def upload(request: Request) -> Response:
+        username = user(request)
+        async with request.form(max_files=MAX_CSRS + 1) as form:
+            try:
+                profile_id = int(str(form.get("profileId", "")))
+            except ValueError:
+                raise ApiError(400, "Form field profileId is required") from None
+            part = form.get("csrBatchRequest")
+            if part is None:
+                raise ApiError(400, "Form part csrBatchRequest is required")
+            text = await part.read() if isinstance(part, UploadFile) else part.encode()
+            try:
+                batch_request = converter.structure(json.loads(text), UploadCSRBatchRequest)
+            except Exception:
+                raise ApiError(400, "Invalid csrBatchRequest part") from None
+            files = []
+            for item in form.getlist("files"):
+                if isinstance(item, UploadFile):
+                    files.append((item.filename or "", await item.read()))
+                else:
+                    files.append(("", item.encode()))
+        if not files:
+            raise ApiError(400, "Form part files is required")
+        batch = await service.upload(username, profile_id, batch_request, files)
+        return json_response(batch, create_status)
+
+    async def batch(request: Request) -> Response:
+        username = user(request)
+        return json_response(service.batch(username, request.path_params["batch_id"]))
+
+    async def status(request: Request) -> Response:
+        username = user(request)
+        text = service.status_text(username, request.path_params["batch_id"])
+        return Response(text, media_type=TEXT_TYPE)
+
+    async def processing_info(request: Request) -> Response:
+        username = user(request)
+        return json_response(service.processing_info(username, request.path_params["batch_id"]))
+
+    async def download(request: Request) -> Response:
+        username = user(request)
+        filename, data = service.download(username, request.path_params["batch_id"])
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    async def find(request: Request) -> Response:
+        username = user(request)
+        body = await _parse(request, FindCertificateRequest)
+        return json_response(service.find(username, body))
+
+    async def revoke(request: Request) -> Response:
+        username = user(request)
+        body = await _parse(request, RevokeCertificateRequest)
+        service.revoke(username, request.path_params["profile_id"], body)
+        return Response(status_code=200)
+
+    async def ca_pem(request: Request) -> Response:
+        return Response(service.ca.certificate_pem, media_type="application/x-pem-file")
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(
+            exc.status, exc.message, now=service.clock(), error_code=exc.error_code
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.GENERIC
+        return error_response(
+            exc.status_code, exc.detail, now=service.clock(), error_code=code, headers=exc.headers
+        )
+
+    api = "/api/v1"
+    routes = [
+        Route("/auth/pwd", login, methods=["POST"]),
+        Route("/auth/refresh", refresh, methods=["POST"]),
+        Route(f"{api}/authorities/allowed", authorities, methods=["GET"]),
+        Route(f"{api}/authorities/{{authority_id:int}}/balanceavailable", balance, methods=["GET"]),
+        Route(f"{api}/devices", devices, methods=["GET"]),
+        Route(f"{api}/organizations/user", organization, methods=["GET"]),
+        Route(f"{api}/profiles", profiles, methods=["GET"]),
+        Route(f"{api}/profiles/{{profile_id:int}}", profile, methods=["GET"]),
+        Route(f"{api}/profiles/{{profile_id:int}}/parameters", parameters, methods=["GET"]),
+        Route(f"{api}/batches", batch_list, methods=["GET"]),
+        Route(f"{api}/batches/createSingleCertBatch", create, methods=["PUT"]),
+        Route(f"{api}/batches/upload", upload, methods=["POST"]),
+        Route(f"{api}/batches/{{batch_id:int}}", batch, methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id:int}}/status", status, methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id:int}}/processing_info", processing_info, methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id:int}}/download", download, methods=["GET"]),
+        Route(f"{api}/certificates/find", find, methods=["POST"]),
+        Route(f"{api}/certificates/{{profile_id:int}}/revoke", revoke, methods=["POST"]),
+        Route("/emulator/ca.pem", ca_pem, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes, exception_handlers={ApiError: api_error, HTTPException: http_error}
+    )

@@ -1,0 +1,259 @@
+"""The :class:`Emulator`: the emulated API, its state, and the ways to run it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from cryptography import x509
+from starlette.types import ASGIApp
+
+from ..models import Authority
+from ._app import build_app
+from ._ca import CertificateAuthority, cached_ca
+from ._clock import Clock
+from ._config import EmulatorConfig
+from ._faults import Fault, FaultMiddleware, FaultRegistry
+from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
+from ._server import is_loopback, run_in_thread, serve
+from ._service import Service
+from ._store import Store
+from ._tokens import TokenIssuer
+from ._transport import EmulatorTransport
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from sectigo_iot import SectigoClient
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    """A local Sectigo IoT Manager that issues real certificates from its own test CA.
+
+    Options are the fields of :class:`EmulatorConfig`, given as keywords or as a
+    config object (keywords override it)::
+
+        emulator = Emulator(users={"alice": "pw1", "bob": "pw2"}, processing_delay=5)
+        async with httpx.AsyncClient(transport=emulator.transport(),
+                                     base_url=emulator.base_url) as http:
+            ...
+        emulator.clock.advance(5)
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, /, **options: Any) -> None:
+        self.config = (
+            attrs.evolve(config, **options) if config is not None else EmulatorConfig(**options)
+        )
+        self.base_url = self.config.base_url
+        #: the emulator's time; ``clock.advance(seconds)`` expires tokens, finishes batches
+        self.clock = Clock()
+        #: login, refresh and request counters
+        self.stats = EmulatorStats()
+        self._store = Store(self.config.db_path)
+        self._store.ensure_authorities(self.config.initial_authorities())
+        tokens = TokenIssuer(
+            self._store.meta_setdefault("hmac_secret", secrets.token_bytes(32)),
+            clock=self.clock,
+            issuer=self.config.issuer,
+            access_ttl=self.config.access_ttl,
+            refresh_ttl=self.config.refresh_ttl,
+        )
+        self._service = Service(
+            config=self.config,
+            store=self._store,
+            clock=self.clock,
+            ca=self._load_ca(),
+            tokens=tokens,
+            stats=self.stats,
+        )
+        self._faults = FaultRegistry()
+        #: the ASGI application (Starlette, wrapped by the fault middleware)
+        self.app: ASGIApp = FaultMiddleware(
+            build_app(self._service),
+            self._faults,
+            clock=self.clock,
+            on_request=self.stats.record_request,
+        )
+
+    def _load_ca(self) -> CertificateAuthority:
+        if self.config.ca is not None:
+            return self.config.ca
+        if self.config.db_path is None:
+            return cached_ca(self.config.ca_key_type)
+        fresh = CertificateAuthority.generate(self.config.ca_key_type)
+        cert_pem = self._store.meta_setdefault("ca_certificate", fresh.certificate_pem)
+        key_pem = self._store.meta_setdefault("ca_private_key", fresh.private_key_pem())
+        return CertificateAuthority.from_pem(cert_pem, key_pem)
+
+    def __repr__(self) -> str:
+        where = self.config.db_path or ":memory:"
+        return f"<Emulator users={sorted(self.config.users)} db={where!s}>"
+
+    def close(self) -> None:
+        """Close the database (state in a ``db_path`` file stays for the next run)."""
+        self._store.close()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- ways to talk to it ------------------------------------------------------------
+
+    def transport(self) -> EmulatorTransport:
+        """An httpx transport that runs the emulator in process."""
+        return EmulatorTransport(self.app)
+
+    def client(
+        self, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> SectigoClient:
+        """A ``SectigoClient`` wired to this emulator (first configured user by default).
+
+        The client shares the emulator's clock unless ``clock`` is given, so moving
+        ``emulator.clock`` ages the client's tokens too.
+        """
+        from sectigo_iot import SectigoClient
+
+        kwargs.setdefault("clock", self.clock)
+        if username is None:
+            username = next(iter(self.config.users))
+        if password is None:
+            password = self.config.users.get(username, "")
+        return SectigoClient(
+            username=username,
+            password=password,
+            base_url=self.base_url,
+            token_store="memory",  # noqa: S106 - a store kind, not a password
+            transport=self.transport(),
+            **kwargs,
+        )
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8831,
+        *,
+        allow_remote: bool = False,
+        on_ready: Callable[[str], None] | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        """Serve over HTTP with uvicorn until interrupted (loopback only by default)."""
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(f"refusing to listen on non-loopback host {host!r}")
+        await serve(self.app, host, port, on_ready=on_ready, log_level=log_level)
+
+    @contextmanager
+    def run_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    ) -> Iterator[str]:
+        """Serve over HTTP in a background thread during the block; yields the base URL."""
+        if not is_loopback(host):
+            raise ValueError(f"refusing to listen on non-loopback host {host!r}")
+        with run_in_thread(self.app, host, port, log_level) as url:
+            yield url
+
+    # -- fault injection ---------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path: str,
+        fault: str,
+        times: int = 1,
+        *,
+        seconds: float = 1.0,
+        status: int = 500,
+        retry_after: int = 1,
+        message: str = "Injected fault",
+    ) -> Fault:
+        """Make the next ``times`` matching requests fail.
+
+        ``path`` is literal or a pattern where ``{name}`` matches one path segment and
+        ``*`` anything; ``method`` may be ``"*"``. ``fault`` is one of ``"delay"``
+        (sleep ``seconds``, then serve), ``"error"`` (answer ``status`` with a Sectigo
+        error body, do nothing), ``"rate_limit"`` (429 with ``Retry-After:
+        retry_after``), ``"drop_before"`` (hang up without doing anything) and
+        ``"drop_after"`` (do the work, then hang up without answering).
+        """
+        return self._faults.add(
+            Fault(
+                method,
+                path,
+                fault,
+                times,
+                seconds=seconds,
+                status=status,
+                retry_after=retry_after,
+                message=message,
+            )
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._faults.clear()
+
+    # -- state for tests ---------------------------------------------------------------
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        """The test CA that signs every certificate."""
+        return self._service.ca
+
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        """The CA certificate (also served at ``GET /emulator/ca.pem``)."""
+        return self._service.ca.certificate
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate in PEM."""
+        return self._service.ca.certificate_pem
+
+    @property
+    def authorities(self) -> list[Authority]:
+        """The authorities with their current balances."""
+        return self._service.authorities()
+
+    @property
+    def balance(self) -> int:
+        """The balance left, summed over all authorities."""
+        return sum(a.balance for a in self._service.authorities())
+
+    def set_balance(self, balance: int, authority_id: int | None = None) -> None:
+        """Set the balance of one authority (the first one by default)."""
+        if authority_id is None:
+            authority_id = self._service.authorities()[0].id
+        self._store.set_balance(authority_id, balance)
+
+    @property
+    def licenses_used(self) -> int:
+        """Licenses spent: certificates ordered, issued or still processing."""
+        return len(self._store.certificates())
+
+    @property
+    def issued_count(self) -> int:
+        """Certificates issued (in batches that finished processing)."""
+        return self._service.issued_count()
+
+    def batches(self, username: str | None = None) -> list[EmulatorBatch]:
+        """Every batch, oldest first (of one user when given)."""
+        return self._service.batch_records(username)
+
+    def certificates(self, username: str | None = None) -> list[EmulatorCertificate]:
+        """Every certificate, oldest first (of one user when given)."""
+        return self._service.certificate_records(username)
+
+    def revocations(self) -> list[Revocation]:
+        """Every revocation, oldest first."""
+        return self._service.revocation_records()

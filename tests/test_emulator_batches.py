@@ -1,0 +1,311 @@
+"""Single-certificate batches: validation, balance, lifecycle, rejection, listing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from _emulator_helpers import (
+    CREATE,
+    P12_PASSWORD,
+    authed,
+    create,
+    create_id,
+    make_csr,
+    params,
+    strict,
+    unzip,
+    upload,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(key_type="ec-p256") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with authed(emu) as client:
+        yield client
+
+
+async def detail(http: httpx.AsyncClient, batch_id: int) -> Batch:
+    return strict(await http.get(f"/api/v1/batches/{batch_id}"), Batch)
+
+
+@pytest.mark.parametrize(
+    ("profile_params", "message"),
+    [
+        ({"dNSName": "a.example.com", "pkcs12Password": "pw"}, "commonName"),
+        ({"commonName": "", "pkcs12Password": "pw"}, "commonName"),
+        ({"commonName": "a.example.com", "dNSName": "a.example.com"}, "pkcs12Password"),
+        ({"commonName": "a.example.com", "pkcs12Password": ""}, "pkcs12Password"),
+        ({**params("a.example.com"), "favouriteColour": "blue"}, "favouriteColour"),
+        ({}, "commonName"),
+    ],
+)
+async def test_create_validates_params(
+    emu: Emulator, http: httpx.AsyncClient, profile_params: dict[str, str], message: str
+) -> None:
+    response = await create(http, profile_params=profile_params)
+    assert response.status_code == 400
+    assert message in strict(response, ErrorBody).message
+    assert emu.batches() == [] and emu.balance == 10
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[]",
+        b'{"batchName": "x", "profileParams": {}}',
+        b'{"authorityId": "one", "batchName": "x", "profileParams": {}}',
+    ],
+)
+async def test_create_rejects_malformed_bodies(http: httpx.AsyncClient, body: bytes) -> None:
+    response = await http.put(CREATE, content=body)
+    assert response.status_code == 400
+    strict(response, ErrorBody)
+
+
+async def test_create_rejects_unknown_authority(emu: Emulator, http: httpx.AsyncClient) -> None:
+    response = await create(http, authority_id=999)
+    assert response.status_code == 400
+    assert emu.batches() == []
+
+
+@pytest.mark.parametrize("authority_id", [1, 42])
+async def test_create_accepts_authority_id_or_profile_id(
+    emu: Emulator, http: httpx.AsyncClient, authority_id: int
+) -> None:
+    assert (await create(http, authority_id=authority_id)).status_code == 200
+    [batch] = emu.batches()
+    assert (batch.authority_id, batch.profile_id) == (1, 42)
+
+
+async def test_balance_decrements_per_certificate(emu: Emulator, http: httpx.AsyncClient) -> None:
+    await create_id(http)
+    await create_id(http)
+    assert (await http.get("/api/v1/authorities/1/balanceavailable")).json() == 8
+    assert (await http.get("/api/v1/authorities/allowed")).json()[0]["balance"] == 8
+    assert emu.balance == 8 and emu.licenses_used == 2 and emu.issued_count == 2
+
+
+async def test_zero_balance_refuses_create_and_upload() -> None:
+    with Emulator(balance=1, key_type="ec-p256") as emulator:
+        async with authed(emulator) as http:
+            await create_id(http)
+            response = await create(http)
+            assert response.status_code == 400
+            error = strict(response, ErrorBody)
+            assert "balance" in error.message.lower()
+            upload_response = await upload(http, ("a.csr", make_csr("a.example.com"), "text/plain"))
+            assert upload_response.status_code == 400
+            assert (await http.get("/api/v1/authorities/1/balanceavailable")).json() == 0
+        assert len(emulator.batches()) == 1 and emulator.balance == 0
+
+
+async def test_set_balance(emu: Emulator, http: httpx.AsyncClient) -> None:
+    emu.set_balance(0)
+    assert (await create(http)).status_code == 400
+    emu.set_balance(3)
+    assert (await create(http)).status_code == 200
+    assert emu.balance == 2
+
+
+async def test_configured_authorities() -> None:
+    authorities = [
+        {"id": 489, "ecosystemId": 21, "ecosystemName": "Staging", "balance": 0, "enabled": True,
+         "profileId": 85, "profileName": "End Entity"},
+        {"id": 423, "ecosystemId": 21, "ecosystemName": "Staging", "balance": 5, "enabled": True,
+         "profileId": 17, "profileName": "EE"},
+    ]  # fmt: skip
+    with Emulator(authorities=authorities, key_type="ec-p256") as emulator:
+        async with authed(emulator) as http:
+            listed = (await http.get("/api/v1/authorities/allowed")).json()
+            assert [(a["id"], a["balance"]) for a in listed] == [(489, 0), (423, 5)]
+            assert (await http.get("/api/v1/authorities/489/balanceavailable")).json() == 0
+            assert (await create(http, authority_id=489)).status_code == 400
+            assert (await create(http, authority_id=17)).status_code == 200
+            assert (await http.get("/api/v1/authorities/423/balanceavailable")).json() == 4
+            profiles = (await http.get("/api/v1/profiles")).json()
+            assert [p["profileId"] for p in profiles] == [17, 85]
+            assert (await http.get("/api/v1/devices")).json() == {"ordered": 5, "issued": 1}
+            batch = strict(
+                await http.get(f"/api/v1/batches/{emulator.batches()[0].batch_id}"), Batch
+            )
+            assert batch.profile == "EE"
+
+
+async def test_batch_ids_count_up_from_10001(http: httpx.AsyncClient) -> None:
+    assert [await create_id(http) for _ in range(3)] == [10001, 10002, 10003]
+
+
+async def test_lifecycle_respects_processing_delay() -> None:
+    with Emulator(processing_delay=30, key_type="ec-p256") as emulator:
+        async with authed(emulator) as http:
+            created = strict(await create(http, "slow.example.com"), Batch)
+            assert created.status == BatchStatus.CREATED and created.active
+            batch_id = created.batch_id
+            batch = await detail(http, batch_id)
+            assert batch.status == BatchStatus.PROCESSING
+            assert batch.active and batch.rejectable and not batch.downloadable
+            assert (await http.get(f"/api/v1/batches/{batch_id}/status")).text == "Processing"
+            info = await http.get(f"/api/v1/batches/{batch_id}/processing_info")
+            assert strict(info, ProcessingInfo) == ProcessingInfo(active=1)
+            download = await http.get(f"/api/v1/batches/{batch_id}/download")
+            assert download.status_code == 400
+            strict(download, ErrorBody)
+            found = await http.post(
+                "/api/v1/certificates/find", json={"commonName": "slow.example.com"}
+            )
+            assert found.json()["totalCount"] == 0
+            assert (await http.get("/api/v1/devices")).json()["issued"] == 0
+            assert emulator.licenses_used == 1 and emulator.issued_count == 0
+
+            emulator.clock.advance(29.9)
+            assert (await detail(http, batch_id)).status == BatchStatus.PROCESSING
+            emulator.clock.advance(0.1)
+            batch = await detail(http, batch_id)
+            assert batch.status == BatchStatus.READY_FOR_DOWNLOAD
+            assert batch.downloadable and not batch.active and not batch.rejectable
+            assert (await http.get("/api/v1/devices")).json()["issued"] == 1
+
+
+async def test_download_makes_the_batch_collected(http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http, "collect.example.com")
+    first = await http.get(f"/api/v1/batches/{batch_id}/download")
+    assert first.status_code == 200
+    batch = await detail(http, batch_id)
+    assert batch.status == BatchStatus.COLLECTED and batch.downloadable
+    assert (await http.get(f"/api/v1/batches/{batch_id}/status")).text == "Ready for download"
+    info = await http.get(f"/api/v1/batches/{batch_id}/processing_info")
+    assert strict(info, ProcessingInfo) == ProcessingInfo(success=1)
+    second = await http.get(f"/api/v1/batches/{batch_id}/download")
+    assert second.status_code == 200
+    assert unzip(second.content).keys() == unzip(first.content).keys()
+
+
+@pytest.mark.parametrize(
+    ("profile_params", "reason"),
+    [
+        (params("not a domain!"), "commonName"),
+        (params("bad_name.example.com"), "commonName"),
+        (params("ok.example.com", "-bad-.example.com"), "dNSName"),
+        (params("ok.example.com", countryName="USA"), "countryName"),
+    ],
+)
+async def test_invalid_request_ends_rejected(
+    emu: Emulator, http: httpx.AsyncClient, profile_params: dict[str, str], reason: str
+) -> None:
+    response = await create(http, profile_params=profile_params)
+    assert response.status_code == 200
+    created = strict(response, Batch)
+    assert created.status == BatchStatus.CREATED
+    batch = await detail(http, created.batch_id)
+    assert batch.status == BatchStatus.REJECTED and not batch.downloadable
+    assert reason in batch.reject_reason
+    status = await http.get(f"/api/v1/batches/{created.batch_id}/status")
+    assert status.text == "Rejected"
+    info = await http.get(f"/api/v1/batches/{created.batch_id}/processing_info")
+    assert strict(info, ProcessingInfo) == ProcessingInfo(failed=1)
+    assert (await http.get(f"/api/v1/batches/{created.batch_id}/download")).status_code == 400
+    assert emu.balance == 10 and emu.licenses_used == 0
+    assert emu.batches()[0].status == BatchStatus.REJECTED
+
+
+async def test_rejection_waits_for_the_processing_delay() -> None:
+    with Emulator(processing_delay=10) as emulator:
+        async with authed(emulator) as http:
+            batch_id = strict(await create(http, "not valid"), Batch).batch_id
+            batch = await detail(http, batch_id)
+            assert batch.status == BatchStatus.PROCESSING and batch.reject_reason == ""
+            emulator.clock.advance(10)
+            assert (await detail(http, batch_id)).status == BatchStatus.REJECTED
+
+
+async def test_certificate_contents_follow_the_params(http: httpx.AsyncClient) -> None:
+    profile_params = params(
+        "Api.Example.com",
+        "www.example.com",
+        "",
+        "*.example.org",
+        organizationName="Example Org",
+        countryName="DE",
+    )
+    response = await create(http, profile_params=profile_params)
+    batch_id = strict(response, Batch).batch_id
+    archive = unzip((await http.get(f"/api/v1/batches/{batch_id}/download")).content)
+    bundle = pkcs12.load_pkcs12(archive["api.example.com.p12"], P12_PASSWORD.encode())
+    assert bundle.cert is not None and isinstance(bundle.key, ec.EllipticCurvePrivateKey)
+    cert = bundle.cert.certificate
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [
+        "Api.Example.com",
+        "www.example.com",
+        "*.example.org",
+    ]
+    subject = {attr.oid: attr.value for attr in cert.subject}
+    assert subject[NameOID.COMMON_NAME] == "Api.Example.com"
+    assert subject[NameOID.ORGANIZATION_NAME] == "Example Org"
+    assert subject[NameOID.COUNTRY_NAME] == "DE"
+    assert subject[NameOID.LOCALITY_NAME]  # a default fills the missing value
+    assert (
+        format(cert.serial_number, "X")
+        == (
+            await http.post("/api/v1/certificates/find", json={"commonName": "Api.Example.com"})
+        ).json()["items"][0]["serialNumber"]
+    )
+
+
+async def test_default_key_type_is_rsa_2048() -> None:
+    with Emulator() as emulator:
+        async with authed(emulator) as http:
+            batch_id = await create_id(http, "rsa.example.com")
+            archive = unzip((await http.get(f"/api/v1/batches/{batch_id}/download")).content)
+    bundle = pkcs12.load_pkcs12(archive["rsa.example.com.p12"], P12_PASSWORD.encode())
+    assert isinstance(bundle.key, rsa.RSAPrivateKey) and bundle.key.key_size == 2048
+
+
+async def test_batch_list_pages_newest_first(http: httpx.AsyncClient) -> None:
+    ids = [await create_id(http) for _ in range(5)]
+    pages = []
+    for page in range(3):
+        body = (await http.get("/api/v1/batches", params={"page": page, "size": 2})).json()
+        assert (body["totalElements"], body["totalPages"], body["number"]) == (5, 3, page)
+        pages.append([b["batchId"] for b in body["content"]])
+    assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]]
+    default = (await http.get("/api/v1/batches")).json()
+    assert default["size"] == 20 and len(default["content"]) == 5
+    beyond = (await http.get("/api/v1/batches", params={"page": 9})).json()
+    assert beyond["content"] == [] and beyond["number"] == 9
+
+
+@pytest.mark.parametrize("query", [{"page": -1}, {"size": 0}, {"page": "x"}, {"size": 99999}])
+async def test_batch_list_rejects_bad_paging(
+    http: httpx.AsyncClient, query: dict[str, int | str]
+) -> None:
+    response = await http.get("/api/v1/batches", params=query)
+    assert response.status_code == 400
+    strict(response, ErrorBody)
+
+
+async def test_emulator_batch_records(emu: Emulator, http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http, "record.example.com")
+    [record] = emu.batches()
+    assert record.batch_id == batch_id and record.kind == "single" and record.username == "tester"
+    assert record.status == BatchStatus.READY_FOR_DOWNLOAD and len(record.serial_numbers) == 1
+    [certificate] = emu.certificates()
+    assert certificate.serial_number == record.serial_numbers[0]
+    assert certificate.certificate.issuer == emu.ca_certificate.subject
+    assert P12_PASSWORD not in repr(record) + repr(certificate)

@@ -1,0 +1,109 @@
+"""OpenSSL as the independent judge of what the emulator issues and packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _emulator_helpers import (
+    P12_PASSWORD,
+    authed,
+    create,
+    make_csr,
+    needs_openssl,
+    openssl,
+    params,
+    strict,
+    unzip,
+    upload,
+)
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import Batch
+
+pytestmark = needs_openssl
+
+
+async def fetch_ca(emulator: Emulator, folder: Path) -> Path:
+    async with authed(emulator) as http:
+        response = await http.get("/emulator/ca.pem")
+    path = folder / "ca.pem"
+    path.write_bytes(response.content)
+    return path
+
+
+@pytest.mark.parametrize("key_type", ["rsa2048", "ec-p256"])
+async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -> None:
+    with Emulator(key_type=key_type) as emulator:
+        emulator.clock.advance(3 * 86400)  # a clock moved forward still yields valid certs
+        ca = await fetch_ca(emulator, tmp_path)
+        async with authed(emulator) as http:
+            profile_params = params("api.example.com", "www.example.com", organizationName="Org")
+            batch = strict(await create(http, profile_params=profile_params), Batch)
+            download = await http.get(f"/api/v1/batches/{batch.batch_id}/download")
+            p12 = tmp_path / "api.example.com.p12"
+            p12.write_bytes(unzip(download.content)["api.example.com.p12"])
+
+            # no -legacy: 3DES and a SHA-1 MAC are in OpenSSL 3's default provider
+            opened = openssl("pkcs12", "-in", p12, "-nodes", "-passin", f"pass:{P12_PASSWORD}")
+            assert opened.returncode == 0, opened.stderr
+            assert opened.stdout.count("BEGIN CERTIFICATE") == 2
+            assert "PRIVATE KEY" in opened.stdout
+            wrong = openssl("pkcs12", "-in", p12, "-nodes", "-passin", "pass:wrong")
+            assert wrong.returncode != 0
+
+            leaf = tmp_path / "leaf.pem"
+            extracted = openssl(
+                "pkcs12", "-in", p12, "-clcerts", "-nokeys", "-passin", f"pass:{P12_PASSWORD}",
+                "-out", leaf,
+            )  # fmt: skip
+            assert extracted.returncode == 0, extracted.stderr
+            verified = openssl("verify", "-CAfile", ca, leaf)
+            assert verified.returncode == 0, verified.stderr
+            assert verified.stdout.strip().endswith("OK")
+
+            text = openssl("x509", "-in", leaf, "-noout", "-text").stdout
+            assert "DNS:api.example.com, DNS:www.example.com" in text
+            assert "TLS Web Client Authentication, TLS Web Server Authentication" in text
+            assert "CA:FALSE" in text
+            assert "Digital Signature, Non Repudiation" in text
+            assert ("Key Encipherment" in text) == (key_type == "rsa2048")
+            assert "O = Org" in text and "CN = api.example.com" in text
+            assert "Subject Key Identifier" in text and "Authority Key Identifier" in text
+            assert "CN = Sectigo IoT Emulator Root CA" in text
+            serial = openssl("x509", "-in", leaf, "-noout", "-serial").stdout.strip()
+            found = await http.post(
+                "/api/v1/certificates/find", json={"serialNumber": serial.split("=")[1]}
+            )
+            assert found.json()["totalCount"] == 1
+
+
+async def test_csr_batch_certificates_verify(tmp_path: Path) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = make_csr("rsa.example.com", key=rsa_key) + make_csr(
+        "ec.example.com", ["ec.example.com", "api.ec.example.com"]
+    )
+    with Emulator(key_type="ec-p256") as emulator:
+        ca = await fetch_ca(emulator, tmp_path)
+        async with authed(emulator) as http:
+            batch = strict(await upload(http, ("two.csr", pem, "text/plain")), Batch)
+            download = await http.get(f"/api/v1/batches/{batch.batch_id}/download")
+    archive = unzip(download.content)
+    assert sorted(archive) == ["ec.example.com.pem", "rsa.example.com.pem"]
+    for name, data in archive.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        verified = openssl("verify", "-CAfile", ca, path)
+        assert verified.returncode == 0, verified.stderr
+    text = openssl("x509", "-in", tmp_path / "ec.example.com.pem", "-noout", "-text").stdout
+    assert "DNS:ec.example.com, DNS:api.ec.example.com" in text
+    assert "CN = ec.example.com" in text
+
+
+async def test_ca_certificate_is_a_ca(tmp_path: Path) -> None:
+    with Emulator() as emulator:
+        ca = await fetch_ca(emulator, tmp_path)
+    text = openssl("x509", "-in", ca, "-noout", "-text").stdout
+    assert "CA:TRUE" in text and "Certificate Sign" in text
+    assert openssl("verify", "-CAfile", ca, ca).returncode == 0
