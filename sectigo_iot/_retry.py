@@ -19,6 +19,9 @@ MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After is surfaced as RateLimitError
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Statuses after which a non-idempotent request may or may not have been carried out.
+# (501 and 4xx are definite refusals.)
+AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 # Failures that happen before the request leaves the client: always safe to retry.
 CONNECT_PHASE_ERRORS: tuple[type[Exception], ...] = (
@@ -64,3 +67,12 @@ def may_retry(method: str, exc: Exception | None = None, status: int | None = No
     if exc is not None:
         return isinstance(exc, httpx.TransportError)
     return status in RETRYABLE_STATUSES
+
+
+def outcome_unknown(exc: Exception) -> bool:
+    """Whether a failed license-spending request may still have been carried out."""
+    from .errors import APIConnectionError, ServerError
+
+    if isinstance(exc, APIConnectionError):
+        return exc.request_sent
+    return isinstance(exc, ServerError) and exc.status_code in AMBIGUOUS_STATUSES

@@ -11,12 +11,10 @@ import anyio
 
 from .._logging import get_logger, register_secret
 from ..errors import (
-    AuthenticationError,
-    BadRequestError,
     CredentialsError,
     InvalidResponseError,
-    PermissionDeniedError,
     RateLimitError,
+    SectigoError,
     TokenError,
 )
 from ._stores import TokenStore
@@ -33,14 +31,6 @@ LOGIN_PATH = "/auth/pwd"
 REFRESH_PATH = "/auth/refresh"
 DEFAULT_LOGIN_BACKOFF = 5.0  # seconds to wait after a 429 without Retry-After
 MAX_LOGIN_BACKOFF = 3600.0
-# Failures of a refresh after which a full login with the password is worth trying.
-_REFRESH_FALLBACK = (
-    AuthenticationError,
-    PermissionDeniedError,
-    BadRequestError,
-    TokenError,
-    InvalidResponseError,
-)
 
 
 class TokenManager:
@@ -137,7 +127,7 @@ class TokenManager:
         if pair is not None and pair.refreshable(self._clock()):
             try:
                 return await self._refresh(pair)
-            except _REFRESH_FALLBACK as exc:
+            except SectigoError as exc:  # "the refresh endpoint may not be working"
                 logger.info("token refresh failed (%s); logging in again", type(exc).__name__)
         return await self._login()
 

@@ -21,6 +21,7 @@ import anyio
 from attrs import frozen
 
 from .._logging import get_logger, register_secret
+from .._retry import outcome_unknown
 from ..errors import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -103,7 +104,7 @@ class Batches(Resource):
         try:
             data = await self._session.json("PUT", path, body=converter.unstructure(request))
         except (APIConnectionError, ServerError) as exc:
-            if isinstance(exc, APIConnectionError) and not exc.request_sent:
+            if not outcome_unknown(exc):
                 raise
             return await self._reconcile_create(batch_name, exc)
         return decode(data, Batch, path)
@@ -138,7 +139,7 @@ class Batches(Resource):
                 "POST", path, data={"profileId": str(profile_id)}, files=files
             )
         except (APIConnectionError, ServerError) as exc:
-            if isinstance(exc, APIConnectionError) and not exc.request_sent:
+            if not outcome_unknown(exc):
                 raise
             raise _ambiguous_upload(infos, attempted_at, exc) from exc
         return decode(reply.json(), Batch, path)

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .._logging import get_logger
+from .._retry import outcome_unknown
 from ..errors import AmbiguousRequestError, APIConnectionError, InvalidInputError, ServerError
 from ..models import (
     CertificateItem,
@@ -79,7 +80,7 @@ class Certificates(Resource):
         try:
             await self._session.request("POST", path, json_body=body)
         except (APIConnectionError, ServerError) as exc:
-            if isinstance(exc, APIConnectionError) and not exc.request_sent:
+            if not outcome_unknown(exc):
                 raise
             if not await self._is_revoked(serial):
                 raise AmbiguousRequestError(
