@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import idna
 
@@ -10,6 +11,7 @@ from ..errors import InvalidInputError
 
 __all__ = ["show", "validate_domain"]
 
+_JAPANESE = frozenset({"CJK", "HIRAGANA", "KATAKANA"})  # legitimately mixed in one label
 _MAX_NAME = 253
 _MAX_LABEL = 63
 _LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -18,6 +20,35 @@ _LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 def show(value: str, limit: int = 60) -> str:
     """Quote ``value`` for an error message, cut to ``limit`` characters."""
     return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def _script(ch: str) -> str:
+    """The script of a letter, from its Unicode name (``LATIN``, ``CYRILLIC``, ...)."""
+    script = unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+    return "CJK" if script in _JAPANESE else script
+
+
+def _check_unicode(text: str) -> None:
+    """Refuse invisible characters and labels mixing scripts (homograph look-alikes).
+
+    UTS #46 would silently drop or map such characters, so ``exa\u200bmple.com`` would
+    become ``example.com``: the name certified would not be the name typed.
+    """
+    if text.isascii():
+        return
+    for ch in text:
+        if unicodedata.category(ch) in ("Cf", "Cc", "Cs", "Co", "Cn", "Zl", "Zp"):
+            raise InvalidInputError(
+                f"domain name {show(text)} contains an invisible or control character "
+                f"(U+{ord(ch):04X}); type the name again"
+            )
+    for label in text.split("."):
+        scripts = {_script(ch) for ch in unicodedata.normalize("NFKC", label) if ch.isalpha()}
+        if len(scripts) > 1:
+            raise InvalidInputError(
+                f"label {show(label, 20)} of domain name {show(text, 30)} mixes scripts "
+                f"({', '.join(sorted(scripts))}), a sign of a look-alike (homograph) name"
+            )
 
 
 def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
@@ -31,7 +62,8 @@ def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
     Raises:
         InvalidInputError: the name is empty, too long (over 253 characters, or a label
             over 63), has whitespace, underscores or other illegal characters, a label that
-            starts or ends with a hyphen, fewer than two labels, or looks like an IP address.
+            starts or ends with a hyphen, fewer than two labels, looks like an IP address,
+            holds invisible characters, or has a label mixing scripts (a homograph).
     """
     if not isinstance(name, str):
         raise InvalidInputError(f"a domain name must be a str, not {type(name).__name__}")
@@ -70,6 +102,7 @@ def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
                 f"label {show(label, 20)} of domain name {show(text, 30)} is {len(label)} "
                 f"characters long; a label has at most {_MAX_LABEL}"
             )
+    _check_unicode(text)
     if "_" in text:
         raise InvalidInputError(
             f"domain name {show(text)} contains an underscore, which host names may not have"
