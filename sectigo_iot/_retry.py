@@ -33,7 +33,7 @@ CONNECT_PHASE_ERRORS: tuple[type[Exception], ...] = (
 
 def backoff_delay(retries_done: int) -> float:
     """Exponential backoff with jitter: 0.5 s doubling, capped at 8 s, times U(0.75, 1)."""
-    return min(MAX_BACKOFF, INITIAL_BACKOFF * 2**retries_done) * random.uniform(0.75, 1.0)
+    return float(min(MAX_BACKOFF, INITIAL_BACKOFF * 2**retries_done) * random.uniform(0.75, 1.0))
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
