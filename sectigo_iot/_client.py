@@ -89,6 +89,13 @@ class SectigoClient:
         """Log in with the password now, replacing any tokens held or stored."""
         return await self._session.tokens.authenticate()
 
+    async def ensure_authenticated(self) -> TokenPair:
+        """Hold a usable access token: keep it, refresh it, or log in, as needed."""
+        await self._session.tokens.access_token()
+        pair = self._session.tokens.tokens
+        assert pair is not None
+        return pair
+
     async def load_tokens(self) -> TokenPair | None:
         """Read the stored tokens (if any) without contacting the server."""
         return await self._session.tokens.load()

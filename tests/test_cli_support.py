@@ -45,7 +45,7 @@ class CLI:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
         monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-        monkeypatch.setattr(_runtime, "_keyring_usable", lambda: False)
+        monkeypatch.setattr("sectigo_iot.auth.keyring_usable", lambda: False)
         monkeypatch.chdir(tmp_path)
         self.opened: list[Emulator] = []
         self.hooks: list[Callable[[Emulator], None]] = []

@@ -195,3 +195,30 @@ async def test_delay_past_the_read_timeout(sectigo_emulator: Emulator, tmp_path:
 def test_matrix_counts() -> None:
     """The README's reliability table quotes these numbers."""
     assert len(CALLS) == 7 and len(FAULTS) == 14 and len(MATRIX) == 98
+
+
+@pytest.mark.parametrize("fault", ["drop_before", "drop_after"])
+async def test_an_older_batch_of_the_same_name_is_not_taken_for_the_new_one(
+    sectigo_emulator: Emulator, fault: str
+) -> None:
+    async with sectigo_emulator.client() as client:
+        client._session._sleep = _no_pause
+        old = await client.batches.create(
+            1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
+        )
+        sectigo_emulator.clock.advance(3600)
+        sectigo_emulator.inject("PUT", "/api/v1/batches/createSingleCertBatch", fault)
+        if fault == "drop_before":
+            with pytest.raises(AmbiguousRequestError):
+                await client.batches.create(
+                    1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
+                )
+        else:
+            new = await client.batches.create(
+                1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
+            )
+            assert new.batch_id != old.batch_id
+
+
+async def _no_pause(_: float) -> None:
+    return None

@@ -7,6 +7,7 @@ from ._stores import (
     MemoryTokenStore,
     TokenStore,
     default_token_dir,
+    keyring_usable,
     resolve_token_store,
 )
 from ._tokens import TokenPair, decode_claims
@@ -20,5 +21,6 @@ __all__ = [
     "TokenStore",
     "decode_claims",
     "default_token_dir",
+    "keyring_usable",
     "resolve_token_store",
 ]

@@ -78,6 +78,12 @@ class TokenManager:
                 return pair.access_token
             return (await self._renew(pair)).access_token
 
+    def server_now(self) -> float:
+        """The server's time as far as the last tokens tell (our clock otherwise)."""
+        pair = self._pair
+        now = self._clock()
+        return pair.server_now(now) if pair is not None else now
+
     def invalidate(self, access_token: str) -> None:
         """The server refused this access token: renew it on the next call."""
         pair = self._pair

@@ -25,6 +25,7 @@ __all__ = [
     "MemoryTokenStore",
     "TokenStore",
     "default_token_dir",
+    "keyring_usable",
     "resolve_token_store",
 ]
 
@@ -144,7 +145,7 @@ class KeyringTokenStore:
         if self._usable is None:
             try:
                 with anyio.fail_after(KEYRING_TIMEOUT):
-                    self._usable = await anyio.to_thread.run_sync(_keyring_usable)
+                    self._usable = await anyio.to_thread.run_sync(keyring_usable)
             except TimeoutError:
                 self._usable = False
             if not self._usable:
@@ -186,8 +187,8 @@ class KeyringTokenStore:
         return f"KeyringTokenStore(usable={self._usable})"
 
 
-def _keyring_usable() -> bool:
-    """False for the fail/null backends or when the keyring cannot be loaded."""
+def keyring_usable() -> bool:
+    """Whether the OS keyring can be used (not the fail or null backend, and it loads)."""
     try:
         import keyring
         from keyring.backends import fail, null

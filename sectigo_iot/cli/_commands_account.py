@@ -15,7 +15,6 @@ from ._runtime import (
     Settings,
     call,
     describe_store,
-    ensure_tokens,
     now,
     token_store,
 )
@@ -85,7 +84,7 @@ def auth(
         async def action(client: "SectigoClient") -> dict[str, Any]:
             pair = await client.load_tokens()
             if pair is None or not pair.access_valid(now()):
-                await ensure_tokens(client)
+                await client.ensure_authenticated()
             return _token_state(client, client.tokens)
 
         state = call(settings, action)

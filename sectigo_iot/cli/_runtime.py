@@ -200,9 +200,6 @@ def open_emulator(
     path = db_path if db_path is not None else emulator_db_path()
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    if not path.exists():
-        # the file holds the test CA's key and PKCS#12 passwords: keep it private
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     delay = _emulator_delay() if processing_delay is None else processing_delay
     return Emulator(db_path=path, processing_delay=delay)
 
@@ -215,26 +212,13 @@ def emulator_token_dir(db_path: Path) -> Path:
 # -- token stores ---------------------------------------------------------------------
 
 
-def _keyring_usable() -> bool:
-    try:
-        import keyring
-        from keyring.backends import fail, null
-
-        backend = keyring.get_keyring()
-    except Exception:  # any failure of the keyring means "no keyring"
-        return False
-    inner = getattr(backend, "backends", None)
-    candidates = inner if inner else [backend]
-    return any(not isinstance(b, (fail.Keyring, null.Keyring)) for b in candidates)
-
-
 def token_store(settings: Settings) -> TokenStore:
     """The keyring when it works, else the 0600 file store (no warning either way)."""
-    from ..auth import FileTokenStore, KeyringTokenStore
+    from ..auth import FileTokenStore, KeyringTokenStore, keyring_usable
 
     if settings.emulator:
         return FileTokenStore(emulator_token_dir(emulator_db_path()))
-    if _keyring_usable():
+    if keyring_usable():
         return KeyringTokenStore()
     return FileTokenStore()
 
@@ -264,16 +248,10 @@ async def open_client(settings: Settings) -> AsyncIterator[SectigoClient]:
             sys.stderr.write("warning: --endpoint is ignored with --emulator\n")
         emulator = open_emulator()
         try:
-            users = emulator.config.users
-            username = settings.username or next(iter(users))
-            password = settings.password or users.get(username, "")
-            async with SectigoClient(
-                username,
-                password,
-                base_url=emulator.base_url,
+            async with emulator.client(
+                settings.username or None,
+                settings.password or None,
                 token_store=token_store(settings),
-                transport=emulator.transport(),
-                clock=emulator.clock,
             ) as client:
                 yield client
         finally:
@@ -304,20 +282,6 @@ def call(settings: Settings, action: Callable[[SectigoClient], Awaitable[T]]) ->
             return await action(client)
 
     return anyio.run(main)
-
-
-async def ensure_tokens(client: SectigoClient) -> None:
-    """Make sure a usable access token is held: refresh when refreshable, else log in.
-
-    DOUBT: the SDK has no public "renew if needed" call (only ``authenticate()``, which
-    always logs in), so this uses the token manager behind the client.
-    """
-    manager = getattr(getattr(client, "_session", None), "tokens", None)
-    renew = getattr(manager, "access_token", None)
-    if renew is None:
-        await client.authenticate()
-        return
-    await renew()
 
 
 def now() -> float:

@@ -126,6 +126,7 @@ class Emulator:
         from sectigo_iot import SectigoClient
 
         kwargs.setdefault("clock", self.clock)
+        kwargs.setdefault("token_store", "memory")
         if username is None:
             username = next(iter(self.config.users))
         if password is None:
@@ -134,7 +135,6 @@ class Emulator:
             username=username,
             password=password,
             base_url=self.base_url,
-            token_store="memory",  # noqa: S106 - a store kind, not a password
             transport=self.transport(),
             **kwargs,
         )

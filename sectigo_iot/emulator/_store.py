@@ -163,6 +163,9 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
+        if self.path is not None and not os.path.exists(self.path):
+            # the file holds the test CA's key and PKCS#12 passwords: keep it private
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(
             self.path or ":memory:", check_same_thread=False, isolation_level=None

@@ -13,7 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,10 @@ RESERVED_PARAMS = frozenset({"commonName", "dNSName", "pkcs12Password"})
 # After an ambiguous create: look the batch up by name, waiting 1, 2, 4, 8, 15 s between
 # tries (about 30 s in all), before giving up with AmbiguousRequestError.
 RECONCILE_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0)
+# Only a batch created at most this long before the attempt (on the server's clock, as
+# estimated from the tokens) can be the one the attempt made: an older batch of the same
+# name is someone else's.
+RECONCILE_CLOCK_MARGIN = timedelta(seconds=120)
 LIST_PAGE_SIZE = 50
 LIST_MAX_PAGES = 10
 # Polling of batches.wait: 1 s, times 1.5, capped at 20 s.
@@ -101,12 +105,14 @@ class Batches(Resource):
             authority_id=authority_id, batch_name=batch_name, profile_params=profile_params
         )
         path = "/api/v1/batches/createSingleCertBatch"
+        body = converter.unstructure(request)
+        attempted_at = datetime.fromtimestamp(self._session.tokens.server_now(), timezone.utc)
         try:
-            data = await self._session.json("PUT", path, body=converter.unstructure(request))
+            data = await self._session.json("PUT", path, body=body)
         except (APIConnectionError, ServerError) as exc:
             if not outcome_unknown(exc):
                 raise
-            return await self._reconcile_create(batch_name, exc)
+            return await self._reconcile_create(batch_name, attempted_at, exc)
         return decode(data, Batch, path)
 
     async def upload_csrs(
@@ -179,12 +185,22 @@ class Batches(Resource):
             raise InvalidResponseError("expected a list of batches", path=path)
         return decode(items, list[Batch], path)
 
-    async def find_by_name(self, name: str, *, max_pages: int = LIST_MAX_PAGES) -> Batch | None:
-        """The newest batch called exactly ``name``, searching ``max_pages`` pages."""
+    async def find_by_name(
+        self,
+        name: str,
+        *,
+        created_after: datetime | None = None,
+        max_pages: int = LIST_MAX_PAGES,
+    ) -> Batch | None:
+        """The newest batch called exactly ``name`` (and created after ``created_after``,
+        when given), searching ``max_pages`` pages."""
         for page in range(max_pages):
             batches = await self.list(page=page)
             for batch in batches:
-                if batch.batch_name == name:
+                if batch.batch_name != name:
+                    continue
+                made = batch.creation_date
+                if created_after is None or made is None or made >= created_after:
                     return batch
             if len(batches) < LIST_PAGE_SIZE:
                 return None
@@ -274,7 +290,9 @@ class Batches(Resource):
             raise
         return target
 
-    async def _reconcile_create(self, batch_name: str, cause: Exception) -> Batch:
+    async def _reconcile_create(
+        self, batch_name: str, attempted_at: datetime, cause: Exception
+    ) -> Batch:
         """After an ambiguous create, find the batch by name or raise AmbiguousRequestError."""
         logger.warning(
             "create of batch %r had an unknown outcome (%s); looking it up", batch_name, cause
@@ -283,7 +301,9 @@ class Batches(Resource):
             if wait:
                 await self._session._sleep(wait)
             try:
-                found = await self.find_by_name(batch_name)
+                found = await self.find_by_name(
+                    batch_name, created_after=attempted_at - RECONCILE_CLOCK_MARGIN
+                )
             except Exception as exc:
                 raise AmbiguousRequestError(
                     f"create of batch {batch_name!r} may have reached Sectigo ({cause}), and "
