@@ -5,14 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import random
-import shutil
 import subprocess
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,7 +21,6 @@ FIXTURE_ZIP = Path(__file__).parent / "data" / "certificate.zip"
 FIXTURE_SHA256 = "50e2ea55bbe6a1f150869955e2c7c3aa90e0b02a6192985c0077cd5eb768bdff"
 FIXTURE_PASSWORD = "qDhAwnfMjgDEzzUC"
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 # The OpenSSL recipe of the upstream README (spec/cli.md §2.7) as a config file.
 TRISA_CONF = """\

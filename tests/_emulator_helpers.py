@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import zipfile
 from collections.abc import AsyncIterator, Sequence
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -30,8 +28,6 @@ JSON = "application/json;charset=UTF-8"
 CREATE = "/api/v1/batches/createSingleCertBatch"
 UPLOAD = "/api/v1/batches/upload"
 P12_PASSWORD = "p12-Secret-42"
-
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
 def strict(response: httpx.Response, model: type[T]) -> T:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from typing import Any
+
+import pytest
 
 BASE = "https://iot.sectigo.com"
 T0 = 1_700_000_000.0
@@ -41,3 +44,7 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+#: tests that use openssl as the independent judge
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

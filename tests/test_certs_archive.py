@@ -23,7 +23,6 @@ from _certs_helpers import (
     PKI,
     make_pki,
     mutations,
-    needs_openssl,
     openssl,
     pem,
     zip_bytes,
@@ -31,6 +30,7 @@ from _certs_helpers import (
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support import needs_openssl
 
 from sectigo_iot.certs import CertificateBundle, load_pkcs12, open_batch_zip
 from sectigo_iot.errors import InvalidArchiveError, PKCS12PasswordError, SectigoError

@@ -11,13 +11,13 @@ import pytest
 from _certs_helpers import (
     TRISA_CONF,
     mutations,
-    needs_openssl,
     openssl,
     openssl_ok,
     pem_block,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from support import needs_openssl
 
 import sectigo_iot.certs._csr as csr_module
 from sectigo_iot.certs import (

@@ -14,13 +14,13 @@ from _certs_helpers import (
     key_pem,
     make_pki,
     mutations,
-    needs_openssl,
     openssl,
     openssl_ok,
     pem,
     pem_block,
 )
 from cryptography.hazmat.primitives.serialization import Encoding
+from support import needs_openssl
 
 from sectigo_iot.certs import CertificateBundle, load_pem_bundle, write_pem
 from sectigo_iot.errors import InvalidInputError

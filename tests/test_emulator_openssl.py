@@ -10,7 +10,6 @@ from _emulator_helpers import (
     authed,
     create,
     make_csr,
-    needs_openssl,
     openssl,
     params,
     strict,
@@ -18,6 +17,7 @@ from _emulator_helpers import (
     upload,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support import needs_openssl
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import Batch
