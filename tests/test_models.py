@@ -132,3 +132,60 @@ def test_status_normalization_is_idempotent(text: str) -> None:
     once = BatchStatus.normalize(text)
     assert BatchStatus.normalize(once) == once
     assert once == once.upper() and " " not in once
+
+
+def _strategy(tp: Any) -> st.SearchStrategy[Any]:
+    """A hypothesis strategy for a model field's type (JSON-representable values)."""
+    import types
+    import typing
+
+    import attrs
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*[_strategy(a) for a in args])
+    if tp is type(None):
+        return st.none()
+    if origin is list:
+        return st.lists(_strategy(args[0]), max_size=3)
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3)
+    if attrs.has(tp):
+        return model_strategy(tp)
+    simple: dict[Any, st.SearchStrategy[Any]] = {
+        int: st.integers(-(2**40), 2**40),
+        str: st.text(max_size=20),
+        bool: st.booleans(),
+        datetime: st.datetimes(timezones=st.just(timezone.utc)).map(
+            lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
+        ),
+        Any: st.none() | st.integers() | st.text(max_size=10),
+    }
+    return simple[tp]
+
+
+def model_strategy(cls: type) -> st.SearchStrategy[Any]:
+    import typing
+
+    import attrs
+
+    hints = typing.get_type_hints(cls)
+    return st.builds(cls, **{f.name: _strategy(hints[f.name]) for f in attrs.fields(cls)})
+
+
+ALL_MODELS = [
+    getattr(models, name) for name in models.__all__ if name[0].isupper() and name != "BatchStatus"
+]
+
+
+@pytest.mark.parametrize("cls", ALL_MODELS, ids=[c.__name__ for c in ALL_MODELS])
+def test_every_model_round_trips(cls: type) -> None:
+    from hypothesis import settings
+
+    @settings(max_examples=40, deadline=None)
+    @given(model_strategy(cls))
+    def check(value: Any) -> None:
+        data = json.loads(json.dumps(converter.unstructure(value)))
+        assert strict_converter.structure(data, cls) == value
+
+    check()
