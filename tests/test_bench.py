@@ -1,0 +1,117 @@
+"""bench/run.py works: one tiny round of every measurement, and its report's shape.
+
+No timing is asserted: the numbers of a tiny round on a busy CI box mean nothing, only
+that every measurement runs and yields a value of the right kind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+
+
+def _load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sectigo_bench_run", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load_bench()
+
+
+@pytest.fixture(scope="module")
+def report(bench: ModuleType) -> Any:
+    """One tiny run: 5 sequential calls, 20 concurrent, 1 MiB, 2 import runs, 3 certs."""
+    return bench.run(quick=True, scale=bench.TINY)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_every_measurement_ran(report: Any) -> None:
+    assert report.errors == {}
+
+
+def test_ratios_are_positive(report: Any) -> None:
+    for key in ("call_overhead_ratio", "concurrent_ratio", "download_ratio", "import_ratio"):
+        assert _positive(report.values[key]), (key, report.values[key])
+
+
+def test_one_refresh_per_burst(report: Any) -> None:
+    assert report.values["concurrent_refreshes"] == 1
+
+
+def test_download_memory_is_measured(report: Any) -> None:
+    value = report.values["download_peak_rss_mb"]
+    assert isinstance(value, float)
+    assert 0 <= value < 1024
+
+
+def test_cli_start_is_measured(report: Any) -> None:
+    # the CLI is part of the [dev] install this test suite runs in
+    assert _positive(report.values["cli_start_s"])
+    assert _positive(report.values["cli_start_ratio"])
+
+
+def test_emulator_figures(report: Any) -> None:
+    assert _positive(report.values["emulator_rps"])
+    assert _positive(report.values["issue_100_s"])
+    assert "scaled from 3 certificates" in report.notes["issue_100_s"]
+
+
+def test_json_object_has_exactly_the_metrics(bench: ModuleType, report: Any) -> None:
+    data = json.loads(json.dumps(report.as_json()))
+    assert set(data) == {*bench.KEYS, "targets", "quick"}
+    assert data["quick"] is True
+    assert set(data["targets"]) <= set(bench.KEYS)
+    assert data["targets"]["concurrent_refreshes"] == {"op": "==", "value": 1}
+
+
+def test_table_lists_every_metric(bench: ModuleType, report: Any) -> None:
+    table = report.table()
+    for key in bench.KEYS:
+        assert key in table
+    assert "target" in table.splitlines()[0]
+
+
+def test_main_prints_one_json_object(
+    bench: ModuleType, report: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setattr(bench, "run", lambda quick: report)
+    assert bench.main(["--quick", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert set(json.loads(out)) == {*bench.KEYS, "targets", "quick"}
+
+
+def test_main_exits_non_zero_when_a_measurement_fails(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    failed = bench.Report(quick=True, scale=bench.TINY)
+    failed.errors["emulator_rps"] = "RuntimeError: boom"
+    monkeypatch.setattr(bench, "run", lambda quick: failed)
+    assert bench.main(["--quick"]) == 1
+    assert "error: emulator_rps" in capsys.readouterr().out
+
+
+def test_missed_targets_are_reported_not_failed(bench: ModuleType) -> None:
+    missed = bench.Report(quick=False, scale=bench.FULL)
+    missed.values.update(call_overhead_ratio=2.0, concurrent_refreshes=2)
+    assert missed.passed("call_overhead_ratio") is False
+    assert missed.passed("concurrent_refreshes") is False
+    assert missed.passed("emulator_rps") is None
+    assert "FAIL" in missed.table()
