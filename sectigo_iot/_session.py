@@ -4,6 +4,7 @@ error mapping and logging. Resources build requests and call :class:`Session`.""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -77,23 +78,17 @@ class Reply:
 
     def json(self) -> Any:
         """The body as JSON; InvalidResponseError when it is not JSON."""
-        if not self.content.strip():
-            raise InvalidResponseError(
-                "expected JSON but the response body is empty", path=self.path
-            )
-        media = _media_type(self.headers)
-        if media == "text/html" or self.content.lstrip()[:1] == b"<":
-            raise InvalidResponseError(
-                "expected JSON but the server answered with an HTML page", path=self.path
-            )
         try:
             return json.loads(self.content)
-        except UnicodeDecodeError:
-            raise InvalidResponseError("the response body is not UTF-8", path=self.path) from None
-        except ValueError:
-            raise InvalidResponseError(
-                "the response body is not valid JSON", path=self.path
-            ) from None
+        except ValueError:  # UnicodeDecodeError included
+            pass
+        if not self.content.strip():
+            problem = "expected JSON but the response body is empty"
+        elif _media_type(self.headers) == "text/html" or self.content.lstrip()[:1] == b"<":
+            problem = "expected JSON but the server answered with an HTML page"
+        else:
+            problem = "the response body is not valid JSON"
+        raise InvalidResponseError(problem, path=self.path)
 
 
 def origin_of(base_url: str) -> str:
@@ -131,7 +126,7 @@ class Session:
             base_url=self.base_url,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             transport=transport,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, **_JSON_HEADERS},
             follow_redirects=False,
         )
         self.tokens = TokenManager(
@@ -164,10 +159,23 @@ class Session:
         """
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":")).encode()
-        async with self._exchange(
-            method, path, content=content, files=files, data=data, authenticated=authenticated
-        ) as (response, body):
-            return Reply(response.status_code, response.headers, body or b"", method, path)
+        headers = None
+        if files is not None:  # the client's JSON Content-Type must not label the form
+            headers = {"Content-Type": f"multipart/form-data; boundary={secrets.token_hex(16)}"}
+        response = await self._send(
+            method,
+            path,
+            content=content,
+            files=files,
+            data=data,
+            headers=headers,
+            authenticated=authenticated,
+        )
+        try:
+            body = await _read(response, path)
+        finally:
+            await response.aclose()
+        return Reply(response.status_code, response.headers, body, method, path)
 
     async def json(self, method: str, path: str, *, body: Any = None) -> Any:
         """Send ``body`` as JSON (None: no body) and return the decoded JSON reply."""
@@ -179,15 +187,17 @@ class Session:
     @asynccontextmanager
     async def stream(self, path: str) -> AsyncIterator[httpx.Response]:
         """GET a binary body as a stream (errors are raised before yielding)."""
-        async with self._exchange("GET", path, stream=True) as (response, _):
+        response = await self._send("GET", path, headers=_DOWNLOAD_HEADERS)
+        try:
             yield response
+        finally:
+            await response.aclose()
 
     async def _post_auth(self, path: str, body: bytes) -> Any:
         """POST to an auth endpoint (no bearer, never retried); JSON reply on 200."""
         try:
             response = await self._http.send(
-                self._http.build_request("POST", path, content=body, headers=_JSON_HEADERS),
-                stream=True,
+                self._http.build_request("POST", path, content=body), stream=True
             )
         except httpx.TransportError as exc:
             raise _transport_error(exc, "POST", path) from None
@@ -210,8 +220,7 @@ class Session:
             raise error_from_reply(reply)
         return reply.json()
 
-    @asynccontextmanager
-    async def _exchange(
+    async def _send(
         self,
         method: str,
         path: str,
@@ -219,23 +228,20 @@ class Session:
         content: bytes | None = None,
         files: list[tuple[str, Any]] | None = None,
         data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
-        stream: bool = False,
-    ) -> AsyncIterator[tuple[httpx.Response, bytes | None]]:
-        """Run the retry and re-authentication loop; yield the successful response."""
-        base_headers = _DOWNLOAD_HEADERS if stream else _JSON_HEADERS
-        if files is not None:
-            base_headers = {"Accept": JSON_CONTENT_TYPE}
+    ) -> httpx.Response:
+        """Run the retry and re-authentication loop; return the open 2xx response."""
         retries = 0
         reauthenticated = False
         while True:
-            headers = dict(base_headers)
             token = ""
+            request_headers = dict(headers) if headers else {}
             if authenticated:
                 token = await self.tokens.access_token()
-                headers["Authorization"] = f"Bearer {token}"
+                request_headers["Authorization"] = f"Bearer {token}"
             request = self._http.build_request(
-                method, path, content=content, files=files, data=data, headers=headers
+                method, path, content=content, files=files, data=data, headers=request_headers
             )
             try:
                 response = await self._http.send(request, stream=True)
@@ -245,13 +251,11 @@ class Session:
                     retries += 1
                     continue
                 raise _transport_error(exc, method, path) from None
+            status = response.status_code
+            logger.debug("%s %s -> %d (attempt %d)", method, path, status, retries + 1)
+            if 200 <= status < 300:
+                return response
             try:
-                status = response.status_code
-                logger.debug("%s %s -> %d (attempt %d)", method, path, status, retries + 1)
-                if 200 <= status < 300:
-                    body = None if stream else await _read(response, path)
-                    yield response, body
-                    return
                 reply = Reply(status, response.headers, await _read(response, path), method, path)
             finally:
                 await response.aclose()

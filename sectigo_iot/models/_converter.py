@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +21,9 @@ _DATE = re.compile(
 )
 
 
+_FAST_ISO = sys.version_info >= (3, 11)
+
+
 def to_camel(name: str) -> str:
     """``profile_id`` -> ``profileId``."""
     head, *rest = name.split("_")
@@ -30,6 +34,13 @@ def parse_date(text: str) -> datetime | None:
     """Parse Sectigo's ``2020-12-10T16:35:32.805+0000``, RFC 3339 (nanoseconds, ``Z``)."""
     if not text:
         return None
+    if _FAST_ISO and len(text) >= 20 and text[10] == "T":
+        try:  # Python 3.11+ reads all three formats itself, much faster than the regex
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     match = _DATE.match(text.strip())
     if match is None:
         raise ValueError(f"not a date: {text!r}")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar, get_origin
 
 from ..errors import InvalidInputError, InvalidResponseError
-from ..models import converter
 
 if TYPE_CHECKING:
     from .._session import Session
 
-__all__ = ["Resource", "decode", "positive_id"]
+__all__ = ["Resource", "decode", "encode", "positive_id"]
 
 T = TypeVar("T")
 
@@ -41,9 +40,18 @@ def decode(data: Any, cls: type[T], path: str) -> T:
             f"expected a JSON {'array' if expected is list else 'object'}",
             path=path,
         )
+    from ..models._converter import converter  # cattrs loads on first use, not at import
+
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # cattrs raises several exception types
         raise InvalidResponseError(
             f"unexpected response shape for {cls.__name__}: {exc}", path=path
         ) from None
+
+
+def encode(model: Any) -> Any:
+    """A request model as JSON-ready data (camelCase keys)."""
+    from ..models._converter import converter
+
+    return converter.unstructure(model)

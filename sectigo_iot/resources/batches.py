@@ -39,9 +39,8 @@ from ..models import (
     CreateSingleCertBatchRequest,
     ProcessingInfo,
     UploadCSRBatchRequest,
-    converter,
 )
-from ._base import Resource, decode, positive_id
+from ._base import Resource, decode, encode, positive_id
 
 if TYPE_CHECKING:
     from ..certs import CSRInfo
@@ -105,7 +104,7 @@ class Batches(Resource):
             authority_id=authority_id, batch_name=batch_name, profile_params=profile_params
         )
         path = "/api/v1/batches/createSingleCertBatch"
-        body = converter.unstructure(request)
+        body = encode(request)
         attempted_at = datetime.fromtimestamp(self._session.tokens.server_now(), timezone.utc)
         try:
             data = await self._session.json("PUT", path, body=body)
@@ -132,7 +131,7 @@ class Batches(Resource):
         request = UploadCSRBatchRequest(
             profile_id=profile_id, batch_type="BATCH", profile_params={}
         )
-        part = json.dumps(converter.unstructure(request), separators=(",", ":")).encode()
+        part = json.dumps(encode(request), separators=(",", ":")).encode()
         pem = b"".join(info.pem for info in infos)
         files = [
             ("csrBatchRequest", ("blob", part, "application/json")),

@@ -13,9 +13,8 @@ from ..models import (
     FindCertificateRequest,
     FindCertificateResponse,
     RevokeCertificateRequest,
-    converter,
 )
-from ._base import Resource, decode, positive_id
+from ._base import Resource, decode, encode, positive_id
 
 if TYPE_CHECKING:
     from ..certs import RevocationReason
@@ -54,7 +53,7 @@ class Certificates(Resource):
             serial_number=normalize_serial(serial_number) if serial_number else None,
         )
         path = "/api/v1/certificates/find"
-        data = await self._session.json("POST", path, body=converter.unstructure(request))
+        data = await self._session.json("POST", path, body=encode(request))
         return decode(data, FindCertificateResponse, path).items or []
 
     async def revoke(
@@ -74,9 +73,7 @@ class Certificates(Resource):
         code = RevocationReason.parse(reason)
         serial = normalize_serial(serial_number)
         path = f"/api/v1/certificates/{positive_id('profile_id', profile_id)}/revoke"
-        body = converter.unstructure(
-            RevokeCertificateRequest(reason_code=int(code), serial_number=serial)
-        )
+        body = encode(RevokeCertificateRequest(reason_code=int(code), serial_number=serial))
         try:
             await self._session.request("POST", path, json_body=body)
         except (APIConnectionError, ServerError) as exc:
