@@ -17,6 +17,18 @@ __all__ = ["register", "write_bundles"]
 
 DEFAULT_TIMEOUT = 900.0
 
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
+]
+DownloadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--download",
+        metavar="DIR",
+        help="Wait, then save the batch ZIP in DIR (created if missing).",
+        show_default=False,
+    ),
+]
 TimeoutOption = Annotated[
     float,
     typer.Option(
@@ -218,18 +230,8 @@ def create(
             "--dns-name", metavar="NAME", help="Another DNS name for the certificate (repeatable)."
         ),
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
-    ] = False,
-    download: Annotated[
-        str | None,
-        typer.Option(
-            "--download",
-            metavar="DIR",
-            help="Wait, then save the batch ZIP in DIR (created if missing).",
-            show_default=False,
-        ),
-    ] = None,
+    wait: WaitOption = False,
+    download: DownloadOption = None,
     pem: Annotated[
         bool,
         typer.Option(
@@ -314,18 +316,8 @@ def upload(
         list[str] | None,
         typer.Argument(metavar="FILE", help="PEM file with one or more CSRs.", show_default=False),
     ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
-    ] = False,
-    download: Annotated[
-        str | None,
-        typer.Option(
-            "--download",
-            metavar="DIR",
-            help="Wait, then save the batch ZIP in DIR (created if missing).",
-            show_default=False,
-        ),
-    ] = None,
+    wait: WaitOption = False,
+    download: DownloadOption = None,
     pem: Annotated[
         bool,
         typer.Option(
@@ -380,9 +372,7 @@ def batches(
     info: Annotated[
         bool, typer.Option("--info", "-I", help="Show the active/success/failed counts.")
     ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
-    ] = False,
+    wait: WaitOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Show a batch: its detail, its text status or its processing counts."""
