@@ -87,7 +87,7 @@ class NewCertificate:
     key_pem: bytes | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewBatch:
     """A batch to store; ``outcome`` is the status it reaches at ``ready_at``."""
 
@@ -105,23 +105,11 @@ class NewBatch:
     params: Mapping[str, str] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class BatchRow:
+@dataclass(frozen=True, kw_only=True)
+class BatchRow(NewBatch):
     """A stored batch."""
 
     id: int
-    username: str
-    name: str
-    kind: str
-    authority_id: int
-    profile_id: int
-    profile_name: str
-    size: int
-    created: float
-    ready_at: float
-    outcome: str
-    reject_reason: str
-    params: Mapping[str, str] = field(repr=False)
     collected: bool
     order_number: int
 
