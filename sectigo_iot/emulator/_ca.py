@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..certs._keys import KEY_TYPES, new_private_key
+
 __all__ = [
     "KEY_TYPES",
     "CertificateAuthority",
@@ -25,8 +27,8 @@ __all__ = [
     "build_zip",
     "cached_ca",
     "entry_name",
-    "generate_key",
     "is_dns_name",
+    "new_private_key",
     "pkcs12_bytes",
     "subject_from_params",
 ]
@@ -35,7 +37,6 @@ PrivateKey: TypeAlias = "rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey"
 PublicKey: TypeAlias = "rsa.RSAPublicKey | ec.EllipticCurvePublicKey"
 
 #: key types the emulator can generate, for leaf keys and for its CA
-KEY_TYPES = ("rsa2048", "rsa4096", "ec-p256")
 
 #: subject values used when a profile parameter is missing or empty
 SUBJECT_DEFAULTS = {
@@ -52,17 +53,6 @@ _SUBJECT_OIDS = (
 )
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _CLOCK_SKEW = timedelta(minutes=5)
-
-
-def generate_key(key_type: str) -> PrivateKey:
-    """A new private key of one of :data:`KEY_TYPES`."""
-    if key_type == "rsa2048":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if key_type == "rsa4096":
-        return rsa.generate_private_key(public_exponent=65537, key_size=4096)
-    if key_type == "ec-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
 
 
 def is_dns_name(name: str) -> bool:
@@ -109,7 +99,7 @@ class CertificateAuthority:
         cls, key_type: str = "ec-p256", *, common_name: str = "Sectigo IoT Emulator Root CA"
     ) -> CertificateAuthority:
         """A new root CA, valid for ten years from now."""
-        key = generate_key(key_type)
+        key = new_private_key(key_type)
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),

@@ -35,8 +35,8 @@ from ._ca import (
     CertificateAuthority,
     build_zip,
     entry_name,
-    generate_key,
     is_dns_name,
+    new_private_key,
     pkcs12_bytes,
     subject_from_params,
 )
@@ -267,7 +267,7 @@ class Service:
         except ValueError as exc:
             reject_reason = str(exc)
         else:
-            key = await anyio.to_thread.run_sync(generate_key, self.config.key_type)
+            key = await anyio.to_thread.run_sync(new_private_key, self.config.key_type)
             certificate = self._issue(key.public_key(), subject, dns_names)
             key_pem = key.private_bytes(
                 serialization.Encoding.PEM,
