@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ._output import Output
-from ._runtime import CLIError, Settings, is_loopback
+from ._runtime import CLIError, Settings
 
 __all__ = ["register"]
 
@@ -53,6 +53,8 @@ def serve(
     """Run the Sectigo IoT emulator over HTTP (loopback only) until interrupted."""
     settings = _settings(ctx)
     out = Output(settings.json)
+    from ..emulator._server import is_loopback
+
     if not allow_remote and not is_loopback(host):
         raise CLIError(
             f"refusing to listen on {host}: the emulator is for local tests; "

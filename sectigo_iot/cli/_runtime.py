@@ -7,7 +7,6 @@ module level: ``sectigo --help`` must stay fast.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import os
 import sys
 import time
@@ -45,7 +44,6 @@ __all__ = [
     "check_environment",
     "emulator_db_path",
     "exit_code_for",
-    "is_loopback",
     "report_error",
 ]
 
@@ -153,16 +151,6 @@ def check_environment(environment: str, base_url: str) -> None:
             raise CLIError(f"cannot connect to {host} in {environment}")
     elif environment == "testing" and host not in ("localhost", "127.0.0.1"):
         raise CLIError("sectigo hostname must be set to localhost in testing mode")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names the loopback interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- the embedded emulator ------------------------------------------------------------
