@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 from . import _retry
@@ -27,7 +28,9 @@ class SectigoClient:
     Use it as ``async with SectigoClient(username, password) as client:``; it owns one
     connection pool. Tokens are obtained on the first call, renewed ahead of expiry and
     kept in ``token_store`` ("keyring", "file", "memory" or a TokenStore object).
-    ``clock`` (seconds since the epoch) is for tests that move time.
+    ``clock`` (seconds since the epoch) and ``sleep`` (every pause: retries, polling)
+    are for tests that move time. Plain ``http://`` is refused for any host but this
+    machine unless ``allow_insecure_http`` is set.
     """
 
     def __init__(
@@ -41,6 +44,8 @@ class SectigoClient:
         max_retries: int = _retry.DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        allow_insecure_http: bool = False,
     ) -> None:
         self._session = Session(
             base_url=base_url,
@@ -51,6 +56,8 @@ class SectigoClient:
             max_retries=max_retries,
             transport=transport,
             clock=clock,
+            sleep=sleep,
+            allow_insecure_http=allow_insecure_http,
         )
         self.authorities = Authorities(self._session)
         self.licenses = Licenses(self._session)

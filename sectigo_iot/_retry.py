@@ -58,21 +58,20 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         return None
 
 
-def may_retry(method: str, exc: Exception | None = None, status: int | None = None) -> bool:
-    """Whether a failure of this request is safe to retry (ignoring the retry budget)."""
-    if exc is not None and isinstance(exc, CONNECT_PHASE_ERRORS):
-        return True
-    if method not in IDEMPOTENT_METHODS:
-        return False
-    if exc is not None:
-        return isinstance(exc, httpx.TransportError)
-    return status in RETRYABLE_STATUSES
+def may_retry(method: str, *, request_sent: bool = True, status: int | None = None) -> bool:
+    """Whether a failure of this request is safe to retry (ignoring the retry budget):
+    a connection failure (``status`` None) or a retryable status."""
+    if status is None:
+        return not request_sent or method in IDEMPOTENT_METHODS
+    return method in IDEMPOTENT_METHODS and status in RETRYABLE_STATUSES
 
 
 def outcome_unknown(exc: Exception) -> bool:
     """Whether a failed license-spending request may still have been carried out."""
-    from .errors import APIConnectionError, ServerError
+    from .errors import APIConnectionError, InvalidResponseError, ServerError
 
     if isinstance(exc, APIConnectionError):
         return exc.request_sent
+    if isinstance(exc, InvalidResponseError):  # a 2xx whose body is unreadable
+        return True
     return isinstance(exc, ServerError) and exc.status_code in AMBIGUOUS_STATUSES

@@ -3,12 +3,14 @@ error mapping and logging. Resources build requests and call :class:`Session`.""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, TypeVar, get_origin, overload
 from urllib.parse import urlsplit
 
 import anyio
@@ -16,6 +18,7 @@ import httpx
 from attrs import frozen
 
 from . import _retry
+from ._body import ACCEPT_ENCODING, read_body
 from ._logging import get_logger, redact
 from ._version import __version__
 from .auth import TokenManager, TokenStore
@@ -35,9 +38,10 @@ from .errors import (
     TLSClientAuthRequiredError,
 )
 
-__all__ = ["JSON_CONTENT_TYPE", "Reply", "Session", "origin_of"]
+__all__ = ["JSON_CONTENT_TYPE", "Reply", "Session", "decode", "encode", "origin_of"]
 
 logger = get_logger("sectigo_iot.http")
+T = TypeVar("T")
 
 #: the content type Sectigo uses, spelled exactly as the spec gives it
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
@@ -46,6 +50,7 @@ USER_AGENT = f"sectigo-iot/{__version__}"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a JSON reply larger than this is refused
 _JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE}
 _DOWNLOAD_HEADERS = {"Content-Type": OCTET_STREAM, "Accept": OCTET_STREAM}
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _ERROR_CLASSES: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -80,6 +85,10 @@ class Reply:
         """The body as JSON; InvalidResponseError when it is not JSON."""
         try:
             return json.loads(self.content)
+        except RecursionError:
+            raise InvalidResponseError(
+                "the JSON body is nested too deeply", path=self.path
+            ) from None
         except ValueError:  # UnicodeDecodeError included
             pass
         if not self.content.strip():
@@ -91,18 +100,78 @@ class Reply:
         raise InvalidResponseError(problem, path=self.path)
 
 
-def origin_of(base_url: str) -> str:
-    """Scheme, host and port of ``base_url``; like the Go client, any path is dropped."""
-    parts = urlsplit(base_url.strip())
+def origin_of(base_url: str, *, allow_insecure_http: bool = False) -> str:
+    """Scheme, host and port of ``base_url``; like the Go client, any path is dropped.
+
+    Plain ``http://`` is refused for any host but a loopback one (the password would
+    travel in clear) unless ``allow_insecure_http`` is set.
+    """
+    if not isinstance(base_url, str) or any(ch in base_url for ch in "\r\n\t\x00 "):
+        raise InvalidInputError(
+            f"base_url must be an http(s) URL without spaces or control characters, "
+            f"got {base_url!r}"
+        )
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInputError(f"base_url {base_url!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             f"base_url must be an http(s) URL such as https://iot.sectigo.com, got {base_url!r}"
         )
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise InvalidInputError(
+            f"base_url {base_url!r} is plain http to a host that is not this machine: the "
+            "password would travel in clear; use https, or pass allow_insecure_http=True"
+        )
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def decode(data: Any, cls: Any, path: str) -> Any:
+    """Structure JSON into a model; InvalidResponseError when its shape is wrong."""
+    expected = list if get_origin(cls) is list else dict
+    if not isinstance(data, expected):
+        raise InvalidResponseError(
+            f"unexpected response shape for {getattr(cls, '__name__', cls)}: "
+            f"expected a JSON {'array' if expected is list else 'object'}",
+            path=path,
+        )
+    from .models import converter  # cattrs loads on first use, not at import
+
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises several exception types
+        raise InvalidResponseError(
+            f"unexpected response shape for {getattr(cls, '__name__', cls)}: {exc}", path=path
+        ) from None
+
+
+def encode(model: Any) -> Any:
+    """A request model as JSON-ready data (camelCase keys)."""
+    from .models import converter
+
+    return converter.unstructure(model)
 
 
 class Session:
-    """Sends every request of one client over one ``httpx.AsyncClient``."""
+    """Sends every request of one client over one ``httpx.AsyncClient``.
+
+    The layers, outermost first: :meth:`call` (decode the reply), :meth:`_send`
+    (bearer token, one forced refresh after a 401), :meth:`_send_with_retries` (the
+    retry policy of ``_retry``), :meth:`_attempt` (one exchange: every byte read, every
+    httpx error mapped to a typed error).
+    """
 
     def __init__(
         self,
@@ -115,18 +184,20 @@ class Session:
         max_retries: int,
         transport: httpx.AsyncBaseTransport | None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        allow_insecure_http: bool = False,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInputError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        self.base_url = origin_of(base_url)
+        self.base_url = origin_of(base_url, allow_insecure_http=allow_insecure_http)
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
-        self._sleep: Callable[[float], Any] = anyio.sleep
+        self.sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             transport=transport,
-            headers={"User-Agent": USER_AGENT, **_JSON_HEADERS},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **_JSON_HEADERS},
             follow_redirects=False,
         )
         self.tokens = TokenManager(
@@ -142,72 +213,115 @@ class Session:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def request(
+    async def server_now(self) -> datetime:
+        """The server's time, estimated from fresh tokens (logging in first if needed)."""
+        await self.tokens.access_token()
+        return datetime.fromtimestamp(self.tokens.server_now(), timezone.utc)
+
+    @overload
+    async def call(
         self,
         method: str,
         path: str,
         *,
+        cast_to: type[T],
         json_body: Any = None,
-        content: bytes | None = None,
         files: list[tuple[str, Any]] | None = None,
         data: Mapping[str, str] | None = None,
-        authenticated: bool = True,
-    ) -> Reply:
-        """Send a request (``json_body`` is serialized as JSON) and return its reply.
+    ) -> T: ...
 
-        Raises the typed error of the status for anything but 2xx.
+    @overload
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: None = None,
+        json_body: Any = None,
+        files: list[tuple[str, Any]] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: Any = None,
+        json_body: Any = None,
+        files: list[tuple[str, Any]] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One API call, and its reply decoded as ``cast_to``.
+
+        ``cast_to`` is a model (or ``list[Model]``), ``int`` (a bare JSON number),
+        ``object`` (the JSON as it came), ``str`` (a text body) or None (the body is
+        only checked). ``json_body`` is a request model or JSON-ready data. Every JSON
+        reply is checked for Sectigo's error body, which some gateways send with a 200;
+        server text that holds a known secret is redacted.
         """
+        content = None
         if json_body is not None:
-            content = json.dumps(json_body, separators=(",", ":")).encode()
-        headers = None
+            payload = json_body if isinstance(json_body, (dict, list)) else encode(json_body)
+            content = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {}
         if files is not None:  # the client's JSON Content-Type must not label the form
-            headers = {"Content-Type": f"multipart/form-data; boundary={secrets.token_hex(16)}"}
-        response = await self._send(
-            method,
-            path,
-            content=content,
-            files=files,
-            data=data,
-            headers=headers,
-            authenticated=authenticated,
+            headers["Content-Type"] = f"multipart/form-data; boundary={secrets.token_hex(16)}"
+        reply = await self._send(
+            method, path, content=content, files=files, data=data, headers=headers
         )
-        try:
-            body = await _read(response, path)
-        finally:
-            await response.aclose()
-        return Reply(response.status_code, response.headers, body, method, path)
-
-    async def json(self, method: str, path: str, *, body: Any = None) -> Any:
-        """Send ``body`` as JSON (None: no body) and return the decoded JSON reply."""
-        reply = await self.request(method, path, json_body=body)
+        if cast_to is str:
+            return redact(reply.text)
+        if cast_to is None:  # no body expected: only a Sectigo error body counts
+            with contextlib.suppress(InvalidResponseError):
+                _raise_if_error_body(reply.json(), reply)
+            return None
         decoded = reply.json()
         _raise_if_error_body(decoded, reply)
-        return decoded
-
-    @asynccontextmanager
-    async def stream(self, path: str) -> AsyncIterator[httpx.Response]:
-        """GET a binary body as a stream (errors are raised before yielding)."""
-        response = await self._send("GET", path, headers=_DOWNLOAD_HEADERS)
         try:
-            yield response
-        finally:
-            await response.aclose()
+            decoded = _redact_json(decoded)
+        except RecursionError:
+            raise InvalidResponseError("the JSON body is nested too deeply", path=path) from None
+        if cast_to is object:
+            return decoded
+        if cast_to is int:
+            if isinstance(decoded, bool) or not isinstance(decoded, int):
+                raise InvalidResponseError(f"expected an integer, got {decoded!r}", path=path)
+            return decoded
+        return decode(decoded, cast_to, path)
+
+    async def download(self, path: str, handle: BinaryIO, *, limit: int) -> int:
+        """GET a binary body into ``handle`` (rewound for each try); return its size.
+
+        InvalidResponseError when the body is empty, is not a ZIP archive or exceeds
+        ``limit`` bytes once decoded.
+        """
+
+        async def into_file(response: httpx.Response) -> bytes:
+            handle.seek(0)
+            handle.truncate()
+            first = bytearray()
+
+            def write(piece: bytes) -> None:
+                if len(first) < len(_ZIP_MAGIC[0]):
+                    first.extend(piece[: len(_ZIP_MAGIC[0])])
+                    _check_zip_start(bytes(first), path)
+                handle.write(piece)
+
+            if not await read_body(response, path, limit=limit, write=write):
+                raise InvalidResponseError("the download is empty", path=path)
+            _check_zip_start(bytes(first), path, complete=True)
+            return b""
+
+        await self._send("GET", path, headers=_DOWNLOAD_HEADERS, read_success=into_file)
+        handle.flush()
+        return handle.tell()
 
     async def _post_auth(self, path: str, body: bytes) -> Any:
         """POST to an auth endpoint (no bearer, never retried); JSON reply on 200."""
-        try:
-            response = await self._http.send(
-                self._http.build_request("POST", path, content=body), stream=True
-            )
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, "POST", path) from None
-        try:
-            reply = Reply(
-                response.status_code, response.headers, await _read(response, path), "POST", path
-            )
-        finally:
-            await response.aclose()
-        logger.debug("POST %s -> %d", path, reply.status_code)
+        reply = await self._attempt(
+            "POST", path, None, {"content": body}, _read_capped, attempt_number=1
+        )
         if 300 <= reply.status_code < 400:
             raise TLSClientAuthRequiredError(
                 "the account requires TLS client-certificate authentication, which this "
@@ -218,106 +332,155 @@ class Session:
             )
         if reply.status_code != 200:
             raise error_from_reply(reply)
-        return reply.json()
+        decoded = reply.json()
+        _raise_if_error_body(decoded, reply)
+        return decoded
 
     async def _send(
         self,
         method: str,
         path: str,
         *,
-        content: bytes | None = None,
-        files: list[tuple[str, Any]] | None = None,
-        data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        authenticated: bool = True,
-    ) -> httpx.Response:
-        """Run the retry and re-authentication loop; return the open 2xx response."""
-        retries = 0
-        reauthenticated = False
-        while True:
-            token = ""
-            request_headers = dict(headers) if headers else {}
-            if authenticated:
-                token = await self.tokens.access_token()
-                request_headers["Authorization"] = f"Bearer {token}"
-            request = self._http.build_request(
-                method, path, content=content, files=files, data=data, headers=request_headers
+        read_success: _Reader | None = None,
+        **content: Any,
+    ) -> Reply:
+        """The authentication layer: a bearer token; after a 401 one forced refresh."""
+        for forced_refresh in (False, True):
+            token = await self.tokens.access_token()
+            request_headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+            reply = await self._send_with_retries(
+                method, path, request_headers, content, read_success or _read_capped
             )
+            if reply.status_code != 401 or forced_refresh:
+                break
+            self.tokens.invalidate(token)
+        if not 200 <= reply.status_code < 300:
+            raise error_from_reply(reply)
+        return reply
+
+    async def _send_with_retries(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        content: dict[str, Any],
+        read_success: _Reader,
+    ) -> Reply:
+        """The retry layer: GETs and unsent requests again, as ``_retry`` allows."""
+        retries = 0
+        while True:
             try:
-                response = await self._http.send(request, stream=True)
-            except httpx.TransportError as exc:
-                if retries < self.max_retries and _retry.may_retry(method, exc=exc):
-                    await self._pause(retries, None, method, path, type(exc).__name__)
-                    retries += 1
-                    continue
-                raise _transport_error(exc, method, path) from None
-            status = response.status_code
-            logger.debug("%s %s -> %d (attempt %d)", method, path, status, retries + 1)
-            if 200 <= status < 300:
-                return response
-            try:
-                reply = Reply(status, response.headers, await _read(response, path), method, path)
-            finally:
-                await response.aclose()
-            if status == 401 and authenticated and not reauthenticated:
-                self.tokens.invalidate(token)
-                reauthenticated = True
+                reply = await self._attempt(
+                    method, path, headers, content, read_success, attempt_number=retries + 1
+                )
+            except APIConnectionError as exc:
+                if retries >= self.max_retries or not _retry.may_retry(
+                    method, request_sent=exc.request_sent
+                ):
+                    raise
+                await self._pause(retries, None, method, path, str(exc))
+                retries += 1
                 continue
-            error = error_from_reply(reply)
-            if retries < self.max_retries and _retry.may_retry(method, status=status):
+            if retries < self.max_retries and _retry.may_retry(method, status=reply.status_code):
                 wait = _retry.retry_after_seconds(reply.headers)
                 if wait is None or wait <= _retry.MAX_RETRY_AFTER:
-                    await self._pause(retries, wait, method, path, str(status))
+                    await self._pause(retries, wait, method, path, str(reply.status_code))
                     retries += 1
                     continue
-            raise error
+            return reply
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None,
+        content: dict[str, Any],
+        read_success: _Reader,
+        *,
+        attempt_number: int,
+    ) -> Reply:
+        """One exchange, read to the end. Every httpx error becomes APIConnectionError
+        or APITimeoutError, whether it happens before, while or after sending."""
+        request = self._http.build_request(method, path, headers=headers, **content)
+        response: httpx.Response | None = None
+        try:
+            response = await self._http.send(request, stream=True)
+            logger.debug(
+                "%s %s -> %d (attempt %d)", method, path, response.status_code, attempt_number
+            )
+            try:
+                ok = 200 <= response.status_code < 300
+                body = await (read_success if ok else _read_capped)(response)
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            raise _transport_error(exc, method, path, answered=response is not None) from None
+        return Reply(response.status_code, response.headers, body, method, path)
 
     async def _pause(
         self, retries: int, wait: float | None, method: str, path: str, cause: str
     ) -> None:
         delay = _retry.backoff_delay(retries) if wait is None else wait
         logger.info("%s %s failed (%s); retrying in %.2f s", method, path, cause, delay)
-        await self._sleep(delay)
+        await self.sleep(delay)
 
     def __repr__(self) -> str:
         return f"Session(base_url={self.base_url!r})"
 
 
-async def _read(response: httpx.Response, path: str) -> bytes:
-    """Read a whole (non-download) body, refusing anything over MAX_BODY_BYTES."""
-    length = response.headers.get("content-length")
-    if length is not None and length.isdigit():
-        if int(length) > MAX_BODY_BYTES:
-            raise InvalidResponseError(
-                f"response of {int(length)} bytes exceeds the {MAX_BODY_BYTES}-byte limit",
-                path=path,
-            )
-        return await response.aread()
+_Reader = Callable[[httpx.Response], Awaitable[bytes]]
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """A whole (non-download) body, refused past MAX_BODY_BYTES once decoded."""
     chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InvalidResponseError(
-                f"response exceeds the {MAX_BODY_BYTES}-byte limit", path=path
-            )
-        chunks.append(chunk)
+    await read_body(response, response.request.url.path, limit=MAX_BODY_BYTES, write=chunks.append)
     return b"".join(chunks)
+
+
+def _check_zip_start(start: bytes, path: str, *, complete: bool = False) -> None:
+    """Refuse a download whose first bytes are not a ZIP signature (an HTML page, say)."""
+    if len(start) < len(_ZIP_MAGIC[0]) and not complete:
+        return
+    if not start.startswith(_ZIP_MAGIC):
+        kind = "an HTML page" if start.lstrip()[:1] == b"<" else "not a ZIP archive"
+        raise InvalidResponseError(f"the download is {kind}", path=path)
+
+
+def _redact_json(value: Any) -> Any:
+    """``value`` with every string passed through :func:`redact` (server text that
+    echoes a password must not reach a model, an error or a log)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_json(item) for key, item in value.items()}
+    return value
 
 
 def _media_type(headers: httpx.Headers) -> str:
     return str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
 
 
-def _transport_error(exc: httpx.TransportError, method: str, path: str) -> APIConnectionError:
-    sent = not isinstance(exc, _retry.CONNECT_PHASE_ERRORS)
+def _transport_error(
+    exc: httpx.TransportError, method: str, path: str, *, answered: bool
+) -> APIConnectionError:
+    """The typed error of a transport failure. Once an answer began (the body was cut
+    or stalled), the request was certainly sent."""
+    sent = answered or not isinstance(exc, _retry.CONNECT_PHASE_ERRORS)
+    when = " while reading the response body" if answered else ""
     if isinstance(exc, httpx.TimeoutException):
         kind = type(exc).__name__.replace("Timeout", " timeout").lower().strip()
         return APITimeoutError(
-            f"request timed out ({kind})", method=method, path=path, request_sent=sent
+            f"request timed out ({kind}){when}", method=method, path=path, request_sent=sent
         )
     return APIConnectionError(
-        f"connection failed: {type(exc).__name__}", method=method, path=path, request_sent=sent
+        f"connection failed{when}: {type(exc).__name__}",
+        method=method,
+        path=path,
+        request_sent=sent,
     )
 
 

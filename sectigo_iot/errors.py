@@ -205,7 +205,8 @@ class AmbiguousRequestError(SectigoError):
     """A license-spending request may or may not have reached the server.
 
     It is never re-sent blindly. ``batch_name`` (for a create) or ``common_names`` and
-    ``attempted_at`` (for a CSR upload) let the caller check before trying again.
+    ``attempted_at`` (for a CSR upload) let the caller check before trying again;
+    ``candidates`` holds the batches that might be the create's, when several were found.
     """
 
     def __init__(
@@ -216,8 +217,10 @@ class AmbiguousRequestError(SectigoError):
         batch_name: str | None = None,
         common_names: Sequence[str] = (),
         attempted_at: datetime | None = None,
+        candidates: Sequence[Any] = (),
     ) -> None:
         self.operation = operation
+        self.candidates = tuple(candidates)
         self.batch_name = batch_name
         self.common_names = tuple(common_names)
         self.attempted_at = attempted_at

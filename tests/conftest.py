@@ -17,22 +17,26 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_client(clock: Clock) -> Callable[..., SectigoClient]:
-    """Build clients against the real base URL, with a memory store and no retry pauses."""
+def sleeps() -> list[float]:
+    """The pauses (retries, polling) of clients made by ``make_client``, which never sleep."""
+    return []
+
+
+@pytest.fixture
+def make_client(clock: Clock, sleeps: list[float]) -> Callable[..., SectigoClient]:
+    """Build clients against the real base URL, with a memory store and recorded pauses."""
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
 
     def factory(**kwargs: Any) -> SectigoClient:
         kwargs.setdefault("token_store", MemoryTokenStore())
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("max_retries", 0)
-        client = SectigoClient(
+        kwargs.setdefault("sleep", record)
+        return SectigoClient(
             kwargs.pop("username", "api-user"), kwargs.pop("password", "pw-1234"), **kwargs
         )
-
-        async def no_sleep(_: float) -> None:
-            return None
-
-        client._session._sleep = no_sleep
-        return client
 
     return factory
 

@@ -51,7 +51,6 @@ async def every_flow(
     except SectigoError as exc:
         seen.append(exc)
     emulator.inject("PUT", "/api/v1/batches/createSingleCertBatch", "drop_before")
-    client._session._sleep = _no_sleep
     try:
         await client.batches.create(1, common_name="canary3.example.com", pkcs12_password=P12)
     except SectigoError as exc:
@@ -68,7 +67,7 @@ async def test_no_secret_anywhere(
     sectigo_emulator: Emulator, tmp_path: Path, csr_pem: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with sectigo_emulator.client() as client:
+    async with sectigo_emulator.client(sleep=_no_sleep) as client:
         seen = await every_flow(client, sectigo_emulator, tmp_path, csr_pem)
         tokens = client.tokens
         assert tokens is not None

@@ -157,12 +157,7 @@ async def test_fault_matrix(
     fault: str,
     status: int | None,
 ) -> None:
-    async with sectigo_emulator.client(timeout=5.0) as client:
-
-        async def no_pause(_: float) -> None:
-            return None
-
-        client._session._sleep = no_pause
+    async with sectigo_emulator.client(timeout=5.0, sleep=_no_pause) as client:
         scenario = Scenario(sectigo_emulator, client, tmp_path)
         await scenario.prepare(csr_pem)
         method, path = ROUTES[call]
@@ -184,8 +179,7 @@ async def test_fault_matrix(
 
 
 async def test_delay_past_the_read_timeout(sectigo_emulator: Emulator, tmp_path: Path) -> None:
-    async with sectigo_emulator.client(timeout=0.2) as client:
-        client._session._sleep = anyio.sleep
+    async with sectigo_emulator.client(timeout=0.2, sleep=anyio.sleep) as client:
         batch = await client.batches.create(1, common_name="slow.example.com", pkcs12_password=P12)
         sectigo_emulator.inject("GET", "/api/v1/batches/{id}", "delay", seconds=1.0)
         with anyio.fail_after(5):
@@ -201,8 +195,7 @@ def test_matrix_counts() -> None:
 async def test_an_older_batch_of_the_same_name_is_not_taken_for_the_new_one(
     sectigo_emulator: Emulator, fault: str
 ) -> None:
-    async with sectigo_emulator.client() as client:
-        client._session._sleep = _no_pause
+    async with sectigo_emulator.client(sleep=_no_pause) as client:
         old = await client.batches.create(
             1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
         )

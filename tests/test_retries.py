@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -27,15 +28,10 @@ BATCH = {"batchId": 5, "status": "PROCESSING"}
 
 
 @pytest.fixture
-def sleeps(client: SectigoClient) -> list[float]:
-    record: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        record.append(seconds)
-
-    client._session._sleep = fake_sleep
-    client._session.max_retries = 2
-    return record
+async def client(make_client: Any) -> AsyncIterator[SectigoClient]:
+    """A client that retries as by default (pauses recorded in ``sleeps``, not slept)."""
+    async with make_client(max_retries=2) as c:
+        yield c
 
 
 @pytest.mark.parametrize("status", sorted(_retry.RETRYABLE_STATUSES))

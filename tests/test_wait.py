@@ -28,17 +28,6 @@ def counts(active: int = 0, success: int = 0, failed: int = 0) -> dict[str, int]
     return {"active": active, "success": success, "failed": failed}
 
 
-@pytest.fixture
-def sleeps(client: SectigoClient) -> list[float]:
-    record: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        record.append(seconds)
-
-    client._session._sleep = fake_sleep
-    return record
-
-
 async def test_ready_after_processing(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:

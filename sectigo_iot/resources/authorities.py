@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidResponseError
 from ..models import Authority
-from ._base import Resource, decode, positive_id
+from ._base import Resource, positive_id
 
 __all__ = ["Authorities"]
 
@@ -15,12 +14,9 @@ class Authorities(Resource):
     async def list(self) -> list[Authority]:
         """``GET /api/v1/authorities/allowed``."""
         path = "/api/v1/authorities/allowed"
-        return decode(await self._session.json("GET", path), list[Authority], path)
+        return await self._session.call("GET", path, cast_to=list[Authority])
 
     async def balance(self, authority_id: int) -> int:
         """``GET /api/v1/authorities/{id}/balanceavailable``: a bare integer."""
         path = f"/api/v1/authorities/{positive_id('authority_id', authority_id)}/balanceavailable"
-        value = await self._session.json("GET", path)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidResponseError(f"expected an integer balance, got {value!r}", path=path)
-        return value
+        return await self._session.call("GET", path, cast_to=int)

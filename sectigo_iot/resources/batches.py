@@ -7,21 +7,26 @@ up by that name. An upload has no name on the wire and raises AmbiguousRequestEr
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from attrs import frozen
 
+from .._files import publish, sync_folder
 from .._logging import get_logger, register_secret
 from .._retry import outcome_unknown
+from .._session import decode, encode
 from ..errors import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -40,12 +45,12 @@ from ..models import (
     ProcessingInfo,
     UploadCSRBatchRequest,
 )
-from ._base import Resource, decode, encode, positive_id
+from ._base import Resource, positive_id
 
 if TYPE_CHECKING:
     from ..certs import CSRInfo
 
-__all__ = ["Batches", "WaitProgress"]
+__all__ = ["Batches", "WaitProgress", "is_unique_batch_name", "unique_batch_name"]
 
 logger = get_logger("sectigo_iot.batches")
 
@@ -54,16 +59,19 @@ RESERVED_PARAMS = frozenset({"commonName", "dNSName", "pkcs12Password"})
 # After an ambiguous create: look the batch up by name, waiting 1, 2, 4, 8, 15 s between
 # tries (about 30 s in all), before giving up with AmbiguousRequestError.
 RECONCILE_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0)
-# Only a batch created at most this long before the attempt (on the server's clock, as
-# estimated from the tokens) can be the one the attempt made: an older batch of the same
-# name is someone else's.
-RECONCILE_CLOCK_MARGIN = timedelta(seconds=120)
+# The attempt's start is taken on the server's clock as estimated from the tokens' ``iat``
+# (whole seconds, plus the latency of the login): a batch created more than this before
+# it is someone else's.
+RECONCILE_CLOCK_MARGIN = timedelta(seconds=5)
+_UNIQUE_SUFFIX = re.compile(
+    r"-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024  # a batch ZIP holds PKCS#12 files of a few KB each
 LIST_PAGE_SIZE = 50
 LIST_MAX_PAGES = 10
 # Polling of batches.wait: 1 s, times 1.5, capped at 20 s.
 POLL_INITIAL, POLL_FACTOR, POLL_MAX = 1.0, 1.5, 20.0
 _READY = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 @frozen(kw_only=True)
@@ -93,35 +101,40 @@ class Batches(Resource):
 
         The common name is always the first DNS name; ``params`` adds other profile
         parameters (e.g. ``organizationName``), all strings. Without ``name`` a unique
-        ``sectigo-iot-<uuid4>`` is used, so an ambiguous failure can be reconciled.
+        ``sectigo-iot-<uuid4>`` is used; a name of your own is sent as it is. When the
+        outcome is unknown, the batch is looked up by name (see ``_reconcile_create``).
         """
         authority_id = positive_id("authority_id", authority_id)
         profile_params = _single_cert_params(common_name, dns_names, pkcs12_password, params)
-        batch_name = name if name is not None else f"{BATCH_NAME_PREFIX}-{uuid.uuid4()}"
+        batch_name = name if name is not None else unique_batch_name()
         if not isinstance(batch_name, str) or not batch_name.strip():
             raise InvalidInputError("name must be a non-empty string (or None to generate one)")
         request = CreateSingleCertBatchRequest(
             authority_id=authority_id, batch_name=batch_name, profile_params=profile_params
         )
         path = "/api/v1/batches/createSingleCertBatch"
-        body = encode(request)
-        attempted_at = datetime.fromtimestamp(self._session.tokens.server_now(), timezone.utc)
+        attempted_at = await self._session.server_now()  # after logging in: the server's clock
         try:
-            data = await self._session.json("PUT", path, body=body)
-        except (APIConnectionError, ServerError) as exc:
+            return await self._session.call("PUT", path, json_body=request, cast_to=Batch)
+        except (APIConnectionError, ServerError, InvalidResponseError) as exc:
             if not outcome_unknown(exc):
                 raise
             return await self._reconcile_create(batch_name, attempted_at, exc)
-        return decode(data, Batch, path)
 
     async def upload_csrs(
-        self, profile_id: int, csrs: bytes | str | os.PathLike[str], *, name: str | None = None
+        self,
+        profile_id: int,
+        csrs: bytes | str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> Batch:
         """``POST /api/v1/batches/upload``: a batch from one or more PEM CSRs.
 
         ``csrs`` is PEM bytes, PEM text (a str starting with ``-----BEGIN``) or the path
         of a file holding them. Every CSR is validated before anything is sent. ``name``
-        is the file name given to the uploaded part (the wire format has no batch name).
+        is the file name given to the uploaded part (the wire format has no batch name);
+        ``params`` are the profile's other parameters (e.g. ``organizationName``).
         """
         from ..certs import load_csrs
 
@@ -129,7 +142,7 @@ class Batches(Resource):
         infos = load_csrs(csrs)
         filename = name or _csr_filename(csrs)
         request = UploadCSRBatchRequest(
-            profile_id=profile_id, batch_type="BATCH", profile_params={}
+            profile_id=profile_id, batch_type="BATCH", profile_params=_string_params(params)
         )
         part = json.dumps(encode(request), separators=(",", ":")).encode()
         pem = b"".join(info.pem for info in infos)
@@ -138,33 +151,31 @@ class Batches(Resource):
             ("files", (filename, pem, "application/octet-stream")),
         ]
         path = "/api/v1/batches/upload"
-        attempted_at = datetime.now(timezone.utc)
+        attempted_at = await self._session.server_now()
         try:
-            reply = await self._session.request(
-                "POST", path, data={"profileId": str(profile_id)}, files=files
+            return await self._session.call(
+                "POST", path, data={"profileId": str(profile_id)}, files=files, cast_to=Batch
             )
-        except (APIConnectionError, ServerError) as exc:
+        except (APIConnectionError, ServerError, InvalidResponseError) as exc:
             if not outcome_unknown(exc):
                 raise
             raise _ambiguous_upload(infos, attempted_at, exc) from exc
-        return decode(reply.json(), Batch, path)
 
     async def get(self, batch_id: int) -> Batch:
         """``GET /api/v1/batches/{id}``."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}"
-        return decode(await self._session.json("GET", path), Batch, path)
+        return await self._session.call("GET", path, cast_to=Batch)
 
     async def status(self, batch_id: int) -> str:
         """``GET /api/v1/batches/{id}/status``: the text status, normalized
         (``Ready for download`` -> ``READY_FOR_DOWNLOAD``)."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}/status"
-        reply = await self._session.request("GET", path)
-        return BatchStatus.normalize(reply.text)
+        return BatchStatus.normalize(await self._session.call("GET", path, cast_to=str))
 
     async def processing_info(self, batch_id: int) -> ProcessingInfo:
         """``GET /api/v1/batches/{id}/processing_info``: active/success/failed counts."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}/processing_info"
-        return decode(await self._session.json("GET", path), ProcessingInfo, path)
+        return await self._session.call("GET", path, cast_to=ProcessingInfo)
 
     async def list(self, *, page: int = 0, size: int = LIST_PAGE_SIZE) -> list[Batch]:
         """``GET /api/v1/batches``: one page of the user's batches, newest first.
@@ -177,12 +188,12 @@ class Batches(Resource):
             raise InvalidInputError(f"page must be an integer >= 0, got {page!r}")
         size = positive_id("size", size)
         path = "/api/v1/batches"
-        reply = await self._session.request("GET", f"{path}?page={page}&size={size}")
-        data = reply.json()
+        data = await self._session.call("GET", f"{path}?page={page}&size={size}", cast_to=object)
         items = data.get("content") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise InvalidResponseError("expected a list of batches", path=path)
-        return decode(items, list[Batch], path)
+        batches: list[Batch] = decode(items, list[Batch], path)
+        return batches
 
     async def find_by_name(
         self,
@@ -193,17 +204,30 @@ class Batches(Resource):
     ) -> Batch | None:
         """The newest batch called exactly ``name`` (and created after ``created_after``,
         when given), searching ``max_pages`` pages."""
+        named = await self._named(name, created_after, max_pages)
+        return named[0] if named else None
+
+    async def _named(
+        self, name: str, created_after: datetime | None, max_pages: int
+    ) -> builtins.list[Batch]:
+        """Every batch called exactly ``name`` (created after ``created_after``, or of
+        unknown date), newest first, from the first ``max_pages`` pages."""
+        found: builtins.list[Batch] = []
         for page in range(max_pages):
             batches = await self.list(page=page)
-            for batch in batches:
-                if batch.batch_name != name:
-                    continue
-                made = batch.creation_date
-                if created_after is None or made is None or made >= created_after:
-                    return batch
+            found += [
+                batch
+                for batch in batches
+                if batch.batch_name == name
+                and (
+                    created_after is None
+                    or batch.creation_date is None
+                    or batch.creation_date >= created_after
+                )
+            ]
             if len(batches) < LIST_PAGE_SIZE:
-                return None
-        return None
+                break
+        return found
 
     async def wait(
         self,
@@ -219,14 +243,21 @@ class Batches(Resource):
         BatchRejectedError, BatchFailedError or WaitTimeoutError (with the last state).
         """
         batch_id = positive_id("batch_id", batch_id)
-        if timeout <= 0:
-            raise InvalidInputError(f"timeout must be positive, got {timeout!r}")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise InvalidInputError(
+                f"timeout must be a finite number of seconds > 0, got {timeout!r}"
+            )
         delay, waited = POLL_INITIAL, 0.0
         batch, status = None, ""
         with anyio.move_on_after(timeout):
             while True:
                 batch = await self.get(batch_id)
-                status = batch.status.strip().upper()
+                status = BatchStatus.normalize(batch.status)
                 if status in ("", BatchStatus.COLLECTED):
                     status = await self.status(batch_id)
                 info = await self.processing_info(batch_id)
@@ -237,7 +268,7 @@ class Batches(Resource):
                 if waited >= timeout:
                     break
                 pause = min(delay, timeout - waited)
-                await self._session._sleep(pause)
+                await self._session.sleep(pause)
                 waited += pause
                 delay = min(delay * POLL_FACTOR, POLL_MAX)
         raise WaitTimeoutError(
@@ -247,18 +278,25 @@ class Batches(Resource):
         )
 
     async def download(
-        self, batch_id: int, dest: str | os.PathLike[str], *, overwrite: bool = False
+        self,
+        batch_id: int,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> Path:
         """Stream the batch's ZIP to ``dest`` and return the file's path.
 
         ``dest`` is an existing folder (the file is ``<batchId>.zip`` in it; the name in
         the response header is never used) or a path ending in ``.zip``. The batch must
-        be ready; the file appears only when complete (no partial file is ever left).
+        be ready. The file appears only when complete: a body cut short, larger than
+        ``max_bytes`` (counted after decompression) or not a ZIP leaves no file.
         """
         batch_id = positive_id("batch_id", batch_id)
+        max_bytes = positive_id("max_bytes", max_bytes)
         target = _download_target(Path(dest), batch_id, overwrite=overwrite)
         batch = await self.get(batch_id)
-        status = batch.status.strip().upper()
+        status = BatchStatus.normalize(batch.status)
         if status == "":
             status = await self.status(batch_id)
         if status not in _READY:
@@ -272,17 +310,11 @@ class Batches(Resource):
             dir=target.parent, prefix=f".{target.name}.", suffix=".part"
         )
         try:
-            with os.fdopen(fd, "wb") as handle:
-                async with self._session.stream(path) as response:
-                    first = True
-                    async for chunk in response.aiter_bytes():
-                        if first and chunk:
-                            _check_zip_start(chunk, path)
-                            first = False
-                        handle.write(chunk)
-                if first:
-                    raise InvalidResponseError("the download is empty", path=path)
-            _publish(tmp_name, target, overwrite=overwrite)
+            with os.fdopen(fd, "w+b") as handle:
+                await self._session.download(path, handle, limit=max_bytes)
+                os.fsync(handle.fileno())
+            publish(tmp_name, target, overwrite=overwrite)
+            sync_folder(target.parent)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
@@ -292,36 +324,82 @@ class Batches(Resource):
     async def _reconcile_create(
         self, batch_name: str, attempted_at: datetime, cause: Exception
     ) -> Batch:
-        """After an ambiguous create, find the batch by name or raise AmbiguousRequestError."""
+        """After an ambiguous create, find the batch it made, or raise AmbiguousRequestError.
+
+        A batch is accepted only when it can only be this attempt's: called
+        ``batch_name``, created after the attempt began (on the server's clock, less
+        ``RECONCILE_CLOCK_MARGIN``), and the only such batch. A batch whose creation
+        date is unknown counts only under a name this client made unique.
+        """
         logger.warning(
             "create of batch %r had an unknown outcome (%s); looking it up", batch_name, cause
         )
+        since = attempted_at - RECONCILE_CLOCK_MARGIN
         for wait in (0.0, *RECONCILE_WAITS):
             if wait:
-                await self._session._sleep(wait)
+                await self._session.sleep(wait)
             try:
-                found = await self.find_by_name(
-                    batch_name, created_after=attempted_at - RECONCILE_CLOCK_MARGIN
-                )
+                named = await self._named(batch_name, since, LIST_MAX_PAGES)
             except Exception as exc:
-                raise AmbiguousRequestError(
-                    f"create of batch {batch_name!r} may have reached Sectigo ({cause}), and "
-                    f"looking it up failed ({type(exc).__name__}); check for a batch with this "
-                    "name before creating it again",
-                    operation="create",
-                    batch_name=batch_name,
+                raise _ambiguous_create(
+                    batch_name, cause, f"looking it up failed ({type(exc).__name__})"
                 ) from cause
-            if found is not None:
+            if not is_unique_batch_name(batch_name):
+                named = [batch for batch in named if batch.creation_date is not None]
+            if len(named) > 1:
+                ids = ", ".join(str(batch.batch_id) for batch in named)
+                raise _ambiguous_create(
+                    batch_name,
+                    cause,
+                    f"{len(named)} batches of this name were created since (ids {ids}), "
+                    "so which one this attempt made cannot be told",
+                    candidates=named,
+                ) from cause
+            if named:
                 logger.info(
-                    "found batch %d for %r after an ambiguous create", found.batch_id, batch_name
+                    "found batch %d for %r after an ambiguous create", named[0].batch_id, batch_name
                 )
-                return found
-        raise AmbiguousRequestError(
-            f"create of batch {batch_name!r} may have reached Sectigo ({cause}), but no batch "
-            "with this name appeared; check again later before creating it again",
-            operation="create",
-            batch_name=batch_name,
+                return named[0]
+        raise _ambiguous_create(
+            batch_name, cause, "no batch with this name appeared; check again later"
         ) from cause
+
+
+def unique_batch_name(label: str = BATCH_NAME_PREFIX) -> str:
+    """``label`` with a unique suffix (``<label>-<uuid4>``): a name an ambiguous create
+    can be found by without mistaking another batch for it."""
+    return f"{label}-{uuid.uuid4()}"
+
+
+def is_unique_batch_name(name: str) -> bool:
+    """Whether ``name`` ends with the suffix :func:`unique_batch_name` adds."""
+    return _UNIQUE_SUFFIX.search(name) is not None
+
+
+def _ambiguous_create(
+    batch_name: str, cause: Exception, why: str, *, candidates: Sequence[Batch] = ()
+) -> AmbiguousRequestError:
+    return AmbiguousRequestError(
+        f"create of batch {batch_name!r} may have reached Sectigo ({cause}), but {why}; "
+        "check for a batch with this name before creating it again",
+        operation="create",
+        batch_name=batch_name,
+        candidates=list(candidates),
+    )
+
+
+def _string_params(params: Mapping[str, str] | None) -> dict[str, str]:
+    """Profile parameters as a plain dict; InvalidInputError unless all are strings."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(f"params must be a mapping of strings, got {params!r}")
+    for key, value in params.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InvalidInputError(
+                f"profile parameter {key!r} must be a string with a non-empty name, got {value!r}"
+            )
+    return dict(params)
 
 
 def _single_cert_params(
@@ -347,15 +425,13 @@ def _single_cert_params(
             "(sectigo_iot.certs.generate_password() makes a strong one)"
         )
     register_secret(pkcs12_password)
-    extra_params = dict(params or {})
-    for key, value in extra_params.items():
+    extra_params = _string_params(params)
+    for key in extra_params:
         if key in RESERVED_PARAMS:
             raise InvalidInputError(
                 f"params must not set {key!r}: use the common_name, dns_names and "
                 "pkcs12_password arguments"
             )
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidInputError(f"profile parameter {key!r} must be a string, got {value!r}")
     profile_params = {
         "commonName": cn,
         "dNSName": "\n".join(names),
@@ -423,28 +499,3 @@ def _download_target(dest: Path, batch_id: int, *, overwrite: bool) -> Path:
     if target.is_symlink() or (target.exists() and not overwrite):
         raise InvalidInputError(f"{target} already exists; pass overwrite=True to replace it")
     return target
-
-
-def _check_zip_start(chunk: bytes, path: str) -> None:
-    if not chunk.startswith(_ZIP_MAGIC) and len(chunk) >= 4:
-        kind = "an HTML page" if chunk.lstrip()[:1] == b"<" else "not a ZIP archive"
-        raise InvalidResponseError(f"the download is {kind}", path=path)
-
-
-def _publish(tmp_name: str, target: Path, *, overwrite: bool) -> None:
-    """Move the finished file into place; without overwrite, never replace a file."""
-    if overwrite:
-        os.replace(tmp_name, target)
-        return
-    try:
-        os.link(tmp_name, target)
-    except FileExistsError:
-        raise InvalidInputError(
-            f"{target} already exists; pass overwrite=True to replace it"
-        ) from None
-    except OSError:  # no hard links on this file system: check, then rename
-        if target.exists():
-            raise InvalidInputError(f"{target} already exists; pass overwrite=True") from None
-        os.replace(tmp_name, target)
-        return
-    os.unlink(tmp_name)

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._logging import get_logger
 from .._retry import outcome_unknown
-from ..errors import AmbiguousRequestError, APIConnectionError, InvalidInputError, ServerError
+from ..errors import (
+    AmbiguousRequestError,
+    APIConnectionError,
+    InvalidInputError,
+    InvalidResponseError,
+    ServerError,
+)
 from ..models import (
     CertificateItem,
     FindCertificateRequest,
     FindCertificateResponse,
     RevokeCertificateRequest,
 )
-from ._base import Resource, decode, encode, positive_id
+from ._base import Resource, positive_id
 
 if TYPE_CHECKING:
     from ..certs import RevocationReason
 
-__all__ = ["Certificates", "normalize_serial"]
+__all__ = ["Certificates", "FoundCertificates", "normalize_serial"]
 
 logger = get_logger("sectigo_iot.certificates")
 _HEX = re.compile(r"[0-9A-F]{1,64}")
@@ -39,12 +46,24 @@ def normalize_serial(serial_number: str) -> str:
     return cleaned
 
 
+class FoundCertificates(list[CertificateItem]):
+    """The certificates a search found: a list, plus the server's ``total_count``
+    (which may exceed the items returned)."""
+
+    def __init__(self, items: Iterable[CertificateItem] = (), *, total_count: int = 0) -> None:
+        super().__init__(items)
+        self.total_count = total_count
+
+    def __repr__(self) -> str:
+        return f"FoundCertificates({list.__repr__(self)}, total_count={self.total_count})"
+
+
 class Certificates(Resource):
     """Certificate search and revocation."""
 
     async def find(
         self, common_name: str | None = None, serial_number: str | None = None
-    ) -> list[CertificateItem]:
+    ) -> FoundCertificates:
         """``POST /api/v1/certificates/find`` by common name and/or serial number."""
         if not common_name and not serial_number:
             raise InvalidInputError("give a common_name or a serial_number to search for")
@@ -53,8 +72,11 @@ class Certificates(Resource):
             serial_number=normalize_serial(serial_number) if serial_number else None,
         )
         path = "/api/v1/certificates/find"
-        data = await self._session.json("POST", path, body=encode(request))
-        return decode(data, FindCertificateResponse, path).items or []
+        found = await self._session.call(
+            "POST", path, json_body=request, cast_to=FindCertificateResponse
+        )
+        items = found.items or []
+        return FoundCertificates(items, total_count=max(found.total_count, len(items)))
 
     async def revoke(
         self,
@@ -73,10 +95,10 @@ class Certificates(Resource):
         code = RevocationReason.parse(reason)
         serial = normalize_serial(serial_number)
         path = f"/api/v1/certificates/{positive_id('profile_id', profile_id)}/revoke"
-        body = encode(RevokeCertificateRequest(reason_code=int(code), serial_number=serial))
+        request = RevokeCertificateRequest(reason_code=int(code), serial_number=serial)
         try:
-            await self._session.request("POST", path, json_body=body)
-        except (APIConnectionError, ServerError) as exc:
+            await self._session.call("POST", path, json_body=request)
+        except (APIConnectionError, ServerError, InvalidResponseError) as exc:
             if not outcome_unknown(exc):
                 raise
             if not await self._is_revoked(serial):

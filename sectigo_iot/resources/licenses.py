@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..models import Licenses as LicensesModel
-from ._base import Resource, decode
+from ._base import Resource
 
 __all__ = ["Licenses"]
 
@@ -14,4 +14,4 @@ class Licenses(Resource):
     async def used(self) -> LicensesModel:
         """``GET /api/v1/devices``: ordered and issued counts."""
         path = "/api/v1/devices"
-        return decode(await self._session.json("GET", path), LicensesModel, path)
+        return await self._session.call("GET", path, cast_to=LicensesModel)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..models import Organization
-from ._base import Resource, decode
+from ._base import Resource
 
 __all__ = ["Organizations"]
 
@@ -14,4 +14,4 @@ class Organizations(Resource):
     async def current(self) -> Organization:
         """``GET /api/v1/organizations/user``."""
         path = "/api/v1/organizations/user"
-        return decode(await self._session.json("GET", path), Organization, path)
+        return await self._session.call("GET", path, cast_to=Organization)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 
 from ..models import Profile, ProfileDetail, ProfileParameter
-from ._base import Resource, decode, positive_id
+from ._base import Resource, positive_id
 
 __all__ = ["Profiles"]
 
@@ -16,14 +16,14 @@ class Profiles(Resource):
     async def list(self) -> list[Profile]:
         """``GET /api/v1/profiles``."""
         path = "/api/v1/profiles"
-        return decode(await self._session.json("GET", path), list[Profile], path)
+        return await self._session.call("GET", path, cast_to=list[Profile])
 
     async def get(self, profile_id: int) -> ProfileDetail:
         """``GET /api/v1/profiles/{id}``."""
         path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}"
-        return decode(await self._session.json("GET", path), ProfileDetail, path)
+        return await self._session.call("GET", path, cast_to=ProfileDetail)
 
     async def parameters(self, profile_id: int) -> builtins.list[ProfileParameter]:
         """``GET /api/v1/profiles/{id}/parameters``."""
         path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}/parameters"
-        return decode(await self._session.json("GET", path), list[ProfileParameter], path)
+        return await self._session.call("GET", path, cast_to=list[ProfileParameter])
