@@ -7,6 +7,9 @@ the emulator come from a marker::
     @pytest.mark.sectigo_emulator(users={"alice": "pw"}, processing_delay=5)
     async def test_wait(sectigo_emulator, sectigo_client): ...
 
+    @pytest.mark.sectigo_emulator(batch_outcome="failed")  # every batch ends FAILED
+    async def test_failure(sectigo_emulator, sectigo_client): ...
+
 ``sectigo_client`` is an async fixture. It is declared with ``pytest_asyncio.fixture``
 when pytest-asyncio is installed (strict or auto mode); without pytest-asyncio it is a
 plain async-generator fixture, which another async plugin (such as anyio's) must run.

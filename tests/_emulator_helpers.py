@@ -62,6 +62,20 @@ async def authed(
         yield http
 
 
+async def read_body(
+    http: httpx.AsyncClient, url: str, **kwargs: Any
+) -> tuple[httpx.Response, bytes, httpx.TransportError | None]:
+    """Stream a GET; the response, the raw body bytes that arrived, and what stopped them."""
+    received = bytearray()
+    async with http.stream("GET", url, **kwargs) as response:
+        try:
+            async for chunk in response.aiter_raw():
+                received += chunk
+        except httpx.TransportError as exc:
+            return response, bytes(received), exc
+    return response, bytes(received), None
+
+
 def params(
     common_name: str = "api.example.com", *extra: str, password: str = P12_PASSWORD, **more: str
 ) -> dict[str, str]:

@@ -234,6 +234,89 @@ async def test_rejection_waits_for_the_processing_delay() -> None:
             assert (await detail(http, batch_id)).status == BatchStatus.REJECTED
 
 
+async def assert_ended(
+    http: httpx.AsyncClient, batch_id: int, status: str, text: str, reason: str = ""
+) -> None:
+    """A batch that ended without certificates: detail, text status, counts, download."""
+    batch = await detail(http, batch_id)
+    assert (batch.status, batch.reject_reason) == (status, reason)
+    assert not (batch.active or batch.downloadable or batch.rejectable)
+    response = await http.get(f"/api/v1/batches/{batch_id}/status")
+    assert response.text == text and response.headers["content-type"].startswith("text/plain")
+    info = await http.get(f"/api/v1/batches/{batch_id}/processing_info")
+    assert strict(info, ProcessingInfo) == ProcessingInfo(active=0, success=0, failed=batch.size)
+    assert (await http.get(f"/api/v1/batches/{batch_id}/download")).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "text", "reason"),
+    [
+        ("failed", BatchStatus.FAILED, "Failed", ""),
+        ("not_acceptable", BatchStatus.NOT_ACCEPTABLE, "Not Acceptable. Status: Error", ""),
+        ("rejected", BatchStatus.REJECTED, "Rejected", "Rejected by the emulator"),
+    ],
+)
+async def test_configured_outcome_ends_every_batch(
+    outcome: str, status: str, text: str, reason: str
+) -> None:
+    with Emulator(batch_outcome=outcome, processing_delay=5, key_type="ec-p256") as emulator:
+        async with authed(emulator) as http:
+            created = strict(await create(http, "end.example.com"), Batch)
+            assert created.status == BatchStatus.CREATED
+            assert (await detail(http, created.batch_id)).status == BatchStatus.PROCESSING
+            emulator.clock.advance(5)
+            await assert_ended(http, created.batch_id, status, text, reason)
+            csrs = make_csr("a.example.com") + make_csr("b.example.com")
+            uploaded = strict(await upload(http, ("two.csr", csrs, "text/plain")), Batch)
+            emulator.clock.advance(5)
+            await assert_ended(http, uploaded.batch_id, status, text, reason)
+            assert [b.status for b in emulator.batches()] == [status, status]
+            found = await http.post(
+                "/api/v1/certificates/find", json={"commonName": "a.example.com"}
+            )
+            assert found.json()["totalCount"] == 0
+            assert emulator.balance == 10 and emulator.licenses_used == 0
+
+
+async def test_next_outcome_applies_to_the_next_valid_batches(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.set_next_outcome("not_acceptable", reason="Pending Issue", times=2)
+    emu.set_next_outcome("rejected", reason="Domain not validated")
+    invalid = strict(await create(http, "not valid"), Batch).batch_id  # uses up nothing
+    first, second, third, fourth = [await create_id(http, f"n{i}.example.com") for i in range(4)]
+    text = "Not Acceptable. Status: Pending Issue"
+    await assert_ended(http, first, BatchStatus.NOT_ACCEPTABLE, text)
+    await assert_ended(http, second, BatchStatus.NOT_ACCEPTABLE, text)
+    await assert_ended(http, third, BatchStatus.REJECTED, "Rejected", "Domain not validated")
+    assert (await detail(http, fourth)).status == BatchStatus.READY_FOR_DOWNLOAD
+    assert (await detail(http, invalid)).status == BatchStatus.REJECTED
+    assert [b.reject_reason for b in emu.batches()][1:4] == [
+        "Pending Issue",
+        "Pending Issue",
+        "Domain not validated",
+    ]
+    assert emu.licenses_used == 1 and emu.balance == 9
+
+
+async def test_next_outcome_overrides_the_configured_one() -> None:
+    with Emulator(batch_outcome="failed", key_type="ec-p256") as emulator:
+        emulator.set_next_outcome("ready")
+        async with authed(emulator) as http:
+            ready, failed = await create_id(http), await create_id(http)
+            assert (await detail(http, ready)).status == BatchStatus.READY_FOR_DOWNLOAD
+            await assert_ended(http, failed, BatchStatus.FAILED, "Failed")
+
+
+def test_outcomes_are_validated(emu: Emulator) -> None:
+    with pytest.raises(ValueError, match="unknown batch outcome"):
+        emu.set_next_outcome("exploded")
+    with pytest.raises(ValueError, match="times"):
+        emu.set_next_outcome("failed", times=0)
+    with pytest.raises(ValueError, match="batch_outcome"):
+        Emulator(batch_outcome="exploded")
+
+
 async def test_certificate_contents_follow_the_params(http: httpx.AsyncClient) -> None:
     profile_params = params(
         "Api.Example.com",

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from _emulator_helpers import CREATE, authed, create, create_id, strict
+from _emulator_helpers import (
+    CREATE,
+    authed,
+    create,
+    create_id,
+    params,
+    read_body,
+    strict,
+    unzip,
+)
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import BatchStatus, ErrorBody
@@ -87,6 +100,156 @@ async def test_drop_after_download_still_collects(emu: Emulator, http: httpx.Asy
     assert emu.batches()[0].status == BatchStatus.COLLECTED
 
 
+async def test_delay_after_commits_before_the_timeout(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject("PUT", CREATE, "delay_after", seconds=0.3)
+    body = {"authorityId": 1, "batchName": "slow answer", "profileParams": params()}
+    with pytest.raises(httpx.ReadTimeout):
+        await http.put(CREATE, json=body, timeout=0.1)
+    [batch] = emu.batches()
+    assert batch.name == "slow answer" and emu.balance == 9
+
+    emu.inject("GET", "/api/v1/batches/{id}", "delay_after", seconds=0.1)
+    started = time.monotonic()
+    response = await http.get(f"/api/v1/batches/{batch.batch_id}", timeout=5)
+    assert response.status_code == 200 and response.json()["batchName"] == "slow answer"
+    assert time.monotonic() - started >= 0.1
+
+
+async def test_truncate_cuts_the_body_after_the_headers(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emu.inject("GET", url, "truncate")
+    response, received, error = await read_body(http, url)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(whole))
+    assert isinstance(error, httpx.RemoteProtocolError)
+    assert received == whole[: len(whole) // 2]
+
+    emu.inject("GET", url, "truncate", keep_bytes=7)
+    _, received, error = await read_body(http, url)
+    assert received == whole[:7] and isinstance(error, httpx.RemoteProtocolError)
+    emu.inject("GET", url, "truncate", keep_bytes=10**6)  # never the whole body
+    _, received, error = await read_body(http, url)
+    assert received == whole[:-1] and isinstance(error, httpx.RemoteProtocolError)
+    emu.inject("GET", url, "truncate")
+    with pytest.raises(httpx.RemoteProtocolError):
+        await http.get(url)
+    assert (await http.get(url)).content == whole
+
+
+async def test_truncated_download_still_collects(emu: Emulator, http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http)
+    emu.inject("GET", "/api/v1/batches/*/download", "truncate", keep_bytes=100)
+    response, received, error = await read_body(http, f"/api/v1/batches/{batch_id}/download")
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert int(response.headers["content-length"]) > 100 == len(received)
+    assert received.startswith(b"PK") and isinstance(error, httpx.RemoteProtocolError)
+    assert emu.batches()[0].status == BatchStatus.COLLECTED
+
+
+async def test_truncate_sends_an_empty_body_whole(emu: Emulator, http: httpx.AsyncClient) -> None:
+    await create_id(http, "cut.example.com")
+    [serial] = emu.batches()[0].serial_numbers
+    emu.inject("POST", "/api/v1/certificates/{id}/revoke", "truncate")
+    response = await http.post(
+        "/api/v1/certificates/42/revoke", json={"reasonCode": 0, "serialNumber": serial}
+    )
+    assert response.status_code == 200 and response.content == b""
+    assert [r.serial_number for r in emu.revocations()] == [serial]
+
+
+async def test_stall_meets_the_read_timeout_mid_body(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emu.inject("GET", url, "stall", keep_bytes=5)
+    started = time.monotonic()
+    response, received, error = await read_body(http, url, timeout=0.2)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(whole))
+    assert received == whole[:5] and isinstance(error, httpx.ReadTimeout)
+    assert 0.2 <= time.monotonic() - started < 5
+
+
+async def test_a_short_stall_delivers_the_whole_body(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emu.inject("GET", url, "stall", seconds=0.2)
+    started = time.monotonic()
+    _, received, error = await read_body(http, url, timeout=2)
+    assert error is None and received == whole
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_gzip_compresses_the_real_body(emu: Emulator, http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emu.inject("GET", url, "gzip")
+    response, received, error = await read_body(http, url)
+    assert error is None and response.headers["content-encoding"] == "gzip"
+    assert response.headers["content-length"] == str(len(received))
+    assert gzip.decompress(received) == whole
+    emu.inject("GET", url, "gzip")
+    assert (await http.get(url)).json() == json.loads(whole)  # httpx decodes it
+
+
+async def test_gzip_bomb_pads_json_with_spaces(emu: Emulator, http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emu.inject("GET", url, "gzip", inflate_to=8 << 20)
+    response, received, _ = await read_body(http, url)
+    assert int(response.headers["content-length"]) == len(received) < 64 << 10
+    inflated = gzip.decompress(received)
+    assert len(inflated) == 8 << 20
+    assert inflated.startswith(whole) and inflated[len(whole) :].strip(b" ") == b""
+    assert json.loads(inflated) == json.loads(whole)
+
+
+async def test_gzip_bomb_pads_binary_with_zeros(emu: Emulator, http: httpx.AsyncClient) -> None:
+    batch_id = await create_id(http)
+    emu.inject("GET", "/api/v1/batches/{id}/download", "gzip")
+    archive = (await http.get(f"/api/v1/batches/{batch_id}/download")).content
+    assert list(unzip(archive)) == ["api.example.com.p12"]
+    emu.inject("GET", "/api/v1/batches/{id}/download", "gzip", inflate_to=4 << 20)
+    _, received, _ = await read_body(http, f"/api/v1/batches/{batch_id}/download")
+    inflated = gzip.decompress(received)
+    assert len(inflated) == 4 << 20
+    end = inflated.rfind(b"PK\x05\x06") + 22  # the ZIP's end record, no comment
+    assert list(unzip(inflated[:end])) == ["api.example.com.p12"]
+    assert inflated[end:] == bytes(len(inflated) - end)
+
+
+async def test_gzip_bomb_never_holds_the_inflated_size(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    size = 64 << 20
+    emu.inject("GET", "/api/v1/devices", "gzip", inflate_to=size)
+    tracemalloc.start()
+    try:
+        _, received, _ = await read_body(http, "/api/v1/devices")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 8
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert (
+        sum(len(inflater.decompress(received[i : i + 4096])) for i in range(0, len(received), 4096))
+        == size
+    )
+
+
 async def test_times_then_healthy(emu: Emulator, http: httpx.AsyncClient) -> None:
     fault = emu.inject("*", "/api/v1/*", "error", times=3, status=502)
     statuses = [(await http.get("/api/v1/devices")).status_code for _ in range(4)]
@@ -123,6 +286,14 @@ def test_inject_validates(emu: Emulator) -> None:
         emu.inject("GET", "/", "explode")
     with pytest.raises(ValueError, match="times"):
         emu.inject("GET", "/", "error", times=0)
+    with pytest.raises(ValueError, match="keep_bytes applies to truncate and stall"):
+        emu.inject("GET", "/", "gzip", keep_bytes=3)
+    with pytest.raises(ValueError, match="inflate_to applies to gzip"):
+        emu.inject("GET", "/", "truncate", inflate_to=3)
+    with pytest.raises(ValueError, match="at least 0"):
+        emu.inject("GET", "/", "stall", keep_bytes=-1)
+    assert emu.inject("GET", "/", "stall").seconds == 300
+    assert emu.inject("GET", "/", "delay_after").seconds == 1
 
 
 def test_runs_under_trio() -> None:
@@ -138,6 +309,15 @@ def test_runs_under_trio() -> None:
                 emulator.inject("PUT", CREATE, "drop_before")
                 with pytest.raises(httpx.RemoteProtocolError):
                     await create(http)
+                batch_id = emulator.batches()[0].batch_id
+                emulator.inject("GET", "/api/v1/batches/{id}", "stall", keep_bytes=3)
+                _, received, error = await read_body(
+                    http, f"/api/v1/batches/{batch_id}", timeout=0.05
+                )
+                assert len(received) == 3 and isinstance(error, httpx.ReadTimeout)
+                emulator.inject("GET", "/api/v1/batches/{id}", "truncate")
+                _, _, error = await read_body(http, f"/api/v1/batches/{batch_id}")
+                assert isinstance(error, httpx.RemoteProtocolError)
             assert len(emulator.batches()) == 1
 
     trio.run(scenario)

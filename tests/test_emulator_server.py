@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from _emulator_helpers import (
@@ -17,6 +20,8 @@ from _emulator_helpers import (
     create,
     create_id,
     login,
+    params,
+    read_body,
     strict,
     unzip,
 )
@@ -56,6 +61,12 @@ async def test_flow_over_http(served: tuple[Emulator, str], http: httpx.AsyncCli
     missing = await http.get("/api/v1/batches/1")
     assert missing.status_code == 404
     strict(missing, ErrorBody)
+    beyond = await http.get("/api/v1/batches/99999999999999999999999")
+    assert beyond.status_code == 404
+    assert strict(beyond, ErrorBody).message == "Batch 99999999999999999999999 not found"
+    heartbeat = await http.get("/status", headers={"Authorization": ""})
+    assert heartbeat.headers["content-type"] == "application/json; charset=utf-8"
+    assert heartbeat.json()["status"] == "ok"
 
 
 async def test_drop_before_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
@@ -87,6 +98,74 @@ async def test_delay_and_rate_limit_over_http(
     emulator.inject("GET", "/api/v1/devices", "rate_limit", retry_after=3)
     response = await http.get("/api/v1/devices")
     assert response.status_code == 429 and response.headers["retry-after"] == "3"
+
+
+async def _eventually(condition: Callable[[], bool]) -> None:
+    """Wait until the server thread has made ``condition`` true."""
+    with anyio.fail_after(5):
+        while not condition():  # noqa: ASYNC110 - set by the server thread
+            await anyio.sleep(0.01)
+
+
+async def test_delay_after_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
+    emulator, _ = served
+    emulator.inject("PUT", CREATE, "delay_after", seconds=1)
+    body = {"authorityId": 1, "batchName": "answer held", "profileParams": params()}
+    with pytest.raises(httpx.ReadTimeout):
+        await http.put(CREATE, json=body, timeout=0.3)
+    await _eventually(lambda: emulator.batches()[-1].name == "answer held")
+    assert (await http.get("/api/v1/devices")).status_code == 200
+
+
+async def test_truncate_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
+    emulator, _ = served
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emulator.inject("GET", url, "truncate")
+    response, received, error = await read_body(http, url)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(whole))
+    assert isinstance(error, httpx.RemoteProtocolError)
+    assert received == whole[: len(whole) // 2]
+    emulator.inject("GET", "/api/v1/batches/{id}/download", "truncate", keep_bytes=10)
+    response, received, error = await read_body(http, f"{url}/download")
+    assert int(response.headers["content-length"]) > 10 == len(received)
+    assert received.startswith(b"PK\x03\x04")
+    assert isinstance(error, httpx.RemoteProtocolError)
+    assert strict(await http.get(url), Batch).status == BatchStatus.COLLECTED  # work done
+
+
+async def test_stall_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
+    emulator, _ = served
+    batch_id = await create_id(http)
+    url = f"/api/v1/batches/{batch_id}"
+    whole = (await http.get(url)).content
+    emulator.inject("GET", url, "stall", keep_bytes=5)
+    response, received, error = await read_body(http, url, timeout=0.3)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(whole))
+    assert received == whole[:5] and isinstance(error, httpx.ReadTimeout)
+    emulator.inject("GET", url, "stall", seconds=0.2)
+    _, received, error = await read_body(http, url, timeout=2)
+    assert error is None and received == whole
+
+
+async def test_gzip_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
+    emulator, _ = served
+    batch_id = await create_id(http, "gzip.example.com")
+    url = f"/api/v1/batches/{batch_id}"
+    emulator.inject("GET", "/api/v1/batches/{id}/download", "gzip")
+    download = await http.get(f"{url}/download")
+    assert download.headers["content-encoding"] == "gzip"
+    assert list(unzip(download.content)) == ["gzip.example.com.p12"]
+    whole = (await http.get(url)).content
+    emulator.inject("GET", url, "gzip", inflate_to=8 << 20)
+    response, received, error = await read_body(http, url)
+    assert error is None and response.headers["content-encoding"] == "gzip"
+    assert int(response.headers["content-length"]) == len(received) < 64 << 10
+    inflated = gzip.decompress(received)
+    assert len(inflated) == 8 << 20 and json.loads(inflated) == json.loads(whole)
 
 
 def test_run_in_thread_refuses_remote_hosts() -> None:
@@ -138,7 +217,15 @@ async def test_in_memory_state_is_fresh_per_emulator() -> None:
 
 
 def test_command_line_serves_on_loopback(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "sectigo_iot.emulator", "--port", "0", "--db", tmp_path / "x"]
+    command = [
+        sys.executable,
+        "-m",
+        "sectigo_iot.emulator",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "x"),
+    ]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     ) as process:

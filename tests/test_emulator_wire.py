@@ -21,7 +21,9 @@ from _emulator_helpers import (
     upload,
 )
 
+from sectigo_iot import __version__
 from sectigo_iot.emulator import Emulator
+from sectigo_iot.emulator._service import go_duration
 from sectigo_iot.models import (
     AuthenticationReply,
     Authority,
@@ -219,6 +221,74 @@ async def test_errors_use_the_sectigo_body(emu: Emulator, http: httpx.AsyncClien
         assert error.status == status and error.message
         assert error.error_code != 0
         assert abs(error.timestamp / 1000 - emu.clock()) < 60
+
+
+BEYOND_64_BITS = str(2**63)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "what"),
+    [
+        ("GET", "/api/v1/batches/{}", "Batch"),
+        ("GET", "/api/v1/batches/{}/status", "Batch"),
+        ("GET", "/api/v1/batches/{}/processing_info", "Batch"),
+        ("GET", "/api/v1/batches/{}/download", "Batch"),
+        ("POST", "/api/v1/certificates/{}/revoke", "Profile"),
+        ("GET", "/api/v1/authorities/{}/balanceavailable", "Authority"),
+        ("GET", "/api/v1/profiles/{}", "Profile"),
+        ("GET", "/api/v1/profiles/{}/parameters", "Profile"),
+    ],
+)
+@pytest.mark.parametrize("ident", [BEYOND_64_BITS, "99999999999999999999999", "9" * 5000])
+async def test_ids_beyond_64_bits_are_not_found(
+    http: httpx.AsyncClient, method: str, path: str, what: str, ident: str
+) -> None:
+    body = {"reasonCode": 0, "serialNumber": "ABC"} if method == "POST" else None
+    response = await http.request(method, path.format(ident), json=body)
+    assert response.status_code == 404
+    error = strict(response, ErrorBody)
+    assert (error.status, error.message) == (404, f"{what} {ident} not found")
+
+
+async def test_the_largest_64_bit_id_is_just_unknown(http: httpx.AsyncClient) -> None:
+    largest = str(2**63 - 1)
+    response = await http.get(f"/api/v1/batches/{largest}")
+    assert strict(response, ErrorBody).message == f"Batch {largest} not found"
+    batch_id = await create_id(http)
+    padded = await http.get(f"/api/v1/batches/{batch_id:030d}")  # leading zeros: same id
+    assert strict(padded, Batch).batch_id == batch_id
+
+
+async def test_status_heartbeat_as_the_original(emu: Emulator) -> None:
+    async with raw_client(emu) as http:
+        response = await http.get("/status")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        body = response.json()
+        assert list(body) == ["status", "version", "uptime"]
+        assert (body["status"], body["version"]) == ("ok", __version__)
+        assert re.fullmatch(r"\d+(\.\d+)?(ns|µs|ms|s)", body["uptime"])
+        emu.clock.advance(3723)
+        assert re.fullmatch(r"1h2m3(\.\d+)?s", (await http.get("/status")).json()["uptime"])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (5e-9, "5ns"),
+        (2.5e-6, "2.5µs"),
+        (0.0125, "12.5ms"),
+        (1, "1s"),
+        (1.5, "1.5s"),
+        (61, "1m1s"),
+        (3600, "1h0m0s"),
+        (3723.5, "1h2m3.5s"),
+        (90061.000000001, "25h1m1.000000001s"),
+    ],
+)
+def test_uptime_reads_like_a_go_duration(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
 
 
 async def test_ca_pem_needs_no_auth(emu: Emulator) -> None:

@@ -12,13 +12,15 @@ Needs the ``emulator`` extra (Starlette, uvicorn, python-multipart)::
 
 from ._ca import CertificateAuthority
 from ._clock import Clock
-from ._config import EmulatorConfig
+from ._config import BATCH_OUTCOMES, EmulatorConfig
 from ._emulator import Emulator
-from ._faults import Fault
+from ._faults import FAULT_KINDS, Fault
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
 from ._transport import EmulatorTransport
 
 __all__ = [
+    "BATCH_OUTCOMES",
+    "FAULT_KINDS",
     "CertificateAuthority",
     "Clock",
     "Emulator",

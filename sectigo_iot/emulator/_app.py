@@ -6,6 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,13 +22,38 @@ from ..models import (
     converter,
 )
 from ._csr import MAX_CSRS
-from ._responses import TEXT_TYPE, ErrorCode, error_response, json_response
+from ._responses import GIN_JSON_TYPE, TEXT_TYPE, ErrorCode, error_response, json_response
 from ._service import ApiError, Service
 
 __all__ = ["build_app"]
 
 T = TypeVar("T")
 _MAX_PAGE_SIZE = 2000
+_MAX_ID = 2**63 - 1
+
+
+class _IdConvertor(Convertor[str]):
+    """A path id: digits, kept as text until :func:`_path_id` checks its size."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("sectigo_id", _IdConvertor())
+
+
+def _path_id(request: Request, name: str, what: str) -> int:
+    """A path id as an int; one beyond 64 bits names nothing, so it is a 404."""
+    text: str = request.path_params[name]
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(_MAX_ID)) or int(digits) > _MAX_ID:
+        raise ApiError(404, f"{what} {text} not found", ErrorCode.NOT_FOUND)
+    return int(digits)
 
 
 def _spring_page(content: list[Any], total: int, page: int, size: int) -> dict[str, Any]:
@@ -75,6 +101,10 @@ def build_app(service: Service) -> Starlette:
     def user(request: Request) -> str:
         return service.authenticate(request.headers.get("authorization"))
 
+    async def heartbeat(request: Request) -> Response:
+        body = json.dumps(service.heartbeat(), separators=(",", ":"))
+        return Response(body, media_type=GIN_JSON_TYPE)
+
     async def login(request: Request) -> Response:
         body = await _parse(request, AuthenticationRequest)
         return json_response(service.login(body.username, body.password))
@@ -88,7 +118,7 @@ def build_app(service: Service) -> Starlette:
 
     async def balance(request: Request) -> Response:
         user(request)
-        return json_response(service.balance(request.path_params["authority_id"]))
+        return json_response(service.balance(_path_id(request, "authority_id", "Authority")))
 
     async def devices(request: Request) -> Response:
         user(request)
@@ -104,11 +134,11 @@ def build_app(service: Service) -> Starlette:
 
     async def profile(request: Request) -> Response:
         user(request)
-        return json_response(service.profile(request.path_params["profile_id"]))
+        return json_response(service.profile(_path_id(request, "profile_id", "Profile")))
 
     async def parameters(request: Request) -> Response:
         user(request)
-        return json_response(service.parameters(request.path_params["profile_id"]))
+        return json_response(service.parameters(_path_id(request, "profile_id", "Profile")))
 
     async def batch_list(request: Request) -> Response:
         username = user(request)
@@ -150,20 +180,22 @@ def build_app(service: Service) -> Starlette:
 
     async def batch(request: Request) -> Response:
         username = user(request)
-        return json_response(service.batch(username, request.path_params["batch_id"]))
+        return json_response(service.batch(username, _path_id(request, "batch_id", "Batch")))
 
     async def status(request: Request) -> Response:
         username = user(request)
-        text = service.status_text(username, request.path_params["batch_id"])
+        text = service.status_text(username, _path_id(request, "batch_id", "Batch"))
         return Response(text, media_type=TEXT_TYPE)
 
     async def processing_info(request: Request) -> Response:
         username = user(request)
-        return json_response(service.processing_info(username, request.path_params["batch_id"]))
+        return json_response(
+            service.processing_info(username, _path_id(request, "batch_id", "Batch"))
+        )
 
     async def download(request: Request) -> Response:
         username = user(request)
-        filename, data = service.download(username, request.path_params["batch_id"])
+        filename, data = service.download(username, _path_id(request, "batch_id", "Batch"))
         return Response(
             data,
             media_type="application/octet-stream",
@@ -177,8 +209,9 @@ def build_app(service: Service) -> Starlette:
 
     async def revoke(request: Request) -> Response:
         username = user(request)
+        profile_id = _path_id(request, "profile_id", "Profile")
         body = await _parse(request, RevokeCertificateRequest)
-        service.revoke(username, request.path_params["profile_id"], body)
+        service.revoke(username, profile_id, body)
         return Response(status_code=200)
 
     async def ca_pem(request: Request) -> Response:
@@ -199,24 +232,33 @@ def build_app(service: Service) -> Starlette:
 
     api = "/api/v1"
     routes = [
+        Route("/status", heartbeat, methods=["GET"]),
         Route("/auth/pwd", login, methods=["POST"]),
         Route("/auth/refresh", refresh, methods=["POST"]),
         Route(f"{api}/authorities/allowed", authorities, methods=["GET"]),
-        Route(f"{api}/authorities/{{authority_id:int}}/balanceavailable", balance, methods=["GET"]),
+        Route(
+            f"{api}/authorities/{{authority_id:sectigo_id}}/balanceavailable",
+            balance,
+            methods=["GET"],
+        ),
         Route(f"{api}/devices", devices, methods=["GET"]),
         Route(f"{api}/organizations/user", organization, methods=["GET"]),
         Route(f"{api}/profiles", profiles, methods=["GET"]),
-        Route(f"{api}/profiles/{{profile_id:int}}", profile, methods=["GET"]),
-        Route(f"{api}/profiles/{{profile_id:int}}/parameters", parameters, methods=["GET"]),
+        Route(f"{api}/profiles/{{profile_id:sectigo_id}}", profile, methods=["GET"]),
+        Route(f"{api}/profiles/{{profile_id:sectigo_id}}/parameters", parameters, methods=["GET"]),
         Route(f"{api}/batches", batch_list, methods=["GET"]),
         Route(f"{api}/batches/createSingleCertBatch", create, methods=["PUT"]),
         Route(f"{api}/batches/upload", upload, methods=["POST"]),
-        Route(f"{api}/batches/{{batch_id:int}}", batch, methods=["GET"]),
-        Route(f"{api}/batches/{{batch_id:int}}/status", status, methods=["GET"]),
-        Route(f"{api}/batches/{{batch_id:int}}/processing_info", processing_info, methods=["GET"]),
-        Route(f"{api}/batches/{{batch_id:int}}/download", download, methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id:sectigo_id}}", batch, methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id:sectigo_id}}/status", status, methods=["GET"]),
+        Route(
+            f"{api}/batches/{{batch_id:sectigo_id}}/processing_info",
+            processing_info,
+            methods=["GET"],
+        ),
+        Route(f"{api}/batches/{{batch_id:sectigo_id}}/download", download, methods=["GET"]),
         Route(f"{api}/certificates/find", find, methods=["POST"]),
-        Route(f"{api}/certificates/{{profile_id:int}}/revoke", revoke, methods=["POST"]),
+        Route(f"{api}/certificates/{{profile_id:sectigo_id}}/revoke", revoke, methods=["POST"]),
         Route("/emulator/ca.pem", ca_pem, methods=["GET"]),
     ]
     return Starlette(

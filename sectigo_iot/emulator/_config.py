@@ -12,6 +12,7 @@ from ..models import Authority, Organization, ProfileParameter, converter
 from ._ca import KEY_TYPES, CertificateAuthority
 
 __all__ = [
+    "BATCH_OUTCOMES",
     "DEFAULT_PASSWORD",
     "DEFAULT_USERNAME",
     "EmulatorConfig",
@@ -23,6 +24,8 @@ __all__ = [
 #: the upstream mock's test credentials, so the original docs' commands work verbatim
 DEFAULT_USERNAME = "tester"
 DEFAULT_PASSWORD = "supersecretsquirrel"  # noqa: S105 - a well-known test password
+#: how a batch whose request is valid ends (``EmulatorConfig.batch_outcome``)
+BATCH_OUTCOMES = ("ready", "rejected", "failed", "not_acceptable")
 
 
 def default_authority(balance: int) -> Authority:
@@ -62,6 +65,9 @@ class EmulatorConfig:
     ``authorities`` (``Authority`` models or their JSON objects) replaces the default
     authority, whose starting balance is ``balance``. ``create_status`` is the HTTP
     status of a successful create or upload (the real one is unknown).
+    ``batch_outcome`` is how every valid batch ends (one of :data:`BATCH_OUTCOMES`:
+    ``READY_FOR_DOWNLOAD``, ``REJECTED``, ``FAILED`` or ``NOT_ACCEPTABLE``);
+    ``Emulator.set_next_outcome`` overrides it for the next batches.
     """
 
     users: dict[str, str] = field(factory=lambda: _users(None), converter=_users, repr=_usernames)
@@ -79,6 +85,7 @@ class EmulatorConfig:
     first_batch_id: int = field(default=10001, validator=validators.gt(0))
     validity_days: int = field(default=365, validator=validators.gt(0))
     base_url: str = "http://emulator.local"
+    batch_outcome: str = field(default="ready", validator=validators.in_(BATCH_OUTCOMES))
 
     def __attrs_post_init__(self) -> None:
         if not self.users:

@@ -127,6 +127,7 @@ class Emulator:
 
         kwargs.setdefault("clock", self.clock)
         kwargs.setdefault("token_store", "memory")
+        kwargs.setdefault("allow_insecure_http", True)  # in process: nothing travels
         if username is None:
             username = next(iter(self.config.users))
         if password is None:
@@ -172,19 +173,36 @@ class Emulator:
         fault: str,
         times: int = 1,
         *,
-        seconds: float = 1.0,
+        seconds: float | None = None,
         status: int = 500,
         retry_after: int = 1,
         message: str = "Injected fault",
+        keep_bytes: int | None = None,
+        inflate_to: int | None = None,
     ) -> Fault:
         """Make the next ``times`` matching requests fail.
 
         ``path`` is literal or a pattern where ``{name}`` matches one path segment and
-        ``*`` anything; ``method`` may be ``"*"``. ``fault`` is one of ``"delay"``
-        (sleep ``seconds``, then serve), ``"error"`` (answer ``status`` with a Sectigo
-        error body, do nothing), ``"rate_limit"`` (429 with ``Retry-After:
-        retry_after``), ``"drop_before"`` (hang up without doing anything) and
-        ``"drop_after"`` (do the work, then hang up without answering).
+        ``*`` anything; ``method`` may be ``"*"``. ``fault`` is one of:
+
+        * ``"delay"``: sleep ``seconds`` (default 1), then serve;
+        * ``"delay_after"``: serve (the work is committed), then hold the answer
+          ``seconds`` (default 1) before sending it;
+        * ``"error"``: answer ``status`` with a Sectigo error body, do nothing;
+        * ``"rate_limit"``: answer 429 with ``Retry-After: retry_after``, do nothing;
+        * ``"drop_before"``: hang up without doing anything;
+        * ``"drop_after"``: do the work, then hang up without answering;
+        * ``"truncate"``: do the work, send the status, the headers (Content-Length of
+          the whole body) and ``keep_bytes`` of the body (default half), then hang up;
+        * ``"stall"``: the same, but instead of hanging up wait ``seconds`` (default
+          300, or until the client leaves), then send the rest;
+        * ``"gzip"``: send the real answer gzip-compressed (``Content-Encoding: gzip``);
+          with ``inflate_to`` the body is first padded to that many bytes (spaces for
+          JSON and text, zero bytes otherwise): a decompression bomb.
+
+        A truncate or stall always holds back at least one byte; an empty body goes out
+        whole. They and the drops are faithful in process and under ``serve`` or
+        ``run_in_thread``.
         """
         return self._faults.add(
             Fault(
@@ -196,12 +214,30 @@ class Emulator:
                 status=status,
                 retry_after=retry_after,
                 message=message,
+                keep_bytes=keep_bytes,
+                inflate_to=inflate_to,
             )
         )
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
         self._faults.clear()
+
+    # -- batch outcomes ----------------------------------------------------------------
+
+    def set_next_outcome(self, outcome: str, *, reason: str | None = None, times: int = 1) -> None:
+        """Make the next ``times`` valid batches end as ``outcome`` instead of the config's.
+
+        ``outcome`` is ``"ready"``, ``"rejected"`` (detail ``REJECTED`` with
+        ``rejectReason`` = ``reason``, text ``Rejected``), ``"failed"`` (``FAILED``,
+        text ``Failed``) or ``"not_acceptable"`` (``NOT_ACCEPTABLE``, text ``Not
+        Acceptable. Status: <reason>``). A batch that does not end ready issues no
+        certificate and spends no license; its processing info counts every
+        certificate as failed. An invalid request still ends ``REJECTED`` and does not
+        use up the outcome. ``reason`` defaults to ``"Rejected by the emulator"`` and
+        ``"Error"``.
+        """
+        self._service.set_next_outcome(outcome, reason, times)
 
     # -- state for tests ---------------------------------------------------------------
 

@@ -14,7 +14,11 @@ __all__ = ["EmulatorBatch", "EmulatorCertificate", "EmulatorStats", "Revocation"
 
 @frozen(kw_only=True)
 class EmulatorBatch:
-    """A batch as the emulator stores it (``kind`` is ``"single"`` or ``"csr"``)."""
+    """A batch as the emulator stores it (``kind`` is ``"single"`` or ``"csr"``).
+
+    ``reject_reason`` is why a ``REJECTED`` batch was rejected, or the ``<reason>`` of a
+    ``NOT_ACCEPTABLE`` one's text status ``Not Acceptable. Status: <reason>``.
+    """
 
     batch_id: int
     username: str

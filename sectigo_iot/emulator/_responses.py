@@ -10,12 +10,21 @@ from starlette.responses import Response
 
 from ..models import ErrorBody, converter
 
-__all__ = ["JSON_TYPE", "TEXT_TYPE", "ErrorCode", "error_response", "json_response"]
+__all__ = [
+    "GIN_JSON_TYPE",
+    "JSON_TYPE",
+    "TEXT_TYPE",
+    "ErrorCode",
+    "error_response",
+    "json_response",
+]
 
 #: Sectigo's JSON content type, exactly as the real service writes it
 JSON_TYPE = "application/json;charset=UTF-8"
 #: content type of the text status endpoint
 TEXT_TYPE = "text/plain;charset=UTF-8"
+#: the original emulator's JSON content type (gin's default), kept for ``GET /status``
+GIN_JSON_TYPE = "application/json; charset=utf-8"
 
 
 class ErrorCode:

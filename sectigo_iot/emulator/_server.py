@@ -23,7 +23,7 @@ _START_TIMEOUT = 10.0
 
 
 class _DroppableH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, registering its connection so drop faults can close it."""
+    """uvicorn's h11 protocol, registering its connection for drops and truncations."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from .._version import __version__
 from ..models import (
     AuthenticationReply,
     Authority,
@@ -41,8 +44,8 @@ from ._ca import (
     subject_from_params,
 )
 from ._clock import Clock
-from ._config import EmulatorConfig, organization, profile_parameters
-from ._csr import UploadError, check_csr, extract_csrs
+from ._config import BATCH_OUTCOMES, EmulatorConfig, organization, profile_parameters
+from ._csr import CheckedCSR, UploadError, check_csr, extract_csrs
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
 from ._responses import ErrorCode
 from ._store import BalanceError, BatchRow, CertificateRow, NewBatch, NewCertificate, Store
@@ -53,14 +56,23 @@ __all__ = ["ApiError", "Service"]
 logger = logging.getLogger("sectigo_iot.emulator")
 
 #: the human phrases of the text status endpoint; a COLLECTED batch still reads
-#: "Ready for download" there, as on the real service
+#: "Ready for download" there, as on the real service (NOT_ACCEPTABLE adds its reason)
 _STATUS_TEXT = {
     BatchStatus.CREATED: "Created",
     BatchStatus.PROCESSING: "Processing",
     BatchStatus.READY_FOR_DOWNLOAD: "Ready for download",
     BatchStatus.COLLECTED: "Ready for download",
     BatchStatus.REJECTED: "Rejected",
+    BatchStatus.FAILED: "Failed",
 }
+#: the final status of each batch outcome, and the reason it gets unless told
+_OUTCOMES = {
+    "ready": (BatchStatus.READY_FOR_DOWNLOAD, ""),
+    "rejected": (BatchStatus.REJECTED, "Rejected by the emulator"),
+    "failed": (BatchStatus.FAILED, ""),
+    "not_acceptable": (BatchStatus.NOT_ACCEPTABLE, "Error"),
+}
+_FAILURES = (BatchStatus.REJECTED, BatchStatus.FAILED, BatchStatus.NOT_ACCEPTABLE)
 _KEY_ALGORITHMS = {"rsa2048": "RSA 2048", "rsa4096": "RSA 4096", "ec-p256": "EC P-256"}
 _DOWNLOADABLE = (BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED)
 _REQUIRED_PARAMS = ("commonName", "pkcs12Password")
@@ -93,6 +105,29 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+def go_duration(seconds: float) -> str:
+    """A duration as Go's ``time.Duration`` prints it (``1h2m3.5s``, ``12.5ms``, ``0s``)."""
+    nanoseconds = max(0, round(seconds * 1e9))
+    if nanoseconds < 1000:
+        return f"{nanoseconds}ns" if nanoseconds else "0s"
+    for unit, name in ((1000, "µs"), (1_000_000, "ms")):
+        if nanoseconds < unit * 1000:
+            return _decimal(nanoseconds, unit) + name
+    hours, rest = divmod(nanoseconds, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = _decimal(rest, 1_000_000_000) + "s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    return f"{hours}h{text}" if hours else text
+
+
+def _decimal(value: int, unit: int) -> str:
+    """``value / unit`` with the fraction's trailing zeros dropped, as Go writes it."""
+    whole, fraction = divmod(value, unit)
+    digits = str(fraction).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
 class Service:
     """The emulated Sectigo IoT Manager, one method per API operation."""
 
@@ -114,9 +149,17 @@ class Service:
         self.stats = stats
         self.user_ids = store.ensure_users(list(config.users))
         self.ordered = sum(a.balance for a in config.initial_authorities())
+        self.started = clock()
+        self._next_outcomes: deque[tuple[str, str | None]] = deque()
+        self._outcomes_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Service users={sorted(self.config.users)}>"
+
+    def heartbeat(self) -> dict[str, str]:
+        """The body of ``GET /status``, as the original emulator answers it."""
+        uptime = go_duration(self.clock() - self.started)
+        return {"status": "ok", "version": __version__, "uptime": uptime}
 
     # -- authentication ----------------------------------------------------------------
 
@@ -256,7 +299,7 @@ class Service:
         # the SAN holds every dNSName line, and the common name
         dns_names = [line.strip() for line in params.get("dNSName", "").split("\n")]
         dns_names = list(dict.fromkeys([common_name, *filter(None, dns_names)]))
-        reject_reason, certificates = "", []
+        certificates = []
         try:
             subject = subject_from_params(params)
             bad = [name for name in dns_names if not is_dns_name(name)]
@@ -265,23 +308,26 @@ class Service:
                     f"Cert subject name error: dNSName value {bad[0]!r} is not a valid DNS name"
                 )
         except ValueError as exc:
-            reject_reason = str(exc)
+            outcome, reason = BatchStatus.REJECTED, str(exc)
         else:
-            key = await anyio.to_thread.run_sync(new_private_key, self.config.key_type)
-            certificate = self._issue(key.public_key(), subject, dns_names)
-            key_pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            certificates.append(self._new_certificate(certificate, common_name, key_pem))
+            outcome, reason = self._take_outcome()
+            if outcome == BatchStatus.READY_FOR_DOWNLOAD:
+                key = await anyio.to_thread.run_sync(new_private_key, self.config.key_type)
+                certificate = self._issue(key.public_key(), subject, dns_names)
+                key_pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                certificates.append(self._new_certificate(certificate, common_name, key_pem))
         row = self._store_batch(
             username,
             name=request.batch_name,
             kind="single",
             authority=authority,
             size=1,
-            reject_reason=reject_reason,
+            outcome=outcome,
+            reason=reason,
             params=params,
             certificates=certificates,
         )
@@ -305,34 +351,62 @@ class Service:
         except UploadError as exc:
             raise ApiError(400, str(exc)) from None
         self._check_balance(authority, len(blocks))
-        problems, certificates = await anyio.to_thread.run_sync(self._sign_csrs, blocks)
+        checked = await anyio.to_thread.run_sync(lambda: [check_csr(block) for block in blocks])
+        problems = [
+            f"CSR #{index}: {csr.problem}" if len(checked) > 1 else csr.problem
+            for index, csr in enumerate(checked, 1)
+            if csr.problem
+        ]
+        # a batch is all or nothing: one bad CSR rejects it
+        outcome, reason = (
+            (BatchStatus.REJECTED, "; ".join(problems)) if problems else self._take_outcome()
+        )
+        certificates = []
+        if outcome == BatchStatus.READY_FOR_DOWNLOAD:
+            certificates = await anyio.to_thread.run_sync(self._sign_csrs, checked)
         row = self._store_batch(
             username,
             name=files[0][0] if files else "",
             kind="csr",
             authority=authority,
             size=len(blocks),
-            reject_reason="; ".join(problems),
+            outcome=outcome,
+            reason=reason,
             params=request.profile_params or {},
             certificates=certificates,
         )
         return self._batch_model(row, created=True)
 
-    def _sign_csrs(self, blocks: Sequence[bytes]) -> tuple[list[str], list[NewCertificate]]:
-        """Check every CSR; sign them all if none has a problem (a batch is all or nothing)."""
-        checked = [check_csr(block) for block in blocks]
-        problems = [
-            f"CSR #{index}: {csr.problem}" if len(checked) > 1 else csr.problem
-            for index, csr in enumerate(checked, 1)
-            if csr.problem
-        ]
+    def _sign_csrs(self, checked: Sequence[CheckedCSR]) -> list[NewCertificate]:
+        """Sign every checked CSR."""
         certificates = []
-        if not problems:
-            for csr in checked:
-                assert csr.public_key is not None and csr.subject is not None
-                certificate = self._issue(csr.public_key, csr.subject, csr.dns_names)
-                certificates.append(self._new_certificate(certificate, csr.common_name, None))
-        return problems, certificates
+        for csr in checked:
+            assert csr.public_key is not None and csr.subject is not None
+            certificate = self._issue(csr.public_key, csr.subject, csr.dns_names)
+            certificates.append(self._new_certificate(certificate, csr.common_name, None))
+        return certificates
+
+    def set_next_outcome(self, outcome: str, reason: str | None, times: int) -> None:
+        """Make the next ``times`` valid batches end as ``outcome``."""
+        if outcome not in BATCH_OUTCOMES:
+            raise ValueError(
+                f"unknown batch outcome {outcome!r}; expected one of {', '.join(BATCH_OUTCOMES)}"
+            )
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._outcomes_lock:
+            self._next_outcomes.extend([(outcome, reason)] * times)
+
+    def _take_outcome(self) -> tuple[str, str]:
+        """The final status and reason of the batch being created."""
+        with self._outcomes_lock:
+            outcome, reason = (
+                self._next_outcomes.popleft()
+                if self._next_outcomes
+                else (self.config.batch_outcome, None)
+            )
+        status, default_reason = _OUTCOMES[outcome]
+        return status, default_reason if reason is None else reason
 
     def _check_balance(self, authority: Authority, needed: int) -> None:
         if authority.balance < needed:
@@ -376,7 +450,8 @@ class Service:
         kind: str,
         authority: Authority,
         size: int,
-        reject_reason: str,
+        outcome: str,
+        reason: str,
         params: Mapping[str, str],
         certificates: Sequence[NewCertificate],
     ) -> BatchRow:
@@ -391,8 +466,8 @@ class Service:
             size=size,
             created=now,
             ready_at=now + self.config.processing_delay,
-            outcome=BatchStatus.REJECTED if reject_reason else BatchStatus.READY_FOR_DOWNLOAD,
-            reject_reason=reject_reason,
+            outcome=outcome,
+            reject_reason=reason,
             params=params,
         )
         try:
@@ -445,7 +520,10 @@ class Service:
 
     def status_text(self, username: str, batch_id: int) -> str:
         """The human phrase of a batch's status (``Ready for download``...)."""
-        status = self.status(self._row(username, batch_id))
+        row = self._row(username, batch_id)
+        status = self.status(row)
+        if status == BatchStatus.NOT_ACCEPTABLE:
+            return f"Not Acceptable. Status: {row.reject_reason}"
         return _STATUS_TEXT.get(status, status)
 
     def processing_info(self, username: str, batch_id: int) -> ProcessingInfo:
@@ -454,7 +532,7 @@ class Service:
         status = self.status(row)
         if status == BatchStatus.PROCESSING:
             return ProcessingInfo(active=row.size)
-        if status == BatchStatus.REJECTED:
+        if status in _FAILURES:
             return ProcessingInfo(failed=row.size)
         return ProcessingInfo(success=row.size)
 
