@@ -2,6 +2,8 @@
 
 Attribute names are the snake_case of the JSON names; the converter in ``_converter``
 does the mapping. Every field has the zero value Go would decode a missing field to.
+A model with a date field also has ``_unparsed_dates``: the converter keeps there the
+API's text of dates it could not parse (the attribute is then ``None``).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class Batch:
     user_id: int = 0
     downloadable: bool = False
     rejectable: bool = False
+    _unparsed_dates: dict[str, Any] | None = field(default=None, init=False, eq=False, repr=False)
 
 
 @frozen(kw_only=True)
@@ -222,6 +225,7 @@ class CertificateItem:
     serial_number: str = ""
     creation_date: datetime | None = None
     status: str = ""
+    _unparsed_dates: dict[str, Any] | None = field(default=None, init=False, eq=False, repr=False)
 
 
 @frozen(kw_only=True)
