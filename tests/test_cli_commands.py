@@ -121,9 +121,12 @@ def test_create_default_batch_name_and_dns_names(cli: CLI) -> None:
         "--dns-name",
         "www.example.com",
     )
-    assert batch["batchName"] == "new certs for example.com"
+    # a unique suffix, so an ambiguous create can be found again by its name
+    assert re.fullmatch(r"new certs for example\.com \([0-9a-f]{8}\)", batch["batchName"])
+    again = cli.json("create", "-a", "1", "-d", "example.com", "-p", "s3cretpass")
+    assert again["batchName"] != batch["batchName"]
     with cli.state() as state:
-        (certificate,) = state.certificates()
+        certificate = state.certificates()[0]
     from cryptography import x509
 
     sans = certificate.certificate.extensions.get_extension_for_class(

@@ -130,3 +130,60 @@ def test_commands_over_http(server: str, tmp_path: Path) -> None:
     assert wrong.returncode == 4
     assert wrong.stderr.startswith("error: 401")
     assert "wrong-password" not in wrong.stderr
+
+
+def test_serve_with_the_original_addr_flag_and_sias_variables(tmp_path: Path) -> None:
+    """`sectigo serve -a 127.0.0.1:0` with the upstream container's SIAS_* login and CA."""
+    from sectigo_iot.emulator import CertificateAuthority
+
+    ca = CertificateAuthority.generate()
+    (tmp_path / "ca.pem").write_bytes(ca.certificate_pem + ca.private_key_pem())
+    password = "Cathy-Secret-Squirrel-7"
+    env = _clean_env(tmp_path) | {
+        "SIAS_AUTH_USERNAME": "cathyadmin",
+        "SIAS_AUTH_PASSWORD": password,
+        "SIAS_CA_PATH": str(tmp_path / "ca.pem"),
+        "SIAS_LOG_LEVEL": "error",
+    }
+    process = subprocess.Popen(
+        [*SECTIGO, "serve", "-a", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(5)]
+        url = next(line.split("=", 1)[1].strip() for line in banner if "ENDPOINT=" in line)
+        assert url.startswith("http://127.0.0.1:")
+        assert password not in "".join(banner)
+        assert "SECTIGO_PASSWORD=<$SIAS_AUTH_PASSWORD>" in "".join(banner)
+        client_env = _clean_env(tmp_path) | {
+            "SECTIGO_ENDPOINT": url,
+            "SECTIGO_USERNAME": "cathyadmin",
+            "SECTIGO_PASSWORD": password,
+        }
+        licenses = subprocess.run(
+            [*SECTIGO, "licenses"],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert licenses.returncode == 0, licenses.stderr
+        assert json.loads(licenses.stdout) == {"ordered": 10, "issued": 0}
+        import httpx
+
+        assert httpx.get(f"{url}/emulator/ca.pem", timeout=10).content == ca.certificate_pem
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -5,13 +5,24 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ._runtime import EXIT_CODES, CLIError, Settings, report_error
+from ._dotenv import dotenv_applied
+from ._runtime import (
+    EXIT_CODES,
+    CLIError,
+    Settings,
+    forget_secrets,
+    remember_secret,
+    report_error,
+)
 
 __all__ = ["SectigoGroup", "app", "settings_of"]
 
 _EPILOG = (
     "Global options go before the command: sectigo [OPTIONS] COMMAND [ARGS]. "
     "Output is JSON when stdout is not a terminal (or with --json), tables otherwise."
+    "\n\n"
+    "A .env file in the working directory supplies SECTIGO_* and SIAS_* variables that "
+    "the environment does not set (KEY=VALUE lines, no expansion; other keys are ignored)."
     "\n\n"
     "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 )
@@ -31,22 +42,24 @@ class SectigoGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         SectigoGroup._verbose = False
-        try:
-            result = super().main(
-                args=args,
-                prog_name=prog_name or "sectigo",
-                complete_var=complete_var,
-                standalone_mode=False,
-                **extra,
-            )
-            code = result if isinstance(result, int) and not isinstance(result, bool) else 0
-        except BrokenPipeError:  # e.g. `sectigo find -n x | head -1`
-            _silence_stdout()
-            code = 1
-        except BaseException as exc:  # every failure ends here, once
-            if isinstance(exc, SystemExit):
-                raise
-            code = report_error(exc, verbose=SectigoGroup._verbose)
+        forget_secrets()
+        with dotenv_applied():
+            try:
+                result = super().main(
+                    args=args,
+                    prog_name=prog_name or "sectigo",
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    **extra,
+                )
+                code = result if isinstance(result, int) and not isinstance(result, bool) else 0
+            except BrokenPipeError:  # e.g. `sectigo find -n x | head -1`
+                _silence_stdout()
+                code = 1
+            except BaseException as exc:  # every failure ends here, once
+                if isinstance(exc, SystemExit):
+                    raise
+                code = report_error(exc, verbose=SectigoGroup._verbose)
         if standalone_mode:
             raise SystemExit(code)
         return code
@@ -186,6 +199,7 @@ def _root(
     from ._output import configure_logging
 
     SectigoGroup._verbose = verbose
+    remember_secret(password)
     if emulator:
         # credentials and an endpoint exported for a real account are not for the
         # emulator: only flags given on this command line count

@@ -1,13 +1,14 @@
 """Batch commands: create, upload, batches, download, and the wait/download/PEM flow."""
 
 import os
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._output import Output, note, progress, to_json
-from ._runtime import CLIError, Settings, call
+from ._runtime import CLIError, Settings, call, remember_secret
 
 if TYPE_CHECKING:
     from .. import Batch, SectigoClient
@@ -47,16 +48,45 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def prepare_folder(folder: Path) -> Path:
-    """Check (or create, mode 0700) a folder that will receive files, before any request."""
+    """Check (or create, mode 0700 at every level made) a folder that will receive
+    files, before any request."""
     if folder.exists() or folder.is_symlink():
         if not folder.is_dir():
             raise CLIError(f'path "{folder}" is not a directory')
         return folder
-    try:
-        folder.mkdir(parents=True, mode=0o700)
-    except OSError as exc:
-        raise CLIError(f'could not create directory "{folder}": {exc.strerror}') from None
+    missing = [folder, *(p for p in folder.parents if not (p.exists() or p.is_symlink()))]
+    for level in sorted(set(missing), key=lambda p: len(p.parts)):
+        try:
+            os.mkdir(level, 0o700)
+            os.chmod(level, 0o700)  # mkdir's mode is reduced by the umask
+        except FileExistsError:
+            if not level.is_dir():
+                raise CLIError(f'path "{level}" is not a directory') from None
+        except OSError as exc:
+            raise CLIError(f'could not create directory "{level}": {exc.strerror}') from None
     return folder
+
+
+def default_batch_name(domain: str) -> str:
+    """``new certs for DOMAIN (8 hex digits)``: unique, so an ambiguous create can be
+    found again by name."""
+    return f"new certs for {domain} ({secrets.token_hex(4)})"
+
+
+def parse_params(values: "list[str] | None") -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict; malformed or repeated keys are usage errors."""
+    params: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise CLIError(f"--param {item!r} must be KEY=VALUE")
+        if not key:
+            raise CLIError(f"--param {item!r} has an empty key")
+        if key in params:
+            raise CLIError(f"--param {key} is given more than once")
+        params[key] = value
+    return params
 
 
 def write_bundles(
@@ -198,7 +228,7 @@ def create(
             "--batch-name",
             "-b",
             metavar="NAME",
-            help="Batch name (default: new certs for DOMAIN).",
+            help="Batch name, sent as given (default: new certs for DOMAIN (RANDOM HEX)).",
             show_default=False,
         ),
     ] = "",
@@ -276,7 +306,8 @@ def create(
     if not password:
         password = generate_password()
         note(f"pkcs12 password: {password}")
-    name = batch_name or f"new certs for {domain}"
+    remember_secret(password)
+    name = batch_name or default_batch_name(domain)
 
     async def action(client: "SectigoClient") -> dict[str, Any]:
         batch = await client.batches.create(
@@ -314,7 +345,20 @@ def upload(
     ] = 0,
     files: Annotated[
         list[str] | None,
-        typer.Argument(metavar="FILE", help="PEM file with one or more CSRs.", show_default=False),
+        typer.Argument(
+            metavar="FILE",
+            help="PEM file with one or more CSRs (at most 1 MiB).",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="KEY=VALUE",
+            help="A profile parameter sent with the CSRs (repeatable).",
+            show_default=False,
+        ),
     ] = None,
     wait: WaitOption = False,
     download: DownloadOption = None,
@@ -336,18 +380,18 @@ def upload(
         raise CLIError("specify the profile ID to sign the cert under")
     if profile < 0:
         raise CLIError(f"profile ID must be positive, got {profile}")
+    params = parse_params(param)
     path = Path(files[0])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CLIError(f"could not read {path}: {exc.strerror or exc}") from None
     from ..certs import load_csrs
 
-    load_csrs(data)  # every CSR is checked before anything is sent
+    # one read, capped by the toolkit; every CSR is checked before anything is sent
+    data = b"".join(info.pem for info in load_csrs(path))
     folder = _check_flow(download, pem if download is not None else None)
 
     async def action(client: "SectigoClient") -> dict[str, Any]:
-        batch = await client.batches.upload_csrs(profile, data, name=path.name)
+        batch = await client.batches.upload_csrs(
+            profile, data, name=path.name, params=params or None
+        )
         return await finish(
             client,
             batch,
@@ -422,7 +466,7 @@ def download(
             "--outdir",
             "-o",
             metavar="DIR",
-            help="Existing folder that receives <batchId>.zip.",
+            help="Folder that receives <batchId>.zip (created, mode 0700, if missing).",
             show_default=False,
         ),
     ] = "",
@@ -435,16 +479,15 @@ def download(
     out = Output(settings.json)
     if batch_id <= 0:
         raise CLIError("must specify batch id for download")
+    if not outdir.strip():
+        raise CLIError('directory "" does not exist')
     folder = Path(outdir)
-    if not outdir or not folder.exists():
-        raise CLIError(f'directory "{outdir}" does not exist')
-    if not folder.is_dir():
-        raise CLIError(f'path "{outdir}" is not a directory')
-    if not os.access(folder, os.W_OK):
-        raise CLIError(f'directory "{outdir}" is not writable')
     target = folder / f"{batch_id}.zip"
     if (target.exists() or target.is_symlink()) and not force:
         raise CLIError(f"{target} already exists; use --force to replace it")
+    prepare_folder(folder)
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f'directory "{outdir}" is not writable')
 
     async def action(client: "SectigoClient") -> Path:
         return await client.batches.download(batch_id, folder, overwrite=force)

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._output import Output, note, to_json
-from ._runtime import CLIError, ExitCode, Settings, call
+from ._runtime import (
+    CLIError,
+    ExitCode,
+    Settings,
+    call,
+    read_head,
+    remember_secret,
+    too_large,
+)
 
 if TYPE_CHECKING:
     from .. import SectigoClient
@@ -63,7 +71,7 @@ def find(
     from ..models import format_date
 
     out.result(
-        {"totalCount": len(items), "items": to_json(items)},
+        {"totalCount": items.total_count, "items": to_json(list(items))},
         lambda o: o.table(
             ["serialNumber", "commonName", "status", "created"],
             [
@@ -304,25 +312,29 @@ def _ask_password(path: Path) -> str:
 
 
 def load_bundles(path: Path, password: str | None) -> "list[CertificateBundle]":
-    """The certificates of a .p12/.pfx, a batch .zip, or a PEM/DER file."""
+    """The certificates of a .p12/.pfx, a batch .zip, or a PEM/DER file.
+
+    A ZIP goes to the toolkit by path (its 16 MiB limit applies); any other file is
+    read up to the toolkit's 1 MiB per-certificate-file limit, and refused beyond it.
+    """
     from ..certs import load_pem_bundle, load_pkcs12, open_batch_zip
+    from ..certs._archive import MAX_MEMBER_BYTES
     from ..errors import PKCS12PasswordError
 
     if not path.exists():
         raise CLIError(f"{path} does not exist")
     if path.is_dir():
         raise CLIError(f"{path} is a directory, not a certificate file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CLIError(f"could not read {path}: {exc.strerror or exc}") from None
+    data = read_head(path, MAX_MEMBER_BYTES + 1)
     suffix = path.suffix.lower()
     is_zip = data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+    if not is_zip and len(data) > MAX_MEMBER_BYTES:
+        raise too_large(path, MAX_MEMBER_BYTES, "certificate file")
     if is_zip or suffix in (".p12", ".pfx"):
 
         def load(secret: str | None) -> "list[CertificateBundle]":
             if is_zip:
-                return open_batch_zip(data, secret)
+                return open_batch_zip(path, secret)
             return [load_pkcs12(data, secret, source=path.name)]
 
         try:
@@ -330,7 +342,9 @@ def load_bundles(path: Path, password: str | None) -> "list[CertificateBundle]":
         except PKCS12PasswordError:
             if password is not None:
                 raise
-        return load(_ask_password(path))
+        secret = _ask_password(path)
+        remember_secret(secret)
+        return load(secret)
     if b"-----BEGIN" in data:
         return [load_pem_bundle(data, source=path.name)]
     return [load_pem_bundle(_der_to_pem(data, path), source=path.name)]
@@ -395,6 +409,7 @@ def inspect(
     """Show the subject, SANs, serial, issuer, validity and fingerprint of certificates."""
     settings = _settings(ctx)
     out = Output(settings.json)
+    remember_secret(password)
     bundles = load_bundles(file, password)
 
     def human(o: Output) -> None:

@@ -19,8 +19,24 @@ def _settings(ctx: typer.Context) -> Settings:
     return settings_of(ctx)
 
 
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return getattr(source, "name", "") == "COMMANDLINE"
+
+
 def serve(
     ctx: typer.Context,
+    addr: Annotated[
+        str | None,
+        typer.Option(
+            "--addr",
+            "-a",
+            metavar="HOST:PORT",
+            help="Address to listen on, as the original tool takes it (':PORT' means every "
+            "interface); default $SIAS_BIND_ADDR, which --host/--port replace.",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
     ] = "127.0.0.1",
@@ -50,14 +66,23 @@ def serve(
         bool, typer.Option("--allow-remote", help="Allow a host other than loopback.")
     ] = False,
 ) -> None:
-    """Run the Sectigo IoT emulator over HTTP (loopback only) until interrupted."""
+    """Run the Sectigo IoT emulator over HTTP (loopback only) until interrupted.
+
+    Reads the original emulator's SIAS_* variables (see 'sectigo validate --help').
+    """
     settings = _settings(ctx)
     out = Output(settings.json)
     from ..emulator._server import is_loopback
+    from ._sias import load_sias
 
-    if not allow_remote and not is_loopback(host):
+    config = load_sias(
+        addr=addr,
+        host=host if _given(ctx, "host") else None,
+        port=port if _given(ctx, "port") else None,
+    )
+    if not allow_remote and not is_loopback(config.host):
         raise CLIError(
-            f"refusing to listen on {host}: the emulator is for local tests; "
+            f"refusing to listen on {config.bind_addr}: the emulator is for local tests; "
             "pass --allow-remote to listen on other interfaces"
         )
     if db is not None and not db.parent.is_dir():
@@ -68,23 +93,30 @@ def serve(
 
     from ..emulator import Emulator
 
-    emulator = Emulator(db_path=db, processing_delay=processing_delay)
+    emulator = Emulator(db_path=db, processing_delay=processing_delay, **config.emulator_options())
     username, password = next(iter(emulator.config.users.items()))
+    shown = "<$SIAS_AUTH_PASSWORD>" if config.password is not None else password
 
     def ready(url: str) -> None:
-        data = {"url": url, "username": username, "password": password}
+        data = {"url": url, "username": username, "password": shown}
         out.text(
             f"Sectigo IoT emulator listening on {url} (Ctrl-C to stop)\n"
             f"  SECTIGO_ENDPOINT={url}\n"
             f"  SECTIGO_USERNAME={username}\n"
-            f"  SECTIGO_PASSWORD={password}\n"
+            f"  SECTIGO_PASSWORD={shown}\n"
             f"  CA certificate: {url}/emulator/ca.pem",
             data=data,
         )
         sys.stdout.flush()
 
     async def main() -> None:
-        await emulator.serve(host, port, allow_remote=allow_remote, on_ready=ready)
+        await emulator.serve(
+            config.host,
+            config.port,
+            allow_remote=allow_remote,
+            on_ready=ready,
+            log_level=config.log_level_name,
+        )
 
     try:
         anyio.run(main)
@@ -92,6 +124,22 @@ def serve(
         pass
     finally:
         emulator.close()
+
+
+def validate(ctx: typer.Context) -> None:
+    """Check the emulator configuration (SIAS_* variables) and print it as JSON.
+
+    Mapped, as the original emulator reads them: SIAS_BIND_ADDR, SIAS_LOG_LEVEL,
+    SIAS_CA_PATH (a PEM file with the CA certificate and key), SIAS_AUTH_USERNAME and
+    SIAS_AUTH_PASSWORD (both or neither), SIAS_AUTH_ISSUER. SIAS_MODE,
+    SIAS_CONSOLE_LOG, SIAS_AUTH_SUBJECT, SIAS_AUTH_SCOPES and SIAS_AUTH_SECRET have no
+    equivalent and are ignored with a warning. The password is printed masked. 'serve'
+    also refuses a non-loopback address without --allow-remote.
+    """
+    settings = _settings(ctx)
+    from ._sias import load_sias
+
+    Output(settings.json).emit_json(load_sias().to_json())
 
 
 def demo(
@@ -141,4 +189,5 @@ def demo(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("serve")(serve)
+    app.command("validate")(validate)
     app.command("demo")(demo)

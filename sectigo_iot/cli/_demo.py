@@ -18,6 +18,7 @@ async def run_demo(folder: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Run every step in ``folder`` and return what each produced (JSON-ready)."""
     from ..certs import generate_password, open_batch_zip, write_pem
     from ..emulator import Emulator
+    from ._commands_batches import default_batch_name
     from ._commands_certs import summarize
     from ._output import to_json
 
@@ -45,7 +46,7 @@ async def run_demo(folder: Path, say: Callable[[str], None]) -> dict[str, Any]:
                 common_name=DEMO_DOMAIN,
                 dns_names=[f"www.{DEMO_DOMAIN}"],
                 pkcs12_password=password,
-                name=f"new certs for {DEMO_DOMAIN}",
+                name=default_batch_name(DEMO_DOMAIN),
             )
             say(
                 f"   batch {batch.batch_id} '{batch.batch_name}' is {batch.status}; the "

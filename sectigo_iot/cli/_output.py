@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ._runtime import scrub_text
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -48,6 +50,8 @@ def to_json(value: Any) -> Any:
     """Models (attrs) as the API's JSON; lists and dicts of them too; secrets masked."""
     from ..models import converter
 
+    if isinstance(value, (list, tuple)):  # also list subclasses, e.g. FoundCertificates
+        return [to_json(item) for item in value]
     return scrub(converter.unstructure(value))
 
 
@@ -179,7 +183,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.write(scrub_text(self.format(record)) + "\n")
             sys.stderr.flush()
         except Exception:  # logging must never break the command
             self.handleError(record)

@@ -44,7 +44,13 @@ __all__ = [
     "check_environment",
     "emulator_db_path",
     "exit_code_for",
+    "forget_secrets",
+    "read_capped",
+    "read_head",
+    "remember_secret",
     "report_error",
+    "scrub_text",
+    "too_large",
 ]
 
 T = TypeVar("T")
@@ -352,10 +358,60 @@ def _message(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
-def report_error(exc: BaseException, *, verbose: bool = False) -> int:
-    """Print one ``error: ...`` line on stderr (a traceback first with ``verbose``)."""
+_secrets: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """Mask this exact value in every error line and traceback of this run."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
+def forget_secrets() -> None:
+    """Start a run with no remembered secrets."""
+    _secrets.clear()
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with the SDK's known secrets and the CLI's own passwords masked."""
     from .._logging import redact
 
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return redact(text)
+
+
+def read_head(path: Path, count: int) -> bytes:
+    """At most ``count`` bytes from the start of a file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(count)
+    except OSError as exc:
+        raise CLIError(f"could not read {path}: {exc.strerror or exc}") from None
+
+
+def read_capped(path: Path, cap: int, what: str = "file") -> bytes:
+    """A file of at most ``cap`` bytes; a larger one is refused (reads cap + 1 at most)."""
+    data = read_head(path, cap + 1)
+    if len(data) > cap:
+        raise too_large(path, cap, what)
+    return data
+
+
+def too_large(path: Path, cap: int, what: str) -> CLIError:
+    """The error for a file over its size limit."""
+    return CLIError(f"{path} is larger than {_size(cap)}; refusing to read this {what}")
+
+
+def _size(count: int) -> str:
+    if count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    return f"{count // 1024} KiB" if count % 1024 == 0 else f"{count} bytes"
+
+
+def report_error(exc: BaseException, *, verbose: bool = False) -> int:
+    """Print one ``error: ...`` line on stderr (a traceback first with ``verbose``);
+    both are redacted."""
     exc = _unwrap(exc)
     code = exit_code_for(exc)
     click_exc = _click_exceptions()
@@ -365,7 +421,8 @@ def report_error(exc: BaseException, *, verbose: bool = False) -> int:
             sys.stdout.write(text.rstrip() + "\n")
         return code
     if verbose and not isinstance(exc, (CLIError, click_exc.ClickException)):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    sys.stderr.write(f"error: {redact(_message(exc))}\n")
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        sys.stderr.write(scrub_text("".join(lines)))
+    sys.stderr.write(f"error: {scrub_text(_message(exc))}\n")
     sys.stderr.flush()
     return code
