@@ -20,6 +20,7 @@ from sectigo_iot import (
     APIError,
     BadRequestError,
     ConflictError,
+    InvalidResponseError,
     NotFoundError,
     RateLimitError,
     SectigoClient,
@@ -45,7 +46,7 @@ OK = "ok"
 
 def expected(call: str, fault: str, status: int | None) -> Any:
     """The documented outcome of one call under one fault: OK or an error class."""
-    if fault == "delay":
+    if fault in ("delay", "delay_after", "gzip"):
         return OK
     idempotent = call in ("get", "download")
     if call == "refresh":  # a failed refresh falls back to a login with the password
@@ -63,27 +64,58 @@ def expected(call: str, fault: str, status: int | None) -> Any:
         if status >= 500:  # may have reached the server: never re-sent
             return AmbiguousRequestError
         return RateLimitError if status == 429 else APIError
-    # drops: GETs are retried; a login is not retried in a loop
+    if fault == "gzip_bomb":  # refused past the cap on decoded bytes, never retried
+        if call in ("create", "revoke"):
+            return OK  # the work was done: found by name / checked with find
+        return AmbiguousRequestError if call == "upload" else InvalidResponseError
+    # drops, and bodies cut or stalled after the headers: GETs are retried; a login is
+    # not retried in a loop
     if idempotent:
         return OK
     if call == "login":
         return APIConnectionError
+    processed = fault != "drop_before"
     if call == "create":
-        return OK if fault == "drop_after" else AmbiguousRequestError  # found by its name
+        return OK if processed else AmbiguousRequestError  # found by its name
     if call == "revoke":
-        return OK if fault == "drop_after" else AmbiguousRequestError  # checked with find
+        return OK if processed else AmbiguousRequestError  # checked with find
     return AmbiguousRequestError  # upload: no name on the wire, never re-sent
 
 
 FAULTS: list[tuple[str, int | None]] = [
     ("delay", None),
+    ("delay_after", None),
     ("rate_limit", None),
     ("drop_before", None),
     ("drop_after", None),
+    ("truncate", None),
+    ("stall", None),
+    ("gzip", None),
+    ("gzip_bomb", None),
     *[("error", s) for s in RETRIED],
     *[("error", s) for s in NOT_RETRIED],
 ]
 MATRIX = [(call, fault, status) for call in CALLS for fault, status in FAULTS]
+# Faults after which the server has done the work (a license spent) whatever the client saw.
+PROCESSED = frozenset(
+    {"delay", "delay_after", "drop_after", "truncate", "stall", "gzip", "gzip_bomb"}
+)
+CLIENT_TIMEOUT = 1.0  # a stall outlasts it; the emulator answers every real call well within
+
+
+def inject(emulator: Emulator, method: str, path: str, fault: str, status: int | None) -> None:
+    """Inject ``fault`` once: pauses short, a stall longer than the client's timeout, a
+    gzip bomb inflating past every cap (64 MiB downloads, 10 MiB replies)."""
+    if fault == "stall":
+        emulator.inject(method, path, "stall", seconds=30.0)
+    elif fault == "gzip_bomb":
+        emulator.inject(method, path, "gzip", inflate_to=80 * 1024 * 1024)
+    elif fault in ("delay", "delay_after"):
+        emulator.inject(method, path, fault, seconds=0.05)
+    elif fault in ("error", "rate_limit"):
+        emulator.inject(method, path, fault, status=status or 500, retry_after=1)
+    else:
+        emulator.inject(method, path, fault)
 
 
 class Scenario:
@@ -157,13 +189,11 @@ async def test_fault_matrix(
     fault: str,
     status: int | None,
 ) -> None:
-    async with sectigo_emulator.client(timeout=5.0, sleep=_no_pause) as client:
+    async with sectigo_emulator.client(timeout=CLIENT_TIMEOUT, sleep=_no_pause) as client:
         scenario = Scenario(sectigo_emulator, client, tmp_path)
         await scenario.prepare(csr_pem)
         method, path = ROUTES[call]
-        sectigo_emulator.inject(
-            method, path, fault, times=1, seconds=0.05, status=status or 500, retry_after=1
-        )
+        inject(sectigo_emulator, method, path, fault, status)
         outcome = expected(call, fault, status)
         with anyio.fail_after(10):  # no call may hang past its timeout
             if outcome is OK:
@@ -172,7 +202,7 @@ async def test_fault_matrix(
                 with pytest.raises(outcome):
                     await scenario.action(call)()
         spent = sectigo_emulator.licenses_used
-        if call in ("create", "upload") and outcome is not OK and fault != "drop_after":
+        if call in ("create", "upload") and fault not in PROCESSED:
             assert spent == scenario.certificates_asked - 1  # the failed request issued nothing
         else:
             assert spent == scenario.certificates_asked  # never a double issuance
@@ -188,7 +218,7 @@ async def test_delay_past_the_read_timeout(sectigo_emulator: Emulator, tmp_path:
 
 def test_matrix_counts() -> None:
     """The README's reliability table quotes these numbers."""
-    assert len(CALLS) == 7 and len(FAULTS) == 14 and len(MATRIX) == 98
+    assert len(CALLS) == 7 and len(FAULTS) == 19 and len(MATRIX) == 133
 
 
 @pytest.mark.parametrize("fault", ["drop_before", "drop_after"])

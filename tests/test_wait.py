@@ -9,11 +9,13 @@ from support import BASE
 
 from sectigo_iot import (
     BatchFailedError,
+    BatchStatus,
     BatchRejectedError,
     SectigoClient,
     WaitProgress,
     WaitTimeoutError,
 )
+from sectigo_iot.emulator import Emulator
 
 DETAIL = f"{BASE}/api/v1/batches/5"
 INFO = f"{BASE}/api/v1/batches/5/processing_info"
@@ -125,3 +127,46 @@ async def test_unknown_status_keeps_polling(
     httpx_mock.add_response(url=INFO, json=counts(success=1))
     await client.batches.wait(5)
     assert sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error", "status"),
+    [
+        ("failed", BatchFailedError, "FAILED"),
+        ("not_acceptable", BatchFailedError, "NOT_ACCEPTABLE"),
+        ("rejected", BatchRejectedError, "REJECTED"),
+    ],
+)
+async def test_every_failure_the_real_service_reports_ends_the_wait(
+    sectigo_emulator: Emulator, outcome: str, error: type[Exception], status: str
+) -> None:
+    sectigo_emulator.set_next_outcome(outcome, reason="CA policy says no")
+    async with sectigo_emulator.client(sleep=_no_sleep) as client:
+        batch = await client.batches.create(
+            1, common_name="no.example.com", pkcs12_password="wait-test-pass-1"
+        )
+        with pytest.raises(error) as caught:
+            await client.batches.wait(batch.batch_id, timeout=60)
+        assert caught.value.batch.batch_id == batch.batch_id  # type: ignore[attr-defined]
+        assert await client.batches.status(batch.batch_id) == status
+    assert sectigo_emulator.licenses_used == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "normalized"),
+    [
+        ("Ready for download", "READY_FOR_DOWNLOAD"),
+        ("Failed", "FAILED"),
+        ("Not Acceptable. Status: Error", "NOT_ACCEPTABLE"),
+        (" not acceptable. Status: key too weak ", "NOT_ACCEPTABLE"),
+        ("Processing", "PROCESSING"),
+    ],
+)
+def test_text_statuses_of_the_real_service_normalize_to_constants(
+    text: str, normalized: str
+) -> None:
+    assert BatchStatus.normalize(text) == normalized
+
+
+async def _no_sleep(_: float) -> None:
+    return None

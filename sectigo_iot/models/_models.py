@@ -65,8 +65,13 @@ class BatchStatus:
 
     @staticmethod
     def normalize(text: str) -> str:
-        """Normalize the text status (``Ready for download`` -> ``READY_FOR_DOWNLOAD``)."""
-        return text.strip().upper().replace(" ", "_")
+        """Normalize the text status (``Ready for download`` -> ``READY_FOR_DOWNLOAD``).
+
+        The real service's ``Not Acceptable. Status: <detail>`` becomes
+        ``NOT_ACCEPTABLE`` (the Go client turned it into a string matching no constant).
+        """
+        head = text.strip().split(". Status:", 1)[0]
+        return head.strip().upper().replace(" ", "_")
 
 
 @frozen(kw_only=True)
