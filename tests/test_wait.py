@@ -9,8 +9,8 @@ from support import BASE
 
 from sectigo_iot import (
     BatchFailedError,
-    BatchStatus,
     BatchRejectedError,
+    BatchStatus,
     SectigoClient,
     WaitProgress,
     WaitTimeoutError,
