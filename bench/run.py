@@ -54,6 +54,7 @@ __all__ = [
     "ServerInfo",
     "bench_server",
     "main",
+    "measure_bomb_rss",
     "measure_call_overhead",
     "measure_concurrent",
     "measure_download",
@@ -84,6 +85,7 @@ KEYS = (
     "concurrent_refreshes",
     "download_ratio",
     "download_peak_rss_mb",
+    "bomb_peak_rss_mb",
     "import_ratio",
     "cli_start_s",
     "cli_start_ratio",
@@ -98,6 +100,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "concurrent_refreshes": ("==", 1),
     "download_ratio": ("<=", 1.10),
     "download_peak_rss_mb": ("<", 32),
+    "bomb_peak_rss_mb": ("<", 32),
     "import_ratio": ("<=", 1.30),
     "cli_start_ratio": ("<=", 1.8),
 }
@@ -106,6 +109,7 @@ _UNITS = {
     "cli_start_s": " s",
     "issue_100_s": " s",
     "download_peak_rss_mb": " MB",
+    "bomb_peak_rss_mb": " MB",
     "emulator_rps": " req/s",
 }
 
@@ -479,6 +483,23 @@ def measure_download_rss(info: ServerInfo, workdir: Path, *, raw: bool = False) 
     return float(result["peak_growth_mb"])
 
 
+def measure_bomb_rss() -> float:
+    """Peak RSS growth (MB) of a fresh process while the SDK reads (and refuses) a gzip
+    JSON reply inflating to 200 MiB and a gzip download inflating to 315 MiB."""
+    command = [sys.executable, str(HERE / "_bomb_probe.py")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=MEASUREMENT_TIMEOUT, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the bomb probe failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if not (result.get("json_refused") and result.get("download_refused")):
+        raise RuntimeError(f"a decompression bomb was not refused: {result}")
+    if result["files_left"]:
+        raise RuntimeError("the refused download left a file behind")
+    return float(result["peak_growth_mb"])
+
+
 # -- start-up time ---------------------------------------------------------------------
 
 
@@ -800,6 +821,7 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
     _measure(report, keys, lambda: measure_startup(scale, report.notes), label="start-up times")
     if report.values["cli_start_s"] is None and "cli_start_s" not in report.errors:
         report.notes["cli_start_s"] = "no sectigo CLI in this environment"
+    _measure(report, ("bomb_peak_rss_mb",), measure_bomb_rss, label="decompression bombs")
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:
         _log("starting the emulator server")

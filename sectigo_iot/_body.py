@@ -87,6 +87,15 @@ async def read_body(
     the encoding is unknown or corrupt. Transport errors (a body cut or stalled) are
     httpx's own; the session maps them.
     """
+    try:  # a transport that answers with a body already read (and decoded by httpx)
+        content = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if len(content) > limit:
+            raise _too_large(limit, path)
+        write(content)
+        return len(content)
     inflater = _inflater_for(response.headers, path)
     declared = response.headers.get("content-length", "")
     if inflater is None and declared.isdigit() and int(declared) > limit:

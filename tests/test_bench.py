@@ -62,6 +62,13 @@ def test_download_memory_is_measured(report: Any) -> None:
     assert 0 <= value < 1024
 
 
+def test_bombs_are_refused_and_measured(report: Any) -> None:
+    # measure_bomb_rss raises (an error in the report) unless both bombs were refused
+    value = report.values["bomb_peak_rss_mb"]
+    assert isinstance(value, float)
+    assert 0 <= value < 1024
+
+
 def test_cli_start_is_measured(report: Any) -> None:
     # the CLI is part of the [dev] install this test suite runs in
     assert _positive(report.values["cli_start_s"])

@@ -48,9 +48,19 @@ class CutStream(httpx.AsyncByteStream):
         raise self.error("the body stopped here")
 
 
-def wire(body: bytes) -> httpx.ByteStream:
-    """A body as it comes off the network: raw bytes, not yet decoded by httpx."""
-    return httpx.ByteStream(body)
+class Wire(httpx.AsyncByteStream):
+    """A body as it comes off the network: raw bytes, read (and decoded) only on demand."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.body), 16384):
+            yield self.body[start : start + 16384]
+
+
+def wire(body: bytes) -> Wire:
+    return Wire(body)
 
 
 def cut(json_text: str, error: type[httpx.TransportError] = httpx.RemoteProtocolError) -> Any:
@@ -202,9 +212,7 @@ async def test_unknown_or_corrupt_encodings_are_refused(
     client: SectigoClient, httpx_mock: Any, login: Any, encoding: str, body: bytes, problem: str
 ) -> None:
     login()
-    httpx_mock.add_response(
-        url=DETAIL, stream=wire(body), headers={"Content-Encoding": encoding}
-    )
+    httpx_mock.add_response(url=DETAIL, stream=wire(body), headers={"Content-Encoding": encoding})
     with pytest.raises(InvalidResponseError, match=problem):
         await client.batches.get(5)
 
@@ -215,9 +223,7 @@ async def test_gzip_download_bomb_is_refused_and_leaves_no_file(
     login()
     httpx_mock.add_response(url=DETAIL, json=READY)
     bomb = gzip_bomb(zip_bytes(), 8 * 1024 * 1024, b"\0")
-    httpx_mock.add_response(
-        url=DOWNLOAD, stream=wire(bomb), headers={"Content-Encoding": "gzip"}
-    )
+    httpx_mock.add_response(url=DOWNLOAD, stream=wire(bomb), headers={"Content-Encoding": "gzip"})
     with pytest.raises(InvalidResponseError, match="4194304-byte limit"):
         await client.batches.download(5, tmp_path, max_bytes=4 * 1024 * 1024)
     assert list(tmp_path.iterdir()) == []
