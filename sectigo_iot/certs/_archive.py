@@ -11,10 +11,11 @@ import zlib
 from collections.abc import Callable
 from typing import IO
 
-from ..errors import InvalidArchiveError, InvalidInputError
+from ..errors import InvalidArchiveError, InvalidInputError, UnsupportedPKCS12Error
 from ._bundle import CertificateBundle
 from ._pem import load_der_bundle, load_pem_bundle, load_pkcs7_bundle
-from ._pkcs12 import load_pkcs12
+from ._pkcs12 import decrypt_pkcs12
+from ._pkcs12_kdf import MAX_PKCS12_ITERATIONS, check_kdf_work, too_much_work
 
 __all__ = ["open_batch_zip"]
 
@@ -49,7 +50,7 @@ def _p7(data: bytes, password: str | bytes | None, source: str) -> CertificateBu
 
 
 def _p12(data: bytes, password: str | bytes | None, source: str) -> CertificateBundle:
-    return load_pkcs12(data, password, source=source)
+    return decrypt_pkcs12(data, password, source)  # iteration counts checked beforehand
 
 
 # Members are decoded by extension; members with other extensions are ignored.
@@ -79,7 +80,9 @@ def open_batch_zip(
 
     Limits: at most 100 members, 1 MiB per member and 16 MiB in total (counted while
     decompressing, not taken from the headers), a compression ratio of at most 100, and a
-    ZIP file of at most 16 MiB.
+    ZIP file of at most 16 MiB; at most 100 certificates per member; and 1,000,000
+    key-derivation iterations over all the PKCS#12 members' MACs and encrypted parts,
+    read from the files before anything is decrypted.
 
     Raises:
         InvalidArchiveError: not a ZIP or truncated; a member with an unsafe name
@@ -87,7 +90,8 @@ def open_batch_zip(
             duplicate member; a limit exceeded; a member that does not decode; or no
             certificate at all.
         PKCS12PasswordError: the password does not open a ``.p12`` member.
-        UnsupportedPKCS12Error: this OpenSSL cannot decrypt the member's legacy encryption.
+        UnsupportedPKCS12Error: this OpenSSL cannot decrypt the member's legacy
+            encryption, or the PKCS#12 members ask for more iterations than the cap.
     """
     if isinstance(data_or_path, (bytes, bytearray, memoryview)):
         if len(data_or_path) > MAX_ARCHIVE_BYTES:
@@ -133,11 +137,14 @@ def _read_archive(stream: IO[bytes], password: str | bytes | None) -> list[Certi
             total += len(content)
             contents.append((info.filename, loader, content))
     bundles: list[CertificateBundle] = []
-    for name, loader, content in contents:
-        try:
+    try:
+        work = sum(check_kdf_work(data, name) for name, loader, data in contents if loader is _p12)
+        if work > MAX_PKCS12_ITERATIONS:
+            raise UnsupportedPKCS12Error(too_much_work("the archive's PKCS#12 members", work))
+        for name, loader, content in contents:
             bundles.append(loader(content, password, name))
-        except InvalidInputError as exc:
-            raise InvalidArchiveError(str(exc)) from None
+    except InvalidInputError as exc:
+        raise InvalidArchiveError(str(exc)) from None
     if not bundles:
         raise InvalidArchiveError(
             "the archive holds no certificate (no readable .p12, .pfx, .pem, .crt, .cer, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +17,17 @@ from cryptography.x509.oid import NameOID
 from ..errors import InvalidInputError
 from ._keys import key_encryption, key_type_name, private_key_pem
 
-__all__ = ["CertificateBundle", "common_name_of", "make_bundle"]
+__all__ = [
+    "MAX_BUNDLE_CERTIFICATES",
+    "CertificateBundle",
+    "check_certificate_count",
+    "common_name_of",
+    "make_bundle",
+]
+
+#: Certificates accepted in one bundle (a PEM file, a PKCS#12 or PKCS#7 file): a leaf and
+#: its chain are a handful; thousands are a way to make chain building slow.
+MAX_BUNDLE_CERTIFICATES = 100
 
 
 @frozen(kw_only=True, repr=False)
@@ -155,39 +166,61 @@ def make_bundle(
     The leaf is the certificate whose public key matches ``private_key``; without a key
     (or no match), the first certificate that issued none of the others; failing that, the
     first one. The chain follows issuer names from the leaf upwards, and any certificate
-    not on that path is appended in its original order.
+    not on that path is appended in its original order. Certificates are indexed by
+    subject, so the work grows linearly with their number, which is capped at
+    :data:`MAX_BUNDLE_CERTIFICATES`.
 
     Raises:
-        InvalidInputError: no certificate, or one whose fields do not parse.
+        InvalidInputError: no certificate, too many, or one whose fields do not parse.
     """
     where = source or "the data"
-    certs: list[x509.Certificate] = []
+    check_certificate_count(len(certificates), where)
+    unique: dict[x509.Certificate, None] = {}
     for number, cert in enumerate(certificates, 1):
         _check_parses(cert, f"{where}: certificate #{number}")
-        if cert not in certs:
-            certs.append(cert)
+        unique[cert] = None
+    certs = list(unique)
     if not certs:
         raise InvalidInputError(f"{where} holds no certificate")
-    leaf = _find_leaf(certs, private_key)
-    chain: list[x509.Certificate] = []
+    subjects = [cert.subject for cert in certs]
+    issuers = [cert.issuer for cert in certs]
+    by_subject: dict[x509.Name, list[int]] = {}
+    for index, subject in enumerate(subjects):
+        by_subject.setdefault(subject, []).append(index)
+    leaf = _find_leaf(certs, subjects, issuers, private_key)
+    used = {leaf}
+    chain: list[int] = []
+    skip: dict[x509.Name, int] = {}  # per subject: how many candidates are already used
     current = leaf
     while True:
-        parent = next(
-            (
-                cert
-                for cert in certs
-                if cert.subject == current.issuer and cert not in (leaf, *chain)
-            ),
-            None,
-        )
-        if parent is None:
+        issuer = issuers[current]
+        candidates = by_subject.get(issuer, [])
+        position = skip.get(issuer, 0)
+        while position < len(candidates) and candidates[position] in used:
+            position += 1
+        skip[issuer] = position
+        if position == len(candidates):
             break
-        chain.append(parent)
-        current = parent
-    chain.extend(cert for cert in certs if cert != leaf and cert not in chain)
+        current = candidates[position]
+        used.add(current)
+        chain.append(current)
+    chain.extend(index for index in range(len(certs)) if index not in used)
     return CertificateBundle(
-        certificate=leaf, private_key=private_key, chain=tuple(chain), source=source
+        certificate=certs[leaf],
+        private_key=private_key,
+        chain=tuple(certs[index] for index in chain),
+        source=source,
     )
+
+
+def check_certificate_count(count: int, where: str) -> None:
+    """Refuse more than :data:`MAX_BUNDLE_CERTIFICATES` certificates in one bundle."""
+    if count > MAX_BUNDLE_CERTIFICATES:
+        raise InvalidInputError(
+            f"{where} holds more than {MAX_BUNDLE_CERTIFICATES} certificates; a certificate "
+            "file has a leaf and a short chain. Split the file, or keep only the leaf and "
+            "its issuers"
+        )
 
 
 def _check_parses(cert: x509.Certificate, what: str) -> None:
@@ -202,18 +235,22 @@ def _check_parses(cert: x509.Certificate, what: str) -> None:
 
 
 def _find_leaf(
-    certs: list[x509.Certificate], private_key: PrivateKeyTypes | None
-) -> x509.Certificate:
+    certs: list[x509.Certificate],
+    subjects: list[x509.Name],
+    issuers: list[x509.Name],
+    private_key: PrivateKeyTypes | None,
+) -> int:
     if private_key is not None:
         wanted = _spki(private_key.public_key())
-        for cert in certs:
+        for index, cert in enumerate(certs):
             if _spki(cert.public_key()) == wanted:
-                return cert
-    for cert in certs:
-        issued_another = any(other != cert and other.issuer == cert.subject for other in certs)
-        if not issued_another:
-            return cert
-    return certs[0]
+                return index
+    issued = Counter(issuers)
+    for index, subject in enumerate(subjects):
+        # how many of the others name this certificate's subject as their issuer
+        if issued[subject] - (subject == issuers[index]) == 0:
+            return index
+    return 0
 
 
 def _spki(public_key: PublicKeyTypes) -> bytes:

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography import x509
@@ -15,12 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from ..errors import InvalidInputError
-from ._bundle import CertificateBundle, make_bundle
+from ._bundle import CertificateBundle, check_certificate_count, make_bundle
 from ._keys import key_encryption
 
 __all__ = ["load_der_bundle", "load_pem_bundle", "load_pkcs7_bundle", "write_pem"]
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+# BEGIN and END lines are found in one pass: searching for each BEGIN's END separately is
+# quadratic when BEGIN lines have no END.
+_PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([^\r\n-]*)-----")
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE"}
 _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
 
@@ -39,18 +42,16 @@ def load_pem_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
     where = source or "PEM data"
     certs: list[x509.Certificate] = []
     key: PrivateKeyTypes | None = None
-    for match in _PEM_BLOCK.finditer(bytes(data)):
-        label, block = match.group(1), match.group(0)
+    for label, body, block in _pem_blocks(bytes(data), where):
         if label in _CERT_LABELS:
+            check_certificate_count(len(certs) + 1, where)
             try:
                 certs.append(x509.load_pem_x509_certificate(block))
             except (ValueError, x509.InvalidVersion) as exc:
                 raise InvalidInputError(
                     f"{where}: certificate #{len(certs) + 1} does not parse: {exc}"
                 ) from None
-        elif label == b"ENCRYPTED PRIVATE KEY" or (
-            label in _KEY_LABELS and b"ENCRYPTED" in match.group(2)
-        ):
+        elif label == b"ENCRYPTED PRIVATE KEY" or (label in _KEY_LABELS and b"ENCRYPTED" in body):
             raise InvalidInputError(
                 f"{where}: the private key is encrypted; decrypt it first "
                 "(openssl pkey -in KEY -out KEY.plain)"
@@ -65,6 +66,46 @@ def load_pem_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
     if not certs:
         raise InvalidInputError(f"{where}: no PEM certificate found")
     return make_bundle(certs, key, source)
+
+
+def _pem_blocks(data: bytes, where: str) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """Each PEM block as (label, body, whole block), in one pass over ``data``.
+
+    A BEGIN line inside an open block, an END line with another label and a block left
+    open at the end are refused: they mean a damaged or truncated file.
+    """
+    opened: re.Match[bytes] | None = None
+    for marker in _PEM_MARKER.finditer(data):
+        label = marker.group(2)
+        if marker.group(1) == b"BEGIN":
+            if opened is not None:
+                raise InvalidInputError(
+                    f"{where}: a {_shown(label)} block begins inside the "
+                    f"{_shown(opened.group(2))} block on line {_line(data, opened)}, whose "
+                    "END line is missing; the file is damaged"
+                )
+            opened = marker
+        elif opened is not None:
+            if label != opened.group(2):
+                raise InvalidInputError(
+                    f"{where}: the {_shown(opened.group(2))} block on line "
+                    f"{_line(data, opened)} ends with an END {_shown(label)} line"
+                )
+            yield label, data[opened.end() : marker.start()], data[opened.start() : marker.end()]
+            opened = None
+    if opened is not None:
+        raise InvalidInputError(
+            f"{where}: the {_shown(opened.group(2))} block on line {_line(data, opened)} "
+            "has no END line; the file is truncated"
+        )
+
+
+def _shown(label: bytes) -> str:
+    return repr(label[:40].decode("ascii", "replace"))
+
+
+def _line(data: bytes, marker: re.Match[bytes]) -> int:
+    return data.count(b"\n", 0, marker.start()) + 1
 
 
 def load_der_bundle(data: bytes, *, source: str = "") -> CertificateBundle:

@@ -9,8 +9,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..errors import InvalidInputError, PKCS12PasswordError, UnsupportedPKCS12Error
 from ._bundle import CertificateBundle, make_bundle
+from ._pkcs12_kdf import check_kdf_work
 
-__all__ = ["load_pkcs12"]
+__all__ = ["decrypt_pkcs12", "load_pkcs12"]
+
+_DEFAULT_WHERE = "the PKCS#12 file"
 
 # DER-encoded OIDs (tag, length, value) of the PKCS#12 encryptions that need RC2 or RC4,
 # which OpenSSL 3 only provides through its "legacy" provider. The algorithm identifiers
@@ -33,13 +36,26 @@ def load_pkcs12(
     ``password`` is a str (UTF-8) or bytes; None for a file without a password.
     ``source`` is stored on the bundle and named in errors.
 
+    Before anything is decrypted, the iteration counts of the file's MAC and encrypted
+    parts are read and their total is capped at ``MAX_PKCS12_ITERATIONS`` (1,000,000; real
+    files use a few thousand per part), so a crafted file cannot stall the CPU. A file
+    holds at most ``MAX_BUNDLE_CERTIFICATES`` (100) certificates.
+
     Raises:
         PKCS12PasswordError: the password does not open the file.
-        UnsupportedPKCS12Error: the file uses RC2 but the OpenSSL behind ``cryptography``
-            cannot decrypt it (legacy provider not loaded, or FIPS mode).
-        InvalidInputError: the data is not PKCS#12, or holds no certificate.
+        UnsupportedPKCS12Error: the file asks for more key-derivation iterations than the
+            cap, or uses RC2 but the OpenSSL behind ``cryptography`` cannot decrypt it
+            (legacy provider not loaded, or FIPS mode).
+        InvalidInputError: the data is not PKCS#12, holds no certificate or too many.
     """
-    where = source or "the PKCS#12 file"
+    data = bytes(data)
+    check_kdf_work(data, source or _DEFAULT_WHERE)
+    return decrypt_pkcs12(data, password, source)
+
+
+def decrypt_pkcs12(data: bytes, password: str | bytes | None, source: str) -> CertificateBundle:
+    """:func:`load_pkcs12` for data whose iteration counts were already checked."""
+    where = source or _DEFAULT_WHERE
     if password is None:
         secret = None
     elif isinstance(password, str):
@@ -50,7 +66,6 @@ def load_pkcs12(
         raise InvalidInputError(
             f"the PKCS#12 password must be a str or bytes, not {type(password).__name__}"
         )
-    data = bytes(data)
     try:
         loaded = pkcs12.load_pkcs12(data, secret)
     except ValueError as exc:
