@@ -7,17 +7,6 @@
 the CLI and the emulator load only where they are used.
 """
 
-import sys
-
-# httpx loads its own command-line tool (click, rich, pygments: ~150 ms) whenever those
-# are installed, as they are with our [cli] extra. Nothing here uses httpx's CLI, so
-# unless httpx is already loaded, skip that one module; httpx then defines a stub main().
-if "httpx" not in sys.modules:
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    import httpx  # noqa: F401
-
-    del sys.modules["httpx._main"]
-
 from ._client import DEFAULT_BASE_URL, SectigoClient
 from ._version import __version__
 from .auth import FileTokenStore, KeyringTokenStore, MemoryTokenStore, TokenPair, TokenStore
