@@ -60,6 +60,7 @@ __all__ = [
     "measure_download",
     "measure_download_rss",
     "measure_emulator_rps",
+    "measure_hostile_inputs",
     "measure_issue",
     "measure_startup",
     "run",
@@ -86,6 +87,7 @@ KEYS = (
     "download_ratio",
     "download_peak_rss_mb",
     "bomb_peak_rss_mb",
+    "hostile_input_worst_s",
     "import_ratio",
     "cli_start_s",
     "cli_start_ratio",
@@ -101,6 +103,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "download_ratio": ("<=", 1.10),
     "download_peak_rss_mb": ("<", 32),
     "bomb_peak_rss_mb": ("<", 32),
+    "hostile_input_worst_s": ("<", 1.0),
     "import_ratio": ("<=", 1.30),
     "cli_start_ratio": ("<=", 1.8),
 }
@@ -110,6 +113,7 @@ _UNITS = {
     "issue_100_s": " s",
     "download_peak_rss_mb": " MB",
     "bomb_peak_rss_mb": " MB",
+    "hostile_input_worst_s": " s",
     "emulator_rps": " req/s",
 }
 
@@ -551,6 +555,21 @@ _STARTUP_ENV_DROPPED = frozenset(
 _HTTPX_CORE = "import sys; sys.modules['httpx._main'] = None; import httpx"
 
 
+def measure_hostile_inputs(notes: dict[str, str]) -> float:
+    """Seconds the toolkit takes on the worst input of tests/hostile_inputs.py (PKCS#12
+    iteration bombs, unterminated PEM, thousands of same-name certificates, zip bombs...),
+    timed in a fresh process by ``bench/_hostile.py``."""
+    command = [sys.executable, str(HERE / "_hostile.py")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=MEASUREMENT_TIMEOUT, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the hostile-input run failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    notes["hostile_input_worst_s"] = f"{len(result['cases'])} inputs; slowest: {result['slowest']}"
+    return float(result["worst_s"])
+
+
 def measure_startup(scale: Scale, notes: dict[str, str] | None = None) -> dict[str, float | None]:
     """Fresh-process wall time of ``import sectigo_iot``, ``import httpx`` and
     ``sectigo --help`` (median of alternating runs); None for a CLI that is missing or
@@ -822,6 +841,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
     if report.values["cli_start_s"] is None and "cli_start_s" not in report.errors:
         report.notes["cli_start_s"] = "no sectigo CLI in this environment"
     _measure(report, ("bomb_peak_rss_mb",), measure_bomb_rss, label="decompression bombs")
+    _measure(
+        report,
+        ("hostile_input_worst_s",),
+        lambda: measure_hostile_inputs(report.notes),
+        label="hostile inputs",
+    )
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:
         _log("starting the emulator server")

@@ -117,7 +117,7 @@ CLIENT_CASES: list[tuple[str, Call, type[Exception], str]] = [
     ("underscore label", create("bad_label.example.com"), InvalidInputError, "underscore"),
     ("space in domain", create("has space.example.com"), InvalidInputError, "whitespace"),
     ("leading hyphen", create("-lead.example.com"), InvalidInputError, "hyphen"),
-    ("wildcard", create("*.example.com"), InvalidInputError, "wildcard"),
+    ("wildcard over a TLD", create("*.com"), InvalidInputError, "whole top-level domain"),
     ("homograph", create("\u0430pple.com"), InvalidInputError, "mixes scripts"),
     ("zero-width space", create("exa\u200bmple.com"), InvalidInputError, "invisible"),
     ("IP address", create("10.0.0.1"), InvalidInputError, "IP address"),

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from support import needs_openssl
 
 from sectigo_iot.certs import CertificateBundle, load_pkcs12, open_batch_zip
+from sectigo_iot.certs._pkcs12_kdf import kdf_work
 from sectigo_iot.errors import InvalidArchiveError, PKCS12PasswordError, SectigoError
 
 pytestmark = needs_openssl
@@ -123,6 +125,93 @@ def test_wrong_password(variant: str, p12_files: dict[str, bytes]) -> None:
     assert PASSWORD not in str(info.value)
     with pytest.raises(PKCS12PasswordError, match="password-protected"):
         load_pkcs12(p12_files[variant], None)
+
+
+def _iterations_seen_by_openssl(path: Path) -> list[int]:
+    info = openssl(
+        "pkcs12", "-info", "-noout", "-legacy", "-in", path, "-passin", f"pass:{PASSWORD}"
+    )
+    return sorted(int(count) for count in re.findall(r"Iteration (\d+)", info))
+
+
+@pytest.mark.parametrize("variant", list(P12_VARIANTS))
+def test_iteration_counts_agree_with_openssl(
+    variant: str, p12_files: dict[str, bytes], tmp_path: Path
+) -> None:
+    path = tmp_path / "v.p12"
+    path.write_bytes(p12_files[variant])
+    counts = sorted(count for _, count in kdf_work(p12_files[variant]))
+    assert counts == _iterations_seen_by_openssl(path)
+    assert len(counts) == 3  # the MAC, the certificates and the key
+
+
+def _indefinite(der: bytes) -> bytes:
+    """Re-encode the PFX's outer layers as BER: indefinite lengths, a chunked OCTET STRING.
+
+    The MAC covers the value of the authSafe OCTET STRING, not its encoding, so the file
+    stays valid.
+    """
+
+    def read(data: bytes, at: int) -> tuple[int, bytes, int]:
+        tag, first = data[at], data[at + 1]
+        at += 2
+        if first & 0x80:
+            size = first & 0x7F
+            first = int.from_bytes(data[at : at + size], "big")
+            at += size
+        return tag, data[at : at + first], at + first
+
+    def convert(data: bytes, depth: int) -> bytes:
+        out, at = b"", 0
+        while at < len(data):
+            tag, content, at = read(data, at)
+            if tag == 0x04 and depth == 2:  # the authSafe: four primitive pieces
+                piece = -(-len(content) // 4)
+                chunks = [content[i : i + piece] for i in range(0, len(content), piece)]
+                out += b"\x24\x80" + b"".join(_der_octets(c) for c in chunks) + b"\x00\x00"
+            elif tag & 0x20 and depth < 3:
+                out += bytes([tag, 0x80]) + convert(content, depth + 1) + b"\x00\x00"
+            else:
+                out += data[at - len(content) - _header_size(len(content)) : at]
+        return out
+
+    return convert(der, 0)
+
+
+def _header_size(length: int) -> int:
+    return 2 if length < 0x80 else 2 + (length.bit_length() + 7) // 8
+
+
+def _der_octets(value: bytes) -> bytes:
+    size = len(value)
+    length = bytes([size]) if size < 0x80 else bytes([0x82]) + size.to_bytes(2, "big")
+    return b"\x04" + length + value
+
+
+@pytest.mark.filterwarnings("ignore:PKCS#12 bundle could not be parsed as DER")
+@pytest.mark.parametrize("variant", list(P12_VARIANTS))
+def test_ber_encoded_pkcs12_opens(
+    variant: str, p12_files: dict[str, bytes], pki: PKI, tmp_path: Path
+) -> None:
+    ber = _indefinite(p12_files[variant])
+    assert b"\x30\x80" in ber and b"\x24\x80" in ber and ber != p12_files[variant]
+    path = tmp_path / "ber.p12"
+    path.write_bytes(ber)
+    assert len(_iterations_seen_by_openssl(path)) == 3  # openssl reads it: valid BER
+    assert kdf_work(ber) == kdf_work(p12_files[variant])
+    _check_bundle(load_pkcs12(ber, PASSWORD), pki)
+
+
+def test_damaged_pkcs12_raises_only_sectigo_errors(p12_files: dict[str, bytes]) -> None:
+    samples = mutations(p12_files["aes256"], 200, seed=5) + mutations(
+        p12_files["3des"], 200, seed=6
+    )
+    opened = 0
+    for data in samples:
+        with contextlib.suppress(SectigoError):
+            load_pkcs12(data, PASSWORD)
+            opened += 1
+    assert opened < len(samples) * 0.5
 
 
 def test_not_pkcs12_data() -> None:

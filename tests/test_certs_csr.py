@@ -16,7 +16,10 @@ from _certs_helpers import (
     pem_block,
 )
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from support import needs_openssl
 
 import sectigo_iot.certs._csr as csr_module
@@ -183,7 +186,8 @@ def test_unknown_key_type_lists_the_valid_ones() -> None:
     [
         ({"common_name": "a" * 60 + ".example.com"}, "at most 64"),
         ({"common_name": "bad_name.example.com"}, "underscore"),
-        ({"common_name": "*.example.com"}, "allow_wildcard"),
+        ({"common_name": "*.example.com", "allow_wildcard": False}, "wildcard"),
+        ({"common_name": "*.com"}, "top-level domain"),
         ({"common_name": "a.example.com", "dns_names": "www.example.com"}, "not a single string"),
         ({"common_name": "a.example.com", "dns_names": ["ok.example.com", "no way"]}, "whitespace"),
         ({"common_name": "a.example.com", "country": "USA"}, "two-letter"),
@@ -205,8 +209,8 @@ def test_inputs_are_checked_before_a_key_is_generated(
         generate_csr(**kwargs)  # type: ignore[arg-type]
 
 
-def test_wildcard_when_allowed(tmp_path: Path) -> None:
-    result = generate_csr("*.example.com", ["example.com"], key_type="ec-p256", allow_wildcard=True)
+def test_wildcard_by_default(tmp_path: Path) -> None:
+    result = generate_csr("*.example.com", ["example.com"], key_type="ec-p256")
     text = openssl("req", "-in", _write(tmp_path, "r.csr", result.csr_pem), "-noout", "-text")
     assert "DNS:*.example.com, DNS:example.com" in text
 
@@ -315,6 +319,57 @@ def test_invalid_san_dns_name_is_rejected(tmp_path: Path) -> None:
         load_csrs(data)
 
 
+def _csr_pem(cn: str | None, sans: list[str]) -> bytes:
+    """A CSR signed with a fresh P-256 key, built with cryptography (not generate_csr)."""
+    attribute = (
+        x509.NameAttribute(NameOID.COMMON_NAME, cn)
+        if cn is not None
+        else x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")
+    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([attribute]))
+    builder = builder.add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]), critical=False
+    )
+    csr = builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    return csr.public_bytes(Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("cn", "sans"),
+    [
+        ("API.Example.com", ["www.example.com", "api.example.com"]),  # case does not matter
+        ("api.example.com.", ["api.example.com"]),  # nor a trailing dot
+        ("b\u00fccher.example", ["xn--bcher-kva.example"]),  # U-label CN, A-label SAN
+        ("*.example.com", ["example.com", "*.example.com"]),
+    ],
+)
+def test_common_name_among_the_sans_is_accepted(cn: str, sans: list[str]) -> None:
+    [info] = load_csrs(_csr_pem(cn, sans))
+    assert info.common_name == cn
+    assert info.dns_names == tuple(sans)
+
+
+@pytest.mark.parametrize(
+    ("cn", "sans", "message"),
+    [
+        ("api.example.com", ["www.example.com"], "not among its subjectAltName DNS names"),
+        ("example.com", ["*.example.com"], "not among"),  # a wildcard does not cover its base
+        ("My Server", ["a.example.com"], "common name that is not a valid domain name.*whitesp"),
+        ("localhost", ["localhost.example.com"], "not a valid domain name.*single label"),
+        ("*.com", ["*.com"], "top-level domain"),  # refused as a SAN first
+        ("\u0430\u0440\u0440\u04cf\u0435.com", ["xn--80ak6aa92e.com"], "reads as 'apple'"),
+        (None, ["a.example.com"], "has no common name"),
+    ],
+)
+def test_common_name_rules(cn: str | None, sans: list[str], message: str) -> None:
+    good = _csr_pem("good.example.com", ["good.example.com"])
+    with pytest.raises(InvalidCSRError, match=message) as info:
+        load_csrs(good + _csr_pem(cn, sans))
+    assert info.value.index == 1
+    assert str(info.value).startswith("CSR #2")
+    assert info.value.common_name == (cn or "")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -390,9 +445,20 @@ def test_valid_domains(name: str, expected: str) -> None:
         ("ex!mple.com", "not a valid domain name"),
         ("localhost", "single label"),
         ("192.168.1.1", "IP address"),
-        ("*.example.com", "allow_wildcard"),
         ("a.*.example.com", "misplaced"),
+        ("*example.com", "misplaced"),
+        ("**.x.com", "misplaced"),
+        ("f*o.example.com", "misplaced"),
+        ("*.com", "whole top-level domain"),
+        ("*.\u0440\u0444", "whole top-level domain"),
         ("xn--zz.example", "not a valid domain name"),
+        # whole-script homographs: every letter is Cyrillic (or Greek) but looks Latin
+        ("\u0430\u0440\u0440\u04cf\u0435.com", "Cyrillic letters that all look like Latin"),
+        ("\u0410\u0420\u0420\u04c0\u0415.com", "reads as 'apple'"),  # upper case
+        ("xn--80ak6aa92e.com", "reads as 'apple'"),  # the same, typed as an A-label
+        ("\u0440\u0430\u0443\u0440\u0430\u04cf.com", "reads as 'paypal'"),
+        ("\u03bf\u03ba.example", "Greek letters that all look like Latin"),
+        ("www.\u0441\u043e\u0440\u0435.example", "reads as 'cope'"),
     ],
 )
 def test_invalid_domains(name: str, message: str) -> None:
@@ -401,10 +467,28 @@ def test_invalid_domains(name: str, message: str) -> None:
 
 
 def test_wildcards() -> None:
-    assert validate_domain("*.Example.com", allow_wildcard=True) == "*.example.com"
-    for bad in ("*example.com", "a*.example.com", "*.*.example.com", "*"):
+    assert validate_domain("*.Example.com") == "*.example.com"
+    assert validate_domain("*.bücher.example") == "*.xn--bcher-kva.example"
+    assert validate_domain("*.co.uk") == "*.co.uk"  # two labels: no public-suffix list
+    for bad in ("*example.com", "a*.example.com", "*.*.example.com", "*", "*.", "*.com."):
         with pytest.raises(InvalidInputError):
-            validate_domain(bad, allow_wildcard=True)
+            validate_domain(bad)
+    with pytest.raises(InvalidInputError, match="wildcard, which is not allowed here"):
+        validate_domain("*.example.com", allow_wildcard=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444", "xn--e1afmkfd.xn--p1ai"),
+        ("\u043e\u043a\u043d\u043e.\u0440\u0444", "xn--j1agbc.xn--p1ai"),  # U+043D: no twin
+        ("\u03b5\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac.gr", "xn--hxargifdar.gr"),
+        ("xn--e1afmkfd.xn--p1ai", "xn--e1afmkfd.xn--p1ai"),
+    ],
+)
+def test_genuine_non_latin_names_are_kept(name: str, expected: str) -> None:
+    # a non-Latin label with one letter that has no Latin twin is not a homograph
+    assert validate_domain(name) == expected
 
 
 def test_non_string_domain() -> None:

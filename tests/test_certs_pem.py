@@ -19,7 +19,11 @@ from _certs_helpers import (
     pem,
     pem_block,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from support import needs_openssl
 
 from sectigo_iot.certs import CertificateBundle, load_pem_bundle, write_pem
@@ -135,6 +139,78 @@ def test_repr_and_dict_never_show_the_key(bundle: CertificateBundle) -> None:
 def test_bad_pem(data: bytes, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         load_pem_bundle(data)
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (b"-----BEGIN CERTIFICATE-----\nMIIB\n", r"block on line {} has no END line.*truncated"),
+        (
+            b"-----BEGIN CERTIFICATE-----\nMIIB\n-----BEGIN CERTIFICATE-----\n",
+            "begins inside the 'CERTIFICATE' block on line {}, whose END line is missing",
+        ),
+        (
+            b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END PRIVATE KEY-----\n",
+            "block on line {} ends with an END 'PRIVATE KEY' line",
+        ),
+    ],
+)
+def test_damaged_blocks_are_named(pki: PKI, tail: bytes, message: str) -> None:
+    # a good certificate first: a damaged block is refused, not silently skipped
+    line = pem(pki.leaf).count(b"\n") + 1
+    with pytest.raises(InvalidInputError, match=message.format(line)):
+        load_pem_bundle(pem(pki.leaf) + tail, source="x.pem")
+
+
+def test_stray_end_lines_and_other_blocks_are_ignored(pki: PKI) -> None:
+    data = b"-----END CERTIFICATE-----\n" + pem(pki.leaf) + pem_block(b"x", "X509 CRL")
+    assert load_pem_bundle(data).certificate == pki.leaf
+
+
+def _same_name(count: int) -> list[bytes]:
+    """``count`` self-issued certificates sharing one name and one key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Same")])
+    now = datetime.now(timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+    )
+    return [pem(builder.serial_number(n).sign(key, hashes.SHA256())) for n in range(1, count + 1)]
+
+
+def test_at_most_100_certificates(pki: PKI) -> None:
+    certs = _same_name(101)
+    bundle = load_pem_bundle(b"".join(certs[:100]))
+    # all share one name: the first is the leaf, the others follow in their order
+    assert bundle.certificate.serial_number == 1
+    assert [c.serial_number for c in bundle.chain] == list(range(2, 101))
+    with pytest.raises(InvalidInputError, match="more than 100 certificates"):
+        load_pem_bundle(b"".join(certs), source="big.pem")
+
+
+def test_chain_follows_issuers_across_same_name_certificates(pki: PKI) -> None:
+    # Two certificates named like the intermediate: the chain takes the first one in the
+    # input for the leaf's issuer name, and the one not on the path goes last.
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    twin = (
+        x509.CertificateBuilder()
+        .subject_name(pki.intermediate.subject)
+        .issuer_name(pki.intermediate.issuer)
+        .public_key(key.public_key())
+        .serial_number(99)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    bundle = load_pem_bundle(pem(pki.root) + pem(twin) + pem(pki.intermediate) + pem(pki.leaf))
+    assert bundle.certificate == pki.leaf
+    assert bundle.chain == (twin, pki.root, pki.intermediate)
 
 
 def test_two_keys_are_refused(pki: PKI, other_pki: PKI) -> None:

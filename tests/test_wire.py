@@ -307,3 +307,20 @@ async def test_base_url_path_is_dropped(make_client: Any, httpx_mock: Any) -> No
     client = make_client(base_url="http://localhost:8831/prefix/")
     assert client.base_url == "http://localhost:8831"
     await client.aclose()
+
+
+async def test_a_wildcard_name_is_passed_through(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
+    login()
+    httpx_mock.add_response(
+        method="PUT", url=f"{BASE}/api/v1/batches/createSingleCertBatch", json=BATCH
+    )
+    await client.batches.create(
+        1, common_name="*.example.com", dns_names=["example.com"], pkcs12_password="p12-pass-1"
+    )
+    body = json.loads(
+        last_request(httpx_mock, "PUT", "/api/v1/batches/createSingleCertBatch").content
+    )
+    assert body["profileParams"]["commonName"] == "*.example.com"
+    assert body["profileParams"]["dNSName"] == "*.example.com\nexample.com"

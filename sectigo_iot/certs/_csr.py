@@ -50,7 +50,7 @@ def generate_csr(
     country: str = "US",
     key_type: str = "rsa4096",
     passphrase: str | bytes | None = None,
-    allow_wildcard: bool = False,
+    allow_wildcard: bool = True,
 ) -> CSRResult:
     """Generate a private key and a CSR for ``common_name`` (and extra ``dns_names``).
 
@@ -62,7 +62,8 @@ def generate_csr(
 
     ``key_type`` is one of ``rsa2048``, ``rsa3072``, ``rsa4096`` (the default, signed with
     SHA-384 as the recipe), ``ec-p256`` (SHA-256) or ``ec-p384`` (SHA-384). Every input is
-    checked before a key is generated.
+    checked before a key is generated. A wildcard (``"*.example.com"``) is accepted
+    unless ``allow_wildcard=False``.
 
     Raises:
         InvalidInputError: a name, the country, the subject fields or the key type is invalid.

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..errors import InvalidCSRError, InvalidInputError
 from ._bundle import common_name_of
-from ._domains import validate_domain
+from ._domains import show, validate_domain
 from ._keys import key_type_name
 
 __all__ = ["MAX_CSRS", "MAX_CSR_INPUT_BYTES", "CSRInfo", "load_csrs"]
@@ -57,7 +57,8 @@ def load_csrs(data: bytes | str | os.PathLike[str]) -> list[CSRInfo]:
     Each CSR must have a valid signature, an RSA key of at least 2048 bits or an EC key on
     P-256 or P-384, a SHA-2 signature hash (not MD5 or SHA-1), a subjectAltName with at
     least one valid DNS name (Sectigo breaks the batch otherwise), and a common name of at
-    most 64 characters.
+    most 64 characters that is a valid DNS name (see :func:`validate_domain`) and is one of
+    the subjectAltName DNS names (compared in normalized form), as a create requires.
 
     Raises:
         InvalidCSRError: the input cannot be read, holds no CSR, or a CSR breaks a rule;
@@ -179,13 +180,29 @@ def _check_csr(der: bytes, index: int) -> CSRInfo:
             "'SubjectAlternativeName dNSName value is missing'. Add one, e.g. "
             "openssl req ... -addext 'subjectAltName=DNS:example.com'"
         )
+    names: list[str] = []
     for name in dns_names:
         try:
-            validate_domain(name, allow_wildcard=True)
+            names.append(validate_domain(name))
         except InvalidInputError as exc:
             raise fail(f"has an invalid subjectAltName DNS name: {exc}") from None
+    if not common_name:
+        raise fail(
+            "has no common name (CN); Sectigo needs one. Set CN to its main DNS name, "
+            f"e.g. openssl req ... -subj '/CN={dns_names[0]}'"
+        )
     if len(common_name) > _MAX_CN:
         raise fail(f"has a common name longer than {_MAX_CN} characters")
+    try:
+        cn = validate_domain(common_name)
+    except InvalidInputError as exc:
+        raise fail(f"has a common name that is not a valid domain name: {exc}") from None
+    if cn not in names:
+        raise fail(
+            f"has a common name that is not among its subjectAltName DNS names "
+            f"({', '.join(map(show, dns_names[:5]))}); a certificate request must list its "
+            f"CN there too, e.g. openssl req ... -addext 'subjectAltName=DNS:{cn}'"
+        )
     return CSRInfo(
         pem=csr.public_bytes(serialization.Encoding.PEM),
         common_name=common_name,

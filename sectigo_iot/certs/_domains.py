@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 
@@ -15,6 +16,16 @@ _JAPANESE = frozenset({"CJK", "HIRAGANA", "KATAKANA"})  # legitimately mixed in 
 _MAX_NAME = 253
 _MAX_LABEL = 63
 _LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+# Lower-case letters of other scripts that look like a Latin letter (after the lists of
+# browsers' IDN spoof checks and Unicode's confusables), with the letter they look like. A
+# label written only with them reads as a Latin word: U+0430 U+0440 U+0440 U+04CF U+0435,
+# all Cyrillic, looks like "apple". The look-alikes are the point of these tables.
+_CYRILLIC = "асԁеһіјӏорԛѕԝхуъьҽпгѵѡкү"
+_GREEK = "αγικνορσυχω"
+_LATIN_LOOKALIKES = {
+    "CYRILLIC": dict(zip(_CYRILLIC, "acdehijlopqswxybbenrvwky", strict=True)),
+    "GREEK": dict(zip(_GREEK, "ayikvopouxw", strict=True)),
+}
 
 
 def show(value: str, limit: int = 60) -> str:
@@ -43,27 +54,49 @@ def _check_unicode(text: str) -> None:
                 f"(U+{ord(ch):04X}); type the name again"
             )
     for label in text.split("."):
-        scripts = {_script(ch) for ch in unicodedata.normalize("NFKC", label) if ch.isalpha()}
+        letters = [ch for ch in unicodedata.normalize("NFKC", label).lower() if ch.isalpha()]
+        scripts = {_script(ch) for ch in letters}
         if len(scripts) > 1:
             raise InvalidInputError(
                 f"label {show(label, 20)} of domain name {show(text, 30)} mixes scripts "
                 f"({', '.join(sorted(scripts))}), a sign of a look-alike (homograph) name"
             )
+        lookalikes = _LATIN_LOOKALIKES.get(scripts.pop()) if scripts else None
+        if lookalikes is not None and all(ch in lookalikes for ch in letters):
+            reading = "".join(lookalikes.get(ch, ch) for ch in label.lower())
+            raise InvalidInputError(
+                f"label {show(label, 20)} of domain name {show(text, 30)} is written in "
+                f"{_script(letters[0]).title()} letters that all look like Latin ones (it "
+                f"reads as {show(reading, 20)}), a sign of a look-alike (homograph) name"
+            )
 
 
-def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
+def _decode_a_labels(text: str) -> str:
+    """``text`` with its ``xn--`` labels decoded, so a typed A-label is checked like Unicode."""
+    labels = text.split(".")
+    for index, label in enumerate(labels):
+        if label[:4].lower() == "xn--":
+            with contextlib.suppress(UnicodeError):  # a bad A-label is refused further on
+                labels[index] = idna.decode(label)
+    return ".".join(labels)
+
+
+def validate_domain(name: str, *, allow_wildcard: bool = True) -> str:
     """Check a DNS name and return its normalized ASCII (A-label, lower-case) form.
 
     Internationalized names are converted with IDNA 2008 / UTS #46
     (``"bücher.example"`` -> ``"xn--bcher-kva.example"``). Surrounding whitespace and one
-    trailing dot are dropped. A wildcard is accepted only with ``allow_wildcard=True`` and
-    only as the whole leftmost label (``"*.example.com"``).
+    trailing dot are dropped. A wildcard is accepted only as the whole leftmost label,
+    over at least two labels (``"*.example.com"``, not ``"*.com"``); pass
+    ``allow_wildcard=False`` to refuse wildcards.
 
     Raises:
         InvalidInputError: the name is empty, too long (over 253 characters, or a label
             over 63), has whitespace, underscores or other illegal characters, a label that
             starts or ends with a hyphen, fewer than two labels, looks like an IP address,
-            holds invisible characters, or has a label mixing scripts (a homograph).
+            holds invisible characters, has a label mixing scripts or a label written
+            only with non-Latin letters that look like Latin ones (a homograph), or a
+            misplaced or too broad wildcard.
     """
     if not isinstance(name, str):
         raise InvalidInputError(f"a domain name must be a str, not {type(name).__name__}")
@@ -83,8 +116,7 @@ def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
     if wildcard:
         if not allow_wildcard:
             raise InvalidInputError(
-                f"domain name {show(text)} is a wildcard; pass allow_wildcard=True "
-                "if the certificate profile permits wildcards"
+                f"domain name {show(text)} is a wildcard, which is not allowed here"
             )
         text = text[2:]
     if "*" in text:
@@ -102,7 +134,7 @@ def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
                 f"label {show(label, 20)} of domain name {show(text, 30)} is {len(label)} "
                 f"characters long; a label has at most {_MAX_LABEL}"
             )
-    _check_unicode(text)
+    _check_unicode(_decode_a_labels(text))
     if "_" in text:
         raise InvalidInputError(
             f"domain name {show(text)} contains an underscore, which host names may not have"
@@ -118,6 +150,11 @@ def validate_domain(name: str, *, allow_wildcard: bool = False) -> str:
                 f"domain name {show(text)} has an invalid label {show(label, 20)}: use letters, "
                 "digits and hyphens, with no hyphen at either end, at most 63 characters"
             )
+    if wildcard and len(labels) < 2:
+        raise InvalidInputError(
+            f"wildcard {show(name.strip())} would cover a whole top-level domain; a wildcard "
+            "needs at least two labels after '*.', as in '*.example.com'"
+        )
     if len(labels) < 2:
         raise InvalidInputError(
             f"domain name {show(text)} has a single label; give a fully qualified name "

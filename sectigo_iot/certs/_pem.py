@@ -35,9 +35,12 @@ def load_pem_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
     block becomes the bundle's key; other block types are ignored. ``source`` is stored
     on the bundle and named in errors. See :func:`make_bundle` for how the leaf is chosen.
 
+    The text is read in one pass; at most ``MAX_BUNDLE_CERTIFICATES`` (100) certificates
+    are accepted.
+
     Raises:
-        InvalidInputError: no certificate, a block that does not parse, an encrypted or a
-            second private key.
+        InvalidInputError: no certificate, more than 100, a block that does not parse or
+            has no END line (or a mismatched one), an encrypted or a second private key.
     """
     where = source or "PEM data"
     certs: list[x509.Certificate] = []
