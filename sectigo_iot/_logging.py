@@ -1,13 +1,36 @@
-"""Logging for the package, with one filter that redacts secrets from every record."""
+"""Logging for the package, with one filter that redacts secrets from every record.
+
+Each client owns a :class:`SecretRegistry` of the secrets it has seen (its password, its
+tokens, its PKCS#12 passwords). The registries of live clients are tracked weakly: the
+filter and :func:`redact` hide the secrets of every live client and forget those of a
+client once it is cleared or garbage-collected.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import weakref
 
-__all__ = ["RedactingFilter", "get_logger", "register_secret"]
+from .errors import InvalidInputError
+
+__all__ = [
+    "MAX_SECRETS",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "RedactingFilter",
+    "SecretRegistry",
+    "get_logger",
+    "redact",
+    "register_secret",
+]
 
 REDACTED = "***"
+#: secrets shorter than this would garble logs (they occur inside ordinary words)
+MIN_SECRET_LENGTH = 8
+#: a registry keeps the most recent this many secrets (plus the login password)
+MAX_SECRETS = 64
 
 # Patterns that look like secrets whatever their value: JWTs, bearer headers, and
 # "password"/"token"-like keys followed by a value (JSON, key=value or key: value).
@@ -19,20 +42,106 @@ _PATTERNS = (
         r"authorization|secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
     ),
 )
-_known_secrets: set[str] = set()
+
+_live: weakref.WeakSet[SecretRegistry] = weakref.WeakSet()
+_live_lock = threading.Lock()
 
 
-def register_secret(value: str | None) -> None:
-    """Have the filter redact this exact value wherever it appears (ignores short values)."""
-    if value and len(value) >= 4:
-        _known_secrets.add(value)
+class SecretRegistry:
+    """The secrets of one client, redacted from every log record while it lives.
+
+    Holds the most recent ``limit`` secrets and the login password; redaction is one
+    pass of one regular expression, rebuilt at the first redaction after a change.
+    """
+
+    def __init__(self, limit: int = MAX_SECRETS) -> None:
+        self.limit = limit
+        self._recent: dict[str, None] = {}  # insertion order = age, oldest first
+        self._password = ""
+        self._pattern: re.Pattern[str] | None = None
+        self._stale = False
+        self._lock = threading.Lock()
+        with _live_lock:
+            _live.add(self)
+
+    def add(self, secret: str) -> None:
+        """Redact ``secret`` wherever it appears; the oldest secret beyond ``limit`` is
+        forgotten. InvalidInputError when it is shorter than MIN_SECRET_LENGTH."""
+        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+            raise InvalidInputError(
+                f"a secret must have at least {MIN_SECRET_LENGTH} characters to be "
+                "redacted safely from logs"
+            )
+        with self._lock:
+            if secret in self._recent:  # now the most recent; the set is unchanged
+                self._recent[secret] = self._recent.pop(secret)
+                return
+            self._recent[secret] = None
+            while len(self._recent) > self.limit:
+                del self._recent[next(iter(self._recent))]
+            self._stale = True
+
+    def set_password(self, password: str) -> None:
+        """The login password, kept for the registry's life (replacing an earlier one).
+
+        One shorter than MIN_SECRET_LENGTH is redacted only where it stands as a whole
+        word, so that it cannot garble the words that contain it.
+        """
+        with self._lock:
+            self._password = password
+            self._stale = True
+
+    def clear(self) -> None:
+        """Forget every secret (the client is closed)."""
+        with self._lock:
+            self._recent.clear()
+            self._password = ""
+            self._stale = True
+
+    def redact(self, text: str) -> str:
+        """``text`` with this registry's secrets replaced by ``***``."""
+        if self._stale:
+            with self._lock:
+                self._pattern, self._stale = self._compile(), False
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    def __len__(self) -> int:
+        return len(self._recent) + bool(self._password)
+
+    def __contains__(self, secret: object) -> bool:
+        return secret in self._recent or (bool(secret) and secret == self._password)
+
+    def __repr__(self) -> str:
+        return f"SecretRegistry(secrets={len(self)}, limit={self.limit})"
+
+    def _compile(self) -> re.Pattern[str] | None:
+        secrets = list(self._recent)
+        if len(self._password) >= MIN_SECRET_LENGTH:
+            secrets.append(self._password)
+        alternatives = [re.escape(s) for s in sorted(secrets, key=len, reverse=True)]
+        if 0 < len(self._password) < MIN_SECRET_LENGTH:
+            alternatives.append(rf"(?<!\w){re.escape(self._password)}(?!\w)")
+        return re.compile("|".join(alternatives)) if alternatives else None
+
+
+#: secrets that belong to no client (see :func:`register_secret`)
+_process_secrets = SecretRegistry()
+
+
+def register_secret(value: str) -> None:
+    """Redact ``value`` for the rest of the process, in a bounded registry shared by
+    code that has no client; clients use their own :class:`SecretRegistry`."""
+    _process_secrets.add(value)
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every known or secret-looking value replaced by ``***``."""
-    for secret in _known_secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    """``text`` with the secrets of every live registry, and every secret-looking
+    value, replaced by ``***``."""
+    with _live_lock:
+        registries = list(_live)
+    for registry in registries:
+        text = registry.redact(text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + REDACTED, text)
     return text

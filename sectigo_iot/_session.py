@@ -19,7 +19,7 @@ from attrs import frozen
 
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
-from ._logging import get_logger, redact
+from ._logging import SecretRegistry, get_logger, redact
 from ._version import __version__
 from .auth import TokenManager, TokenStore
 from .errors import (
@@ -200,6 +200,8 @@ class Session:
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **_JSON_HEADERS},
             follow_redirects=False,
         )
+        #: the secrets of this client (password, tokens, PKCS#12 passwords) to redact
+        self.secrets = SecretRegistry()
         self.tokens = TokenManager(
             host=self.host,
             username=username,
@@ -207,11 +209,13 @@ class Session:
             store=token_store,
             send=self._post_auth,
             clock=clock,
+            secrets=self.secrets,
         )
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and forget this client's secrets."""
         await self._http.aclose()
+        self.secrets.clear()
 
     async def server_now(self) -> datetime:
         """The server's time, estimated from fresh tokens (logging in first if needed)."""

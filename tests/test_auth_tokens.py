@@ -19,7 +19,8 @@ from sectigo_iot import (
     TLSClientAuthRequiredError,
     TokenError,
 )
-from sectigo_iot.auth import TokenPair, decode_claims
+from sectigo_iot._logging import MAX_SECRETS, SecretRegistry, redact
+from sectigo_iot.auth import TokenManager, TokenPair, decode_claims
 
 DEVICES = f"{BASE}/api/v1/devices"
 LICENSES = {"ordered": 1, "issued": 0}
@@ -268,3 +269,35 @@ def test_token_pair_repr_hides_tokens(clock: Clock) -> None:
     pair = TokenPair.parse(tokens["accessToken"], tokens["refreshToken"], now=clock.now)
     assert tokens["accessToken"] not in repr(pair) and tokens["refreshToken"] not in repr(pair)
     assert json.loads(pair.to_json(host="h", username="u"))["host"] == "h"
+
+
+async def test_the_manager_keeps_its_secrets_in_the_client_registry(clock: Clock) -> None:
+    sent: list[str] = []
+
+    async def send(path: str, body: bytes) -> dict[str, str]:
+        sent.append(path)
+        return token_pair(clock.now)
+
+    registry = SecretRegistry()
+    manager = TokenManager(
+        host="iot.sectigo.com",
+        username="api-user",
+        password="manager-canary-pw",
+        store=MemoryTokenStore(),
+        send=send,
+        clock=clock,
+        secrets=registry,
+    )
+    assert "manager-canary-pw" in registry
+    seen = []
+    for _ in range(3 * MAX_SECRETS):  # a long-lived client: many refreshes
+        seen.append(await manager.access_token())
+        clock.advance(600)
+    assert sent.count("/auth/refresh") == 3 * MAX_SECRETS - 1
+    pair = manager.tokens
+    assert pair is not None and pair.access_token in registry and pair.refresh_token in registry
+    assert len(registry) == MAX_SECRETS + 1  # bounded; the password is never evicted
+    assert redact("manager-canary-pw") == "***"
+    assert seen[0] not in registry  # an old token is forgotten (the JWT pattern remains)
+    registry.clear()
+    assert redact("manager-canary-pw") == "manager-canary-pw"

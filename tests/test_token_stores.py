@@ -7,16 +7,78 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from keyring.backend import KeyringBackend
 from support import BASE, Clock, token_pair
 
 from sectigo_iot import FileTokenStore, KeyringTokenStore, MemoryTokenStore, SectigoClient
 from sectigo_iot.auth import resolve_token_store
 
 DEVICES = f"{BASE}/api/v1/devices"
+HANG_LIMIT = 60.0  # seconds a hung backend waits for release: far beyond any bound below
+
+
+class HangingKeyring(KeyringBackend):
+    """A keyring whose every call blocks until the test releases it."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+        self.running = 0
+        self.idle = threading.Condition()
+
+    def _hang(self) -> None:
+        with self.idle:
+            self.calls += 1
+            self.running += 1
+        self.release.wait(HANG_LIMIT)
+        with self.idle:
+            self.running -= 1
+            self.idle.notify_all()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._hang()
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._hang()
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._hang()
+
+
+@pytest.fixture
+def hanging_keyring() -> Iterator[HangingKeyring]:
+    """The process keyring hangs during the test; released (no thread left) after it."""
+    import keyring
+
+    backend = HangingKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+        backend.release.set()
+        with backend.idle:  # the abandoned worker threads return at once
+            assert backend.idle.wait_for(lambda: backend.running == 0, timeout=HANG_LIMIT)
+
+
+@pytest.fixture
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
 
 
 async def test_file_store_modes_and_round_trip(tmp_path: Path) -> None:
@@ -187,3 +249,129 @@ def test_default_store_is_under_the_user_cache_dir(
     if sys.platform.startswith("linux"):
         assert str(FileTokenStore().directory).startswith(str(tmp_path))
     assert os.fspath(FileTokenStore(tmp_path).directory) == str(tmp_path)
+
+
+def _keyring_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "keyring" in r.getMessage()]
+
+
+async def test_a_hung_keyring_is_abandoned_and_not_asked_again(
+    hanging_keyring: HangingKeyring, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fallback = FileTokenStore(tmp_path)
+    store = KeyringTokenStore(fallback=fallback, timeout=0.2)
+    with caplog.at_level(logging.WARNING, logger="sectigo_iot"), anyio.fail_after(HANG_LIMIT / 2):
+        assert await store.load("h", "u") is None
+        await store.save("h", "u", "tokens")
+        assert await store.load("h", "u") == "tokens"
+        await store.delete("h", "u")
+    assert hanging_keyring.calls == 1
+    assert not fallback.path_for("h", "u").exists()
+    [warning] = _keyring_warnings(caplog)
+    assert "did not answer within 0.2 s" in warning and str(tmp_path) in warning
+
+
+async def test_a_client_with_a_hung_keyring_falls_back_to_the_file_store(
+    hanging_keyring: HangingKeyring,
+    make_client: Any,
+    httpx_mock: Any,
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fallback = FileTokenStore(tmp_path)
+    store = KeyringTokenStore(fallback=fallback, timeout=0.2)
+    httpx_mock.add_response(method="POST", url=f"{BASE}/auth/pwd", json=token_pair(clock.now))
+    httpx_mock.add_response(url=DEVICES, json={"ordered": 1, "issued": 0}, is_reusable=True)
+    with caplog.at_level(logging.WARNING, logger="sectigo_iot"), anyio.fail_after(HANG_LIMIT / 2):
+        async with make_client(token_store=store) as client:
+            await client.licenses.used()  # the load times out, the login's tokens go to the file
+        async with make_client(token_store=store) as again:
+            await again.licenses.used()  # reuses the stored tokens: no second login
+    assert hanging_keyring.calls == 1
+    assert await fallback.load("iot.sectigo.com", "api-user") is not None
+    assert len(_keyring_warnings(caplog)) == 1
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_hung_keyring_is_abandoned_on_each_backend(
+    hanging_keyring: HangingKeyring, tmp_path: Path, backend: str
+) -> None:
+    async def scenario() -> str | None:
+        store = KeyringTokenStore(fallback=FileTokenStore(tmp_path), timeout=0.2)
+        with anyio.fail_after(HANG_LIMIT / 2):
+            await store.save("h", "u", "tokens")
+            return await store.load("h", "u")
+
+    assert anyio.run(scenario, backend=backend) == "tokens"
+    assert hanging_keyring.calls == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000], indirect=True)
+async def test_folders_we_create_are_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine").chmod(0o755)
+    store = FileTokenStore(tmp_path / "mine" / "a" / "b" / "tokens")
+    await store.save("h", "u", "data")
+    for level in ("a", "a/b", "a/b/tokens"):
+        assert stat.S_IMODE((tmp_path / "mine" / level).stat().st_mode) == 0o700, level
+    assert stat.S_IMODE(store.path_for("h", "u").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "mine").stat().st_mode) == 0o755  # not ours: left alone
+
+
+def _open_entry(store: FileTokenStore, mode: int) -> Path:
+    path = store.path_for("h", "u")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("stored")
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("mode", [0o644, 0o660, 0o604])
+async def test_an_open_token_file_of_ours_is_made_private_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    store = FileTokenStore(tmp_path)
+    path = _open_entry(store, mode)
+    with caplog.at_level(logging.WARNING, logger="sectigo_iot"):
+        assert await store.load("h", "u") == "stored"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.chmod(mode)
+        assert await store.load("h", "u") == "stored"
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert str(path) in warning and "now 0600" in warning
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+async def test_an_open_token_file_of_someone_else_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FileTokenStore(tmp_path)
+    path = _open_entry(store, 0o644)
+    os.chown(path, 65534, 65534)
+    with caplog.at_level(logging.WARNING, logger="sectigo_iot"):
+        assert await store.load("h", "u") is None
+        assert await store.load("h", "u") is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not ours: left as it is
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "ignoring token file" in warning and "644" in warning
+    await store.save("h", "u", "fresh")  # the next save replaces it with a private file
+    assert path.stat().st_uid == os.geteuid()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+async def test_an_open_token_file_that_cannot_be_tightened_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FileTokenStore(tmp_path)
+    _open_entry(store, 0o644)
+
+    def read_only_file_system(fd: int, mode: int) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "fchmod", read_only_file_system)
+    with caplog.at_level(logging.WARNING, logger="sectigo_iot"):
+        assert await store.load("h", "u") is None
+    assert "ignoring token file" in caplog.records[0].getMessage()

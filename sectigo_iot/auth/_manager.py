@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from .._logging import get_logger, register_secret
+from .._logging import SecretRegistry, get_logger
 from ..errors import (
     CredentialsError,
     InvalidResponseError,
@@ -34,7 +34,11 @@ MAX_LOGIN_BACKOFF = 3600.0
 
 
 class TokenManager:
-    """Holds the token pair of one (host, username) and keeps it usable."""
+    """Holds the token pair of one (host, username) and keeps it usable.
+
+    The password and every token are redacted through ``secrets``, the client's
+    registry (a registry of the manager's own when None).
+    """
 
     def __init__(
         self,
@@ -45,6 +49,7 @@ class TokenManager:
         store: TokenStore,
         send: AuthSender,
         clock: Callable[[], float],
+        secrets: SecretRegistry | None = None,
     ) -> None:
         self.host = host
         self.username = username
@@ -58,7 +63,8 @@ class TokenManager:
         self._blocked_until = 0.0
         self.refresh_count = 0
         self.login_count = 0
-        register_secret(password)
+        self._secrets = secrets if secrets is not None else SecretRegistry()
+        self._secrets.set_password(password)
 
     @property
     def tokens(self) -> TokenPair | None:
@@ -183,8 +189,8 @@ class TokenManager:
         return pair
 
     def _remember(self, pair: TokenPair) -> None:
-        register_secret(pair.access_token)
-        register_secret(pair.refresh_token)
+        self._secrets.add(pair.access_token)
+        self._secrets.add(pair.refresh_token)
         self._pair = pair
 
     async def _delete_stored(self) -> None:

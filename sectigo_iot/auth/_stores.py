@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
 
+from .._files import make_private_dirs
 from .._logging import get_logger
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
 
 logger = get_logger("sectigo_iot.auth")
 KEYRING_TIMEOUT = 3.0  # seconds; a locked or hung keyring must not hang the client
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -77,11 +81,13 @@ class FileTokenStore:
     """One 0600 file per host and user in a 0700 folder, replaced atomically.
 
     Concurrent writers (several processes) never leave a torn file: each write goes to
-    a private temporary file that is renamed over the entry.
+    a private temporary file that is renamed over the entry. A stored file that others
+    may read is made private when it is ours, and ignored otherwise (one warning each).
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_token_dir()
+        self._warned: set[Path] = set()
 
     def path_for(self, host: str, username: str) -> Path:
         """The file holding the entry of this host and user."""
@@ -98,16 +104,44 @@ class FileTokenStore:
         path = self.path_for(host, username)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 
-    @staticmethod
-    def _load(path: Path) -> str | None:
+    def _load(self, path: Path) -> str | None:
         try:
-            return path.read_text(encoding="utf-8")
+            fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            if os.name == "posix" and not self._private(handle.fileno(), path):
+                return None
+            return handle.read()
+
+    def _private(self, fd: int, path: Path) -> bool:
+        """Whether the open file is (now) readable by its owner only."""
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        if not mode & 0o077:
+            return True
+        if info.st_uid == os.geteuid():
+            try:
+                os.fchmod(fd, 0o600)
+            except OSError:
+                pass
+            else:
+                self._warn_once(path, f"token file {path} was open to other users; it is now 0600")
+                return True
+        self._warn_once(
+            path,
+            f"ignoring token file {path}: other users may read it (mode {mode:o}) and it "
+            "could not be made private; remove it or make it 0600",
+        )
+        return False
+
+    def _warn_once(self, path: Path, message: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            logger.warning("%s", message)
 
     def _save(self, path: Path, data: str) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        make_private_dirs(self.directory)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tok-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -128,12 +162,16 @@ class FileTokenStore:
 class KeyringTokenStore:
     """The OS keyring (service ``sectigo-iot:<host>``, user = login name).
 
-    Keyring calls run in a worker thread with a timeout. When no usable backend exists,
-    the store falls back to ``fallback`` (a FileTokenStore by default) with one warning.
+    Keyring calls run in a worker thread that is abandoned after ``timeout`` seconds.
+    When no usable backend exists, or once the keyring has not answered in time, the
+    store uses ``fallback`` (a FileTokenStore by default) for good, with one warning.
     """
 
-    def __init__(self, fallback: TokenStore | None = None) -> None:
+    def __init__(
+        self, fallback: TokenStore | None = None, *, timeout: float = KEYRING_TIMEOUT
+    ) -> None:
         self._fallback: TokenStore = fallback if fallback is not None else FileTokenStore()
+        self.timeout = timeout
         self._usable: bool | None = None
 
     @staticmethod
@@ -141,47 +179,57 @@ class KeyringTokenStore:
         """The keyring service under which a host's tokens are kept."""
         return f"sectigo-iot:{host}"
 
+    async def _in_thread(self, function: Callable[..., _T], *args: str) -> _T | None:
+        """``function(*args)`` in an abandonable thread; None (and the fallback from
+        now on) when it does not return within the timeout."""
+        with anyio.move_on_after(self.timeout):
+            return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+        self._give_up(f"the keyring did not answer within {self.timeout:g} s")
+        return None
+
+    def _give_up(self, reason: str) -> None:
+        if self._usable is not False:
+            self._usable = False
+            where = getattr(self._fallback, "directory", self._fallback)
+            logger.warning("%s; keeping tokens in %s instead", reason, where)
+
     async def _backend_usable(self) -> bool:
         if self._usable is None:
-            try:
-                with anyio.fail_after(KEYRING_TIMEOUT):
-                    self._usable = await anyio.to_thread.run_sync(keyring_usable)
-            except TimeoutError:
-                self._usable = False
-            if not self._usable:
-                logger.warning(
-                    "no usable keyring backend; keeping tokens in %s instead",
-                    getattr(self._fallback, "directory", self._fallback),
-                )
-        return self._usable
+            usable = await self._in_thread(keyring_usable)
+            if usable:
+                self._usable = True
+            elif usable is not None:
+                self._give_up("no usable keyring backend")
+        return bool(self._usable)
 
     async def _call(self, name: str, *args: str) -> str | None:
         import keyring
 
-        function = getattr(keyring, name)
-        with anyio.fail_after(KEYRING_TIMEOUT):
-            result: str | None = await anyio.to_thread.run_sync(function, *args)
-        return result
+        return await self._in_thread(getattr(keyring, name), *args)
 
     async def load(self, host: str, username: str) -> str | None:
-        if not await self._backend_usable():
-            return await self._fallback.load(host, username)
-        return await self._call("get_password", self.service_name(host), username)
+        if await self._backend_usable():
+            data = await self._call("get_password", self.service_name(host), username)
+            if self._usable:
+                return data
+        return await self._fallback.load(host, username)
 
     async def save(self, host: str, username: str, data: str) -> None:
-        if not await self._backend_usable():
-            await self._fallback.save(host, username, data)
-            return
-        await self._call("set_password", self.service_name(host), username, data)
+        if await self._backend_usable():
+            await self._call("set_password", self.service_name(host), username, data)
+            if self._usable:
+                return
+        await self._fallback.save(host, username, data)
 
     async def delete(self, host: str, username: str) -> None:
-        if not await self._backend_usable():
-            await self._fallback.delete(host, username)
-            return
-        import keyring.errors
+        if await self._backend_usable():
+            import keyring.errors
 
-        with contextlib.suppress(keyring.errors.PasswordDeleteError):
-            await self._call("delete_password", self.service_name(host), username)
+            with contextlib.suppress(keyring.errors.PasswordDeleteError):
+                await self._call("delete_password", self.service_name(host), username)
+            if self._usable:
+                return
+        await self._fallback.delete(host, username)
 
     def __repr__(self) -> str:
         return f"KeyringTokenStore(usable={self._usable})"

@@ -24,7 +24,7 @@ import anyio
 from attrs import frozen
 
 from .._files import publish, sync_folder
-from .._logging import get_logger, register_secret
+from .._logging import MIN_SECRET_LENGTH, get_logger
 from .._retry import outcome_unknown
 from .._session import decode, encode
 from ..errors import (
@@ -106,6 +106,7 @@ class Batches(Resource):
         """
         authority_id = positive_id("authority_id", authority_id)
         profile_params = _single_cert_params(common_name, dns_names, pkcs12_password, params)
+        self._session.secrets.add(pkcs12_password)
         batch_name = name if name is not None else unique_batch_name()
         if not isinstance(batch_name, str) or not batch_name.strip():
             raise InvalidInputError("name must be a non-empty string (or None to generate one)")
@@ -424,7 +425,11 @@ def _single_cert_params(
             "pkcs12_password is required: it encrypts the delivered PKCS#12 file "
             "(sectigo_iot.certs.generate_password() makes a strong one)"
         )
-    register_secret(pkcs12_password)
+    if len(pkcs12_password) < MIN_SECRET_LENGTH:
+        raise InvalidInputError(
+            f"pkcs12_password must have at least {MIN_SECRET_LENGTH} characters, so that it "
+            "can be redacted safely; sectigo_iot.certs.generate_password() makes a strong one"
+        )
     extra_params = _string_params(params)
     for key in extra_params:
         if key in RESERVED_PARAMS:
