@@ -222,6 +222,20 @@ def test_two_keys_are_refused(pki: PKI, other_pki: PKI) -> None:
 
 
 @posix_only
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_every_folder_created_for_pem_files_is_private(
+    bundle: CertificateBundle, tmp_path: Path, umask: int
+) -> None:
+    folder = tmp_path / "a" / "b" / "c"
+    old = os.umask(umask)
+    try:
+        write_pem(bundle, folder)
+    finally:
+        os.umask(old)
+    for level in (tmp_path / "a", tmp_path / "a" / "b", folder):
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
+
+
 def test_write_pem_files_modes_and_contents(
     bundle: CertificateBundle, tmp_path: Path, pki: PKI
 ) -> None:

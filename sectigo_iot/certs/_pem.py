@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from .._files import check_target, make_private_dirs, publish, sync_folder, write_temp
 from ..errors import InvalidInputError
 from ._bundle import CertificateBundle, check_certificate_count, make_bundle
 from ._keys import key_encryption
@@ -142,14 +141,6 @@ def load_pkcs7_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
 # Certificates are public: 0644. The private key: 0600.
 _CERT_MODE = 0o644
 _KEY_MODE = 0o600
-_OPEN_FLAGS = (
-    os.O_WRONLY
-    | os.O_CREAT
-    | os.O_EXCL
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_BINARY", 0)
-)
 
 
 def write_pem(
@@ -188,23 +179,21 @@ def write_pem(
     elif key_passphrase is not None:
         key_encryption(key_passphrase)  # still reject an empty passphrase
 
-    directory = _prepare_folder(Path(folder))
+    directory = make_private_dirs(folder)
     targets = {role: directory / name for role, (name, _, _) in files.items()}
     for target in targets.values():
-        _check_target(target, overwrite)
+        check_target(target, overwrite=overwrite)
 
     temps: dict[str, Path] = {}
     created: list[Path] = []
     try:
         for role, (name, content, mode) in files.items():
-            temps[role] = _write_temp(directory, name, content, mode)
+            temps[role] = write_temp(directory, name, content, mode)
         for role, temp in temps.items():
-            if overwrite:
-                os.replace(temp, targets[role])
-            else:
-                _link_new(temp, targets[role])
+            publish(temp, targets[role], overwrite=overwrite)
+            if not overwrite:
                 created.append(targets[role])
-        _sync_folder(directory)
+        sync_folder(directory)
     except BaseException:
         for path in created:  # undo a half-finished no-overwrite write
             with contextlib.suppress(OSError):
@@ -215,72 +204,3 @@ def write_pem(
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
     return targets
-
-
-def _prepare_folder(directory: Path) -> Path:
-    if directory.exists():
-        if not directory.is_dir():
-            raise InvalidInputError(f"{directory} exists and is not a directory")
-        return directory
-    if directory.is_symlink():
-        raise InvalidInputError(f"{directory} is a dangling symlink; remove it or pick another")
-    directory.mkdir(parents=True, mode=0o700)
-    directory.chmod(0o700)  # mkdir's mode is subject to the umask
-    return directory
-
-
-def _check_target(target: Path, overwrite: bool) -> None:
-    try:
-        info = target.lstat()
-    except FileNotFoundError:
-        return
-    if stat.S_ISLNK(info.st_mode):
-        raise InvalidInputError(f"{target} is a symlink; refusing to write through it")
-    if not stat.S_ISREG(info.st_mode):
-        raise InvalidInputError(f"{target} exists and is not a regular file")
-    if not overwrite:
-        raise InvalidInputError(
-            f"{target} already exists; nothing was written. Pass overwrite=True to replace it"
-        )
-
-
-def _write_temp(directory: Path, name: str, content: bytes, mode: int) -> Path:
-    temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(temp, _OPEN_FLAGS, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), mode)  # the open() mode is subject to the umask
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-    return temp
-
-
-def _link_new(temp: Path, target: Path) -> None:
-    """Give ``temp`` the name ``target`` only if ``target`` does not exist yet."""
-    try:
-        os.link(temp, target)  # fails if target exists: no race with another writer
-    except FileExistsError:
-        raise InvalidInputError(
-            f"{target} appeared while writing; pass overwrite=True to replace it"
-        ) from None
-    except OSError:
-        # Some file systems (FAT, some network shares) have no hard links.
-        if os.path.lexists(target):
-            raise
-        os.replace(temp, target)
-
-
-def _sync_folder(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
