@@ -59,6 +59,7 @@ class SectigoClient:
             sleep=sleep,
             allow_insecure_http=allow_insecure_http,
         )
+        self._clock = clock
         self.authorities = Authorities(self._session)
         self.licenses = Licenses(self._session)
         self.organizations = Organizations(self._session)
@@ -86,6 +87,11 @@ class SectigoClient:
     def username(self) -> str:
         """The login name."""
         return self._session.tokens.username
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The client's clock (seconds since the epoch): "now" for tokens and renewals."""
+        return self._clock
 
     @property
     def tokens(self) -> TokenPair | None:

@@ -1,0 +1,61 @@
+"""Certificates kept valid in folders: issue, keep, renew, and resume after a crash.
+
+::
+
+    from datetime import timedelta
+    from sectigo_iot.lifecycle import CertificateSpec, ensure_certificate, renew_due
+
+    spec = CertificateSpec(authority_id=1, common_name="api.example.com",
+                           dns_names=("www.api.example.com",))
+    result = await ensure_certificate(client, spec, "certs/api.example.com",
+                                      renew_before=timedelta(days=30))
+    result.action   # "kept" | "issued" | "renewed" | "resumed"
+    results = await renew_due(client, ["certs/api.example.com", "certs/b.example.com"])
+
+Each folder holds a journal (``journal.json``, 0600) and versioned PEM files behind a
+``live`` symlink switched in one rename; ``cert.pem``, ``chain.pem``, ``fullchain.pem``
+and ``key.pem`` stay at stable paths (``<folder>/cert.pem`` -> ``live/cert.pem``).
+A program that reads the files one by one can straddle a switch; one that must never
+pair a new key with an old certificate resolves ``live`` once, or uses
+:func:`load_certificate`. One process at a time works on a folder (``flock`` on
+``<folder>/.lock``). POSIX only. Uses the client and ``sectigo_iot.certs``; never the session.
+"""
+
+from ._ensure import (
+    DEFAULT_RENEW_BEFORE,
+    PENDING_SETTLE,
+    Action,
+    CertificateResult,
+    ensure_certificate,
+    renew_due,
+)
+from ._folder import FILE_NAMES, load_certificate
+from ._journal import (
+    JOURNAL_NAME,
+    CurrentCertificate,
+    Journal,
+    JournalError,
+    LifecycleError,
+    PendingAttempt,
+    read_journal,
+)
+from ._spec import CertificateSpec
+
+__all__ = [
+    "DEFAULT_RENEW_BEFORE",
+    "FILE_NAMES",
+    "JOURNAL_NAME",
+    "PENDING_SETTLE",
+    "Action",
+    "CertificateResult",
+    "CertificateSpec",
+    "CurrentCertificate",
+    "Journal",
+    "JournalError",
+    "LifecycleError",
+    "PendingAttempt",
+    "ensure_certificate",
+    "load_certificate",
+    "read_journal",
+    "renew_due",
+]

@@ -1,0 +1,521 @@
+"""Keep a certificate valid in a folder: issue, keep, renew, or resume a crashed attempt."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+from attrs import evolve, frozen
+
+from .._files import make_private_dirs
+from .._logging import get_logger
+from ..errors import AmbiguousRequestError, InvalidArchiveError, InvalidInputError
+from ..resources.batches import unique_batch_name
+from ._folder import (
+    LiveState,
+    archive_path,
+    folder_lock,
+    load_live,
+    publish_version,
+    remove_leftovers,
+    switch_live,
+)
+from ._journal import (
+    CurrentCertificate,
+    Journal,
+    JournalError,
+    LifecycleError,
+    PendingAttempt,
+    read_journal,
+    write_journal,
+)
+from ._spec import CertificateSpec
+
+if TYPE_CHECKING:
+    from .._client import SectigoClient
+    from ..certs import CertificateBundle
+    from ..models import Batch
+
+__all__ = [
+    "DEFAULT_RENEW_BEFORE",
+    "PENDING_SETTLE",
+    "Action",
+    "CertificateResult",
+    "ensure_certificate",
+    "renew_due",
+]
+
+logger = get_logger("sectigo_iot.lifecycle")
+
+Action = Literal["kept", "issued", "renewed", "resumed", "failed"]
+DEFAULT_RENEW_BEFORE = timedelta(days=30)
+#: a pending create whose batch is still not listed this long after it was sent never
+#: took effect, and is sent again; before that, resuming raises AmbiguousRequestError
+PENDING_SETTLE = timedelta(minutes=10)
+DEFAULT_CONCURRENCY = 4
+
+
+@frozen(kw_only=True)
+class CertificateResult:
+    """What happened to one folder.
+
+    ``action`` is ``kept``, ``issued``, ``renewed``, ``resumed`` (a crashed attempt
+    finished) or ``failed`` (``renew_due`` only; ``error`` holds the exception).
+    ``reason`` says why: ``valid``, ``empty``, ``due``, ``names``, ``damaged``,
+    ``forced``, ``pending`` or ``error``; ``detail`` says it in words. With
+    ``dry_run`` nothing was sent or written: ``action`` is what would be done.
+    """
+
+    folder: Path
+    action: Action
+    reason: str
+    detail: str = ""
+    bundle: CertificateBundle | None = None
+    batch: Batch | None = None
+    replaced_serial: str | None = None
+    revoked: bool = False
+    dry_run: bool = False
+    error: Exception | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True when a new certificate was put in place."""
+        return self.action in ("issued", "renewed", "resumed") and not self.dry_run
+
+
+OnChange = Callable[[CertificateResult], Awaitable[Any] | Any]
+
+
+@frozen(kw_only=True)
+class _Options:
+    renew_before: timedelta
+    revoke_replaced: bool
+    force: bool
+    dry_run: bool
+    on_change: OnChange | None
+    wait_timeout: float
+
+
+@frozen(kw_only=True)
+class _Plan:
+    action: Action
+    reason: str
+    detail: str
+    live: LiveState
+    replaced_serial: str | None
+
+
+async def ensure_certificate(
+    client: SectigoClient,
+    spec: CertificateSpec,
+    folder: str | os.PathLike[str],
+    *,
+    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    revoke_replaced: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    on_change: OnChange | None = None,
+    wait_timeout: float = 900.0,
+) -> CertificateResult:
+    """Make ``folder`` hold a valid certificate for ``spec``; see the package docs.
+
+    Keeps the certificate in place when it has exactly the spec's names, its key
+    matches and more than ``renew_before`` is left (on the client's clock); otherwise
+    issues or renews (``force`` renews anyway). A pending attempt left by a crash is
+    finished first. ``on_change`` (sync or async) gets the result after every new
+    certificate; ``revoke_replaced`` then revokes the old one (reason superseded).
+    """
+    if not isinstance(spec, CertificateSpec):
+        raise InvalidInputError(f"spec must be a CertificateSpec, got {type(spec).__name__}")
+    options = _options(renew_before, revoke_replaced, force, dry_run, on_change, wait_timeout)
+    return await _ensure(client, Path(folder), spec, options)
+
+
+async def renew_due(
+    client: SectigoClient,
+    folders: Iterable[str | os.PathLike[str]],
+    *,
+    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    revoke_replaced: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    on_change: OnChange | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    wait_timeout: float = 900.0,
+) -> list[CertificateResult]:
+    """Run :func:`ensure_certificate` on each folder with the spec in its journal.
+
+    At most ``concurrency`` folders are worked on at once. Returns one result per
+    folder, in order; a folder that fails gets an ``action="failed"`` result carrying
+    the error, and the others go on.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    options = _options(renew_before, revoke_replaced, force, dry_run, on_change, wait_timeout)
+    paths = [Path(folder) for folder in folders]
+    results: list[CertificateResult | None] = [None] * len(paths)
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(index: int, folder: Path) -> None:
+        async with limiter:
+            try:
+                results[index] = await _ensure(client, folder, None, options)
+            except Exception as exc:
+                logger.warning("renewal in %s failed: %s: %s", folder, type(exc).__name__, exc)
+                results[index] = CertificateResult(
+                    folder=folder,
+                    action="failed",
+                    reason="error",
+                    detail=f"{type(exc).__name__}: {exc}",
+                    dry_run=dry_run,
+                    error=exc,
+                )
+
+    async with anyio.create_task_group() as group:
+        for index, folder in enumerate(paths):
+            group.start_soon(one, index, folder)
+    return [result for result in results if result is not None]
+
+
+def _options(
+    renew_before: timedelta,
+    revoke_replaced: bool,
+    force: bool,
+    dry_run: bool,
+    on_change: OnChange | None,
+    wait_timeout: float,
+) -> _Options:
+    if not isinstance(renew_before, timedelta) or renew_before < timedelta(0):
+        raise InvalidInputError(f"renew_before must be a timedelta >= 0, got {renew_before!r}")
+    if on_change is not None and not callable(on_change):
+        raise InvalidInputError("on_change must be callable")
+    return _Options(
+        renew_before=renew_before,
+        revoke_replaced=bool(revoke_replaced),
+        force=bool(force),
+        dry_run=bool(dry_run),
+        on_change=on_change,
+        wait_timeout=wait_timeout,
+    )
+
+
+async def _ensure(
+    client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
+) -> CertificateResult:
+    if options.dry_run:
+        return _dry_run(client, folder, spec, options)
+    make_private_dirs(folder)
+    async with folder_lock(folder):
+        journal = read_journal(folder)
+        wanted = _wanted(folder, spec, journal)
+        if journal is not None and journal.pending is not None:
+            return await _resume(client, folder, journal, options)
+        plan = _plan(client, folder, wanted, journal, options)
+        if plan.action == "kept":
+            return await _keep(client, folder, wanted, journal, plan)
+        return await _issue(client, folder, wanted, journal, plan, options)
+
+
+def _wanted(folder: Path, spec: CertificateSpec | None, journal: Journal | None) -> CertificateSpec:
+    if spec is not None:
+        return spec
+    if journal is None:
+        raise JournalError(f"{folder} has no journal, so no spec to renew with")
+    return journal.spec
+
+
+def _dry_run(
+    client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
+) -> CertificateResult:
+    """What ``_ensure`` would do, read without the lock; nothing is sent or written."""
+    journal = read_journal(folder) if folder.is_dir() else None
+    wanted = _wanted(folder, spec, journal)
+    if journal is not None and journal.pending is not None:
+        return CertificateResult(
+            folder=folder,
+            action="resumed",
+            reason="pending",
+            detail=f"would finish the attempt of batch {journal.pending.batch_name}",
+            dry_run=True,
+        )
+    plan = _plan(client, folder, wanted, journal, options)
+    return CertificateResult(
+        folder=folder,
+        action=plan.action,
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=plan.live.bundle,
+        replaced_serial=plan.replaced_serial,
+        dry_run=True,
+    )
+
+
+def _plan(
+    client: SectigoClient,
+    folder: Path,
+    spec: CertificateSpec,
+    journal: Journal | None,
+    options: _Options,
+) -> _Plan:
+    """Decide between keeping, issuing and renewing, from the files in ``live``."""
+    live = load_live(folder) if folder.is_dir() else LiveState(None, None, "empty")
+    bundle = live.bundle
+    journaled = journal.current.serial if journal is not None and journal.current else None
+    replaced = bundle.serial_number if bundle is not None else journaled
+
+    def plan(action: Action, reason: str, detail: str) -> _Plan:
+        return _Plan(
+            action=action,
+            reason=reason,
+            detail=detail,
+            live=live,
+            replaced_serial=None if action == "issued" else replaced,
+        )
+
+    if bundle is None:
+        if live.problem == "empty" and journaled is None:
+            return plan("issued", "empty", "the folder holds no certificate")
+        if live.problem == "empty":
+            return plan("renewed", "damaged", f"{folder / 'live'} is missing")
+        return plan("renewed", "damaged", live.problem)
+    if set(bundle.sans) != set(spec.names) or bundle.common_name.lower() != spec.common_name:
+        return plan(
+            "renewed",
+            "names",
+            f"the certificate is for {', '.join(bundle.sans)}; "
+            f"the spec asks for {', '.join(spec.names)}",
+        )
+    left = bundle.not_after - _now(client)
+    if left <= options.renew_before:
+        return plan("renewed", "due", f"it expires on {bundle.not_after.isoformat()}")
+    if options.force:
+        return plan("renewed", "forced", "renewal was forced")
+    return plan("kept", "valid", f"valid until {bundle.not_after.isoformat()}")
+
+
+async def _keep(
+    client: SectigoClient,
+    folder: Path,
+    spec: CertificateSpec,
+    journal: Journal | None,
+    plan: _Plan,
+) -> CertificateResult:
+    """Record the certificate in place (and the spec), and settle owed revocations."""
+    bundle, version = plan.live.bundle, plan.live.version
+    assert bundle is not None and version is not None
+    recorded = journal.current if journal is not None else None
+    if recorded is None or recorded.serial != bundle.serial_number:
+        recorded = CurrentCertificate(
+            serial=bundle.serial_number, not_after=bundle.not_after, version=version
+        )
+    if journal is None or journal.spec != spec or journal.current != recorded:
+        journal = (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
+        write_journal(folder, journal)
+    revoked = await _settle_revocations(client, folder, journal)
+    return CertificateResult(
+        folder=folder,
+        action="kept",
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=bundle,
+        revoked=revoked,
+    )
+
+
+async def _issue(
+    client: SectigoClient,
+    folder: Path,
+    spec: CertificateSpec,
+    journal: Journal | None,
+    plan: _Plan,
+    options: _Options,
+) -> CertificateResult:
+    """Journal a new attempt, then create its batch and finish it."""
+    from ..certs import generate_password
+
+    await client.ensure_authenticated()  # so that nothing but the create is sent after
+    pending = PendingAttempt(
+        batch_name=unique_batch_name(),
+        pkcs12_password=generate_password(),
+        attempted_at=_now(client),
+        spec=spec,
+    )
+    journal = (journal or Journal(spec=spec)).replace(spec=spec, pending=pending)
+    write_journal(folder, journal)
+    batch = await _create(client, folder, journal)
+    journal = journal.replace(pending=evolve(pending, batch_id=batch.batch_id))
+    write_journal(folder, journal)
+    return await _finish(client, folder, journal, plan.action, plan, options)
+
+
+async def _resume(
+    client: SectigoClient, folder: Path, journal: Journal, options: _Options
+) -> CertificateResult:
+    """Finish the attempt a crash left: find its batch (by id, else by name) and go on.
+
+    A batch not listed yet is looked for again later (AmbiguousRequestError, journal
+    kept); once ``PENDING_SETTLE`` has passed since the attempt, the create is known
+    not to have taken effect and is sent again.
+    """
+    pending = journal.pending
+    assert pending is not None
+    if pending.batch_id is None:
+        found = await client.batches.find_by_name(pending.batch_name)
+        if found is None:
+            now = _now(client)
+            if now - pending.attempted_at < PENDING_SETTLE:
+                retry_at = (pending.attempted_at + PENDING_SETTLE).isoformat()
+                raise AmbiguousRequestError(
+                    f"an earlier attempt in {folder} sent batch {pending.batch_name!r}, "
+                    "which is not listed (yet); it is not sent again until "
+                    f"{retry_at}. Run again then, or check the batch and edit "
+                    f"{folder / 'journal.json'} by hand",
+                    operation="create",
+                    batch_name=pending.batch_name,
+                    attempted_at=pending.attempted_at,
+                )
+            logger.info("batch %r never appeared; sending its create again", pending.batch_name)
+            pending = evolve(pending, attempted_at=now)
+            journal = journal.replace(pending=pending)
+            write_journal(folder, journal)
+            found = await _create(client, folder, journal)
+        pending = evolve(pending, batch_id=found.batch_id)
+        journal = journal.replace(pending=pending)
+        write_journal(folder, journal)
+    replaced = journal.current.serial if journal.current is not None else None
+    live = LiveState(journal.current.version if journal.current else None, None, "pending")
+    plan = _Plan(
+        action="resumed",
+        reason="pending",
+        detail=f"finished the attempt of batch {pending.batch_name}",
+        live=live,
+        replaced_serial=replaced,
+    )
+    return await _finish(client, folder, journal, "resumed", plan, options)
+
+
+async def _create(client: SectigoClient, folder: Path, journal: Journal) -> Batch:
+    """Send the journaled attempt's create; a refusal (no batch made) clears the attempt."""
+    pending = journal.pending
+    assert pending is not None
+    spec = pending.spec
+    try:
+        return await client.batches.create(
+            spec.authority_id,
+            common_name=spec.common_name,
+            dns_names=spec.dns_names,
+            pkcs12_password=pending.pkcs12_password,
+            name=pending.batch_name,
+            params=spec.params,
+        )
+    except AmbiguousRequestError:
+        raise  # the batch may exist: the attempt stays journaled
+    except Exception:
+        write_journal(folder, journal.replace(pending=None))
+        raise
+
+
+async def _finish(
+    client: SectigoClient,
+    folder: Path,
+    journal: Journal,
+    action: Action,
+    plan: _Plan,
+    options: _Options,
+) -> CertificateResult:
+    """Wait, download, write the version, switch ``live``, journal, notify, revoke."""
+    pending = journal.pending
+    assert pending is not None and pending.batch_id is not None
+    batch, bundle = await _fetch(client, folder, pending.batch_id, pending.pkcs12_password, options)
+    await _checkpoint("downloaded")
+    version = publish_version(folder, bundle)
+    await _checkpoint("files_written")
+    switch_live(folder, version)
+    old = journal.current
+    previous = old.version if old is not None and old.version != version else None
+    replaced = plan.replaced_serial if plan.replaced_serial != bundle.serial_number else None
+    owed = journal.revoke_pending
+    if options.revoke_replaced and replaced is not None and replaced not in owed:
+        owed = (*owed, replaced)
+    journal = Journal(
+        spec=pending.spec,
+        current=CurrentCertificate(
+            serial=bundle.serial_number,
+            not_after=bundle.not_after,
+            version=version,
+            batch_id=pending.batch_id,
+        ),
+        previous_version=previous or journal.previous_version,
+        revoke_pending=owed,
+    )
+    write_journal(folder, journal)
+    remove_leftovers(folder, {version, *filter(None, [journal.previous_version])})
+    logger.info("%s %s: serial %s in place", action, folder, bundle.serial_number)
+    result = CertificateResult(
+        folder=folder,
+        action=action,
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=bundle,
+        batch=batch,
+        replaced_serial=replaced,
+    )
+    if options.on_change is not None:
+        outcome = options.on_change(result)
+        if inspect.isawaitable(outcome):
+            await outcome
+    if await _settle_revocations(client, folder, journal):
+        result = evolve(result, revoked=True)
+    return result
+
+
+async def _fetch(
+    client: SectigoClient, folder: Path, batch_id: int, password: str, options: _Options
+) -> tuple[Batch, CertificateBundle]:
+    """The batch and its one bundle, from a download already on disk or a new one."""
+    from ..certs import open_batch_zip
+
+    archive = archive_path(folder, batch_id)
+    try:
+        bundles = open_batch_zip(archive, password)
+        batch = await client.batches.get(batch_id)
+    except (OSError, InvalidArchiveError, InvalidInputError):
+        batch = await client.batches.wait(batch_id, timeout=options.wait_timeout)
+        await client.batches.download(batch_id, archive, overwrite=True)
+        bundles = open_batch_zip(archive, password)
+    keyed = [bundle for bundle in bundles if bundle.private_key is not None]
+    if len(keyed) != 1:
+        raise InvalidArchiveError(
+            f"batch {batch_id} holds {len(keyed)} certificates with a key; expected one"
+        )
+    return batch, keyed[0]
+
+
+async def _settle_revocations(client: SectigoClient, folder: Path, journal: Journal) -> bool:
+    """Revoke (reason superseded) the serials the journal owes; True if any was."""
+    if not journal.revoke_pending:
+        return False
+    authority_id = journal.spec.authority_id
+    profiles = [a.profile_id for a in await client.authorities.list() if a.id == authority_id]
+    if not profiles:
+        raise LifecycleError(f"authority {authority_id} is not listed; cannot revoke")
+    for serial in journal.revoke_pending:
+        await client.certificates.revoke(profiles[0], serial, "superseded")
+        logger.info("revoked %s (superseded) for %s", serial, folder)
+        owed = tuple(other for other in journal.revoke_pending if other != serial)
+        journal = journal.replace(revoke_pending=owed)
+        write_journal(folder, journal)
+    return True
+
+
+def _now(client: SectigoClient) -> datetime:
+    return datetime.fromtimestamp(client.clock(), timezone.utc)
+
+
+async def _checkpoint(step: str) -> None:
+    """Test hook between local steps ("downloaded", "files_written"); does nothing."""
