@@ -3,11 +3,15 @@
     async with SectigoClient.from_env() as client:
         authorities = await client.authorities.list()
 
+    with SyncSectigoClient.from_env() as client:  # the same, blocking
+        authorities = client.authorities.list()
+
 ``import sectigo_iot`` stays cheap: the certificate toolkit (cryptography), the keyring,
 the CLI and the emulator load only where they are used.
 """
 
 from ._client import DEFAULT_BASE_URL, SectigoClient
+from ._sync import SyncSectigoClient
 from ._version import __version__
 from .auth import FileTokenStore, KeyringTokenStore, MemoryTokenStore, TokenPair, TokenStore
 from .errors import (
@@ -90,6 +94,7 @@ __all__ = [
     "SectigoClient",
     "SectigoError",
     "ServerError",
+    "SyncSectigoClient",
     "TLSClientAuthRequiredError",
     "TokenError",
     "TokenPair",

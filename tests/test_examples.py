@@ -105,8 +105,38 @@ async def test_directory_service_authority_choice_and_rejection(tmp_path: Path) 
     assert bad.state == "READY_TO_SUBMIT" and "underscore" in bad.error
 
 
-async def test_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def run_cell(source: str, name: str, namespace: dict[str, Any]) -> tuple[Any, bool]:
+    """Run a cell as IPython does: its statements, then its last expression's value.
+    Returns the value (or None) and whether the cell awaited."""
+    tree = ast.parse(source)
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        del tree.body[-1]
+    else:
+        last = None
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    awaited = False
+    result = eval(compile(tree, name, "exec", flags=flags), namespace)  # noqa: S307
+    if inspect.iscoroutine(result):
+        awaited = True
+        await result
+    if last is None:
+        return None, awaited
+    expression = ast.Expression(last.value)
+    value = eval(compile(expression, name, "eval", flags=flags), namespace)  # noqa: S307
+    if inspect.iscoroutine(value):
+        awaited = True
+        value = await value
+    return value, awaited
+
+
+async def test_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cells run in order in one namespace; each result is rendered as Jupyter
+    would (``_repr_html_`` when it has one)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "IPython", None)  # progress falls back to stderr
     notebook = nbformat.read(EXAMPLES / "explore.ipynb", as_version=4)
     nbformat.validate(notebook)
     assert notebook.nbformat == 4
@@ -114,15 +144,22 @@ async def test_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert len(code_cells) >= 8
     uses_await = False
+    tables: list[str] = []
     for number, cell in enumerate(code_cells, 1):
-        code = compile(
-            cell.source, f"<cell {number}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        )
-        result = eval(code, namespace)  # noqa: S307 - our own notebook's cells
-        if inspect.iscoroutine(result):
-            uses_await = True
-            await result
+        value, awaited = await run_cell(cell.source, f"<cell {number}>", namespace)
+        uses_await |= awaited
+        if hasattr(value, "_repr_html_"):
+            tables.append(value._repr_html_())
     assert uses_await
     assert namespace["batch"].status == "READY_FOR_DOWNLOAD"
     assert namespace["bundle"].common_name == "notebook.example.com"
     assert namespace["balances"] == {1: 10}
+    assert namespace["sync_batch"].status == "READY_FOR_DOWNLOAD"
+    assert [item.common_name for item in namespace["sync_found"]] == ["sync.example.com"]
+    captions = [table.split("</caption>")[0].split("<caption>")[1] for table in tables]
+    for shown in ("Authority", "Licenses", "Batch", "CertificateBundle", "FoundCertificates"):
+        assert shown in captions
+    assert not any("PRIVATE KEY" in table for table in tables)
+    progress = capsys.readouterr().err.splitlines()
+    assert any("PROCESSING" in line for line in progress)
+    assert sum("READY_FOR_DOWNLOAD" in line for line in progress) == 2

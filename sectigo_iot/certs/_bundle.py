@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from .._html import table_html
 from ..errors import InvalidInputError
 from ._keys import key_encryption, key_type_name, private_key_pem
 
@@ -146,6 +147,17 @@ class CertificateBundle:
                 for cert in self.chain
             ],
         }
+
+    def _repr_html_(self) -> str:
+        summary = self.to_dict()
+        chain = summary.pop("chain")
+        summary["sans"] = ", ".join(summary["sans"])
+        rows = [*summary.items()]
+        rows += [
+            (f"chain[{number}]", f"{cert['subject']} (serial {cert['serial_number']})")
+            for number, cert in enumerate(chain)
+        ]
+        return table_html("CertificateBundle", ("field", "value"), rows)
 
     def __repr__(self) -> str:
         return (

@@ -2,6 +2,7 @@
 
 Attribute names are the snake_case of the JSON names; the converter in ``_converter``
 does the mapping. Every field has the zero value Go would decode a missing field to.
+In Jupyter every model shows as an HTML table of the fields its repr shows.
 A model with a date field also has ``_unparsed_dates``: the converter keeps there the
 API's text of dates it could not parse (the attribute is then ``None``).
 """
@@ -12,6 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from attrs import field, frozen
+
+from .._html import HTMLRepr
 
 __all__ = [
     "AuthenticationReply",
@@ -75,7 +78,7 @@ class BatchStatus:
 
 
 @frozen(kw_only=True)
-class AuthenticationRequest:
+class AuthenticationRequest(HTMLRepr):
     """Body of ``POST /auth/pwd``."""
 
     username: str
@@ -83,7 +86,7 @@ class AuthenticationRequest:
 
 
 @frozen(kw_only=True)
-class AuthenticationReply:
+class AuthenticationReply(HTMLRepr):
     """Tokens returned by login and refresh."""
 
     access_token: str = field(default="", repr=False)
@@ -91,7 +94,7 @@ class AuthenticationReply:
 
 
 @frozen(kw_only=True)
-class CreateSingleCertBatchRequest:
+class CreateSingleCertBatchRequest(HTMLRepr):
     """Body of ``PUT /api/v1/batches/createSingleCertBatch``."""
 
     authority_id: int
@@ -100,7 +103,7 @@ class CreateSingleCertBatchRequest:
 
 
 @frozen(kw_only=True)
-class UploadCSRBatchRequest:
+class UploadCSRBatchRequest(HTMLRepr):
     """The ``csrBatchRequest`` part of a CSR upload."""
 
     profile_id: int
@@ -109,7 +112,7 @@ class UploadCSRBatchRequest:
 
 
 @frozen(kw_only=True)
-class Batch:
+class Batch(HTMLRepr):
     """A batch, as returned by create, upload and batch detail."""
 
     batch_id: int = 0
@@ -129,7 +132,7 @@ class Batch:
 
 
 @frozen(kw_only=True)
-class ProcessingInfo:
+class ProcessingInfo(HTMLRepr):
     """Certificates of a batch counted by state."""
 
     active: int = 0
@@ -138,7 +141,7 @@ class ProcessingInfo:
 
 
 @frozen(kw_only=True)
-class Licenses:
+class Licenses(HTMLRepr):
     """Ordered and issued certificate counts (``/api/v1/devices``)."""
 
     ordered: int = 0
@@ -146,7 +149,7 @@ class Licenses:
 
 
 @frozen(kw_only=True)
-class Authority:
+class Authority(HTMLRepr):
     """An authority the user may issue under."""
 
     id: int = 0
@@ -160,7 +163,7 @@ class Authority:
 
 
 @frozen(kw_only=True)
-class Profile:
+class Profile(HTMLRepr):
     """An entry of the profile list."""
 
     profile_id: int = 0
@@ -169,7 +172,7 @@ class Profile:
 
 
 @frozen(kw_only=True)
-class ProfileParameter:
+class ProfileParameter(HTMLRepr):
     """One parameter a profile takes in ``profileParams``."""
 
     name: str = ""
@@ -185,7 +188,7 @@ class ProfileParameter:
 
 
 @frozen(kw_only=True)
-class ProfileDetail:
+class ProfileDetail(HTMLRepr):
     """A profile's detail; ``raw_profile_config`` is opaque text."""
 
     profile_name: str = ""
@@ -196,7 +199,7 @@ class ProfileDetail:
 
 
 @frozen(kw_only=True)
-class Organization:
+class Organization(HTMLRepr):
     """The organization of the current user."""
 
     organization_id: int = 0
@@ -214,7 +217,7 @@ class Organization:
 
 
 @frozen(kw_only=True)
-class FindCertificateRequest:
+class FindCertificateRequest(HTMLRepr):
     """Body of ``POST /api/v1/certificates/find``; empty fields are omitted."""
 
     common_name: str | None = None
@@ -222,7 +225,7 @@ class FindCertificateRequest:
 
 
 @frozen(kw_only=True)
-class CertificateItem:
+class CertificateItem(HTMLRepr):
     """A certificate found by ``certificates.find``. ``device_id`` may be int or str."""
 
     device_id: str = ""
@@ -234,7 +237,7 @@ class CertificateItem:
 
 
 @frozen(kw_only=True)
-class FindCertificateResponse:
+class FindCertificateResponse(HTMLRepr):
     """The find result: a count and the items."""
 
     total_count: int = 0
@@ -242,7 +245,7 @@ class FindCertificateResponse:
 
 
 @frozen(kw_only=True)
-class RevokeCertificateRequest:
+class RevokeCertificateRequest(HTMLRepr):
     """Body of ``POST /api/v1/certificates/{profileId}/revoke``."""
 
     reason_code: int
@@ -250,7 +253,7 @@ class RevokeCertificateRequest:
 
 
 @frozen(kw_only=True)
-class ErrorBody:
+class ErrorBody(HTMLRepr):
     """Sectigo's error body ``{status, message, errorCode, timestamp}``."""
 
     status: int = 0

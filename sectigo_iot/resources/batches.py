@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib
 import json
 import math
 import os
 import re
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +26,7 @@ import anyio
 from attrs import frozen
 
 from .._files import publish, sync_folder
+from .._html import table_html
 from .._logging import MIN_SECRET_LENGTH, get_logger
 from .._retry import outcome_unknown
 from .._session import decode, encode
@@ -82,6 +85,25 @@ class WaitProgress:
     status: str
     info: ProcessingInfo
     elapsed: float
+
+    def __str__(self) -> str:
+        info = self.info
+        return (
+            f"batch {self.batch.batch_id}: {self.status or 'no status'} after {self.elapsed:.1f} s "
+            f"(active {info.active}, success {info.success}, failed {info.failed})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("batch", self.batch.batch_id),
+            ("name", self.batch.batch_name),
+            ("status", self.status),
+            ("active", self.info.active),
+            ("success", self.info.success),
+            ("failed", self.info.failed),
+            ("elapsed", f"{self.elapsed:.1f} s"),
+        ]
+        return table_html("WaitProgress", ("field", "value"), rows)
 
 
 class Batches(Resource):
@@ -236,14 +258,18 @@ class Batches(Resource):
         *,
         timeout: float = 900.0,  # noqa: ASYNC109 (a deadline for the whole wait)
         on_progress: Callable[[WaitProgress], Any] | None = None,
+        progress: bool = False,
     ) -> Batch:
         """Poll until the batch is ready for download, and return it.
 
         Polls the detail and the processing counts (1 s, x1.5, at most 20 s apart); the
-        text status stands in when the detail says COLLECTED or nothing. Raises
-        BatchRejectedError, BatchFailedError or WaitTimeoutError (with the last state).
+        text status stands in when the detail says COLLECTED or nothing. Each poll goes
+        to ``on_progress``; ``progress=True`` also shows it (a display updated in place
+        under IPython, else a line on stderr). Raises BatchRejectedError,
+        BatchFailedError or WaitTimeoutError (with the last state).
         """
         batch_id = positive_id("batch_id", batch_id)
+        on_progress = _with_display(on_progress) if progress else on_progress
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
@@ -465,6 +491,32 @@ def _ambiguous_upload(
         common_names=names,
         attempted_at=attempted_at,
     )
+
+
+def _with_display(
+    on_progress: Callable[[WaitProgress], Any] | None,
+) -> Callable[[WaitProgress], Any]:
+    """``on_progress`` preceded by a progress display: one display updated in place
+    under IPython (loaded only here, and optional), else a line on stderr per poll."""
+    display: Any = None
+    with contextlib.suppress(ImportError):
+        ipython = importlib.import_module("IPython")
+        if ipython.get_ipython() is not None:
+            display = importlib.import_module("IPython.display").display
+    handle: Any = None
+
+    def show(update: WaitProgress) -> None:
+        nonlocal handle
+        if display is None:
+            print(update, file=sys.stderr, flush=True)
+        elif handle is None:
+            handle = display(update, display_id=True)
+        else:
+            handle.update(update)
+        if on_progress is not None:
+            on_progress(update)
+
+    return show
 
 
 def _is_done(batch: Batch, status: str, info: ProcessingInfo) -> bool:

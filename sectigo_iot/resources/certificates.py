@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .._html import shown_fields, table_html
 from .._logging import get_logger
 from .._retry import outcome_unknown
 from ..errors import (
@@ -56,6 +57,12 @@ class FoundCertificates(list[CertificateItem]):
 
     def __repr__(self) -> str:
         return f"FoundCertificates({list.__repr__(self)}, total_count={self.total_count})"
+
+    def _repr_html_(self) -> str:
+        rows = [[value for _, value in shown_fields(item)] for item in self]
+        header = [name for name, _ in shown_fields(CertificateItem())]
+        footer = f"{len(self)} of {self.total_count} certificate(s)"
+        return table_html("FoundCertificates", header, rows, footer=footer)
 
 
 class Certificates(Resource):
