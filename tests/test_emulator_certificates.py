@@ -1,19 +1,92 @@
-"""Finding certificates by CN or serial, and revoking them."""
+"""The emulator's CA, finding certificates by CN or serial, and revoking them."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 from _emulator_helpers import authed, create_id, strict
+from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from sectigo_iot.emulator import Emulator
+from sectigo_iot.emulator import CertificateAuthority, Emulator
+from sectigo_iot.emulator._ca import new_private_key
 from sectigo_iot.models import ErrorBody, FindCertificateResponse
 
 FIND = "/api/v1/certificates/find"
+
+
+def path_length(certificate: x509.Certificate) -> int | None:
+    return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+
+
+def issue_leaf(ca: CertificateAuthority, name: str = "leaf.example.com") -> x509.Certificate:
+    subject = x509.Name.from_rfc4514_string(f"CN={name}")
+    key = new_private_key("ec-p256")
+    now = datetime.now(timezone.utc)
+    return ca.issue(key.public_key(), subject, [name], now=now, validity=timedelta(days=30))
+
+
+def test_generate_makes_a_root_or_a_root_and_an_intermediate() -> None:
+    alone = CertificateAuthority.generate()
+    assert alone.chain == () and alone.root == alone.certificate
+    assert alone.certificates == (alone.certificate,)
+    alone.root.verify_directly_issued_by(alone.root)
+    assert path_length(alone.root) == 0
+
+    ca = CertificateAuthority.generate(intermediate=True)
+    intermediate, root = ca.certificates
+    assert ca.chain == (root,) and ca.root == root and ca.certificate == intermediate
+    intermediate.verify_directly_issued_by(root)
+    root.verify_directly_issued_by(root)
+    assert (path_length(intermediate), path_length(root)) == (0, 1)
+    assert "Issuing CA" in intermediate.subject.rfc4514_string()
+    issue_leaf(ca).verify_directly_issued_by(intermediate)
+
+
+def test_pem_round_trip_keeps_the_chain() -> None:
+    ca = CertificateAuthority.generate(intermediate=True)
+    assert x509.load_pem_x509_certificates(ca.certificate_pem) == list(ca.certificates)
+    loaded = CertificateAuthority.from_pem(ca.certificate_pem, ca.private_key_pem())
+    assert loaded.certificates == ca.certificates
+    issue_leaf(loaded).verify_directly_issued_by(ca.certificate)
+
+
+def test_leaf_verifies_from_the_root_with_the_intermediate_supplied() -> None:
+    """cryptography's path builder, trusting only the root, as a TLS client would."""
+    ca = CertificateAuthority.generate(intermediate=True)
+    leaf = issue_leaf(ca, "tls.example.com")
+    verifier = (
+        PolicyBuilder()
+        .store(Store([ca.root]))
+        .build_server_verifier(x509.DNSName("tls.example.com"))
+    )
+    chain = verifier.verify(leaf, [ca.certificate])
+    assert chain == [leaf, ca.certificate, ca.root]
+    with pytest.raises(VerificationError):
+        verifier.verify(leaf, [])
+
+
+def test_emulator_ca_is_an_intermediate_under_a_root(tmp_path: Path) -> None:
+    with Emulator() as emulator, Emulator() as other:
+        assert emulator.ca_certificate.issuer == emulator.root_certificate.subject
+        assert emulator.ca_certificate != emulator.root_certificate
+        assert x509.load_pem_x509_certificates(emulator.ca_pem) == [
+            emulator.ca_certificate,
+            emulator.root_certificate,
+        ]
+        assert other.ca is emulator.ca  # made once per process and key type
+    db = tmp_path / "emulator.sqlite"
+    with Emulator(db_path=db) as first:
+        certificates = first.ca.certificates
+        assert len(certificates) == 2 and first.ca is not emulator.ca
+    with Emulator(db_path=db) as second:
+        assert second.ca.certificates == certificates
 
 
 @pytest.fixture

@@ -57,10 +57,9 @@ async def test_pem_file_with_two_csrs(emu: Emulator, http: httpx.AsyncClient) ->
     archive = unzip(download.content)
     assert sorted(archive) == ["one.example.com.pem", "two.example.com.pem"]
     for key, name in zip(keys, ["one.example.com.pem", "two.example.com.pem"], strict=True):
-        chain = x509.load_pem_x509_certificates(archive[name])
-        assert len(chain) == 2
-        leaf, ca = chain
-        assert ca == emu.ca_certificate
+        leaf, intermediate, root = x509.load_pem_x509_certificates(archive[name])
+        assert (intermediate, root) == (emu.ca_certificate, emu.root_certificate)
+        leaf.verify_directly_issued_by(intermediate)
         assert leaf.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         ) == public_der(key)

@@ -16,6 +16,8 @@ from _emulator_helpers import (
     unzip,
     upload,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support import needs_openssl
 
@@ -38,6 +40,8 @@ async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -
     with Emulator(key_type=key_type) as emulator:
         emulator.clock.advance(3 * 86400)  # a clock moved forward still yields valid certs
         ca = await fetch_ca(emulator, tmp_path)
+        root = tmp_path / "root.pem"
+        root.write_bytes(emulator.root_certificate.public_bytes(serialization.Encoding.PEM))
         async with authed(emulator) as http:
             profile_params = params("api.example.com", "www.example.com", organizationName="Org")
             batch = strict(await create(http, profile_params=profile_params), Batch)
@@ -45,23 +49,30 @@ async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -
             p12 = tmp_path / "api.example.com.p12"
             p12.write_bytes(unzip(download.content)["api.example.com.p12"])
 
-            # no -legacy: 3DES and a SHA-1 MAC are in OpenSSL 3's default provider
-            opened = openssl("pkcs12", "-in", p12, "-nodes", "-passin", f"pass:{P12_PASSWORD}")
+            # Sectigo's legacy suite: OpenSSL 3 opens it only with -legacy
+            opened = openssl(
+                "pkcs12", "-legacy", "-in", p12, "-nodes", "-passin", f"pass:{P12_PASSWORD}"
+            )
             assert opened.returncode == 0, opened.stderr
-            assert opened.stdout.count("BEGIN CERTIFICATE") == 2
+            assert opened.stdout.count("BEGIN CERTIFICATE") == 3
             assert "PRIVATE KEY" in opened.stdout
-            wrong = openssl("pkcs12", "-in", p12, "-nodes", "-passin", "pass:wrong")
-            assert wrong.returncode != 0
+            wrong = openssl("pkcs12", "-legacy", "-in", p12, "-nodes", "-passin", "pass:wrong")
+            assert wrong.returncode != 0 and "mac verify error" in wrong.stderr.lower()
 
-            leaf = tmp_path / "leaf.pem"
-            extracted = openssl(
-                "pkcs12", "-in", p12, "-clcerts", "-nokeys", "-passin", f"pass:{P12_PASSWORD}",
-                "-out", leaf,
-            )  # fmt: skip
-            assert extracted.returncode == 0, extracted.stderr
-            verified = openssl("verify", "-CAfile", ca, leaf)
+            leaf, chain = tmp_path / "leaf.pem", tmp_path / "chain.pem"
+            for option, path in (("-clcerts", leaf), ("-cacerts", chain)):
+                extracted = openssl(
+                    "pkcs12", "-legacy", "-in", p12, option, "-nokeys",
+                    "-passin", f"pass:{P12_PASSWORD}", "-out", path,
+                )  # fmt: skip
+                assert extracted.returncode == 0, extracted.stderr
+            # the root alone is the trust anchor; the intermediate comes from the file
+            verified = openssl("verify", "-CAfile", root, "-untrusted", chain, leaf)
             assert verified.returncode == 0, verified.stderr
             assert verified.stdout.strip().endswith("OK")
+            assert openssl("verify", "-CAfile", root, leaf).returncode != 0
+            # /emulator/ca.pem (intermediate and root) verifies a bare leaf
+            assert openssl("verify", "-CAfile", ca, leaf).returncode == 0
 
             text = openssl("x509", "-in", leaf, "-noout", "-text").stdout
             assert "DNS:api.example.com, DNS:www.example.com" in text
@@ -71,12 +82,30 @@ async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -
             assert ("Key Encipherment" in text) == (key_type == "rsa2048")
             assert "O = Org" in text and "CN = api.example.com" in text
             assert "Subject Key Identifier" in text and "Authority Key Identifier" in text
-            assert "CN = Sectigo IoT Emulator Root CA" in text
+            assert (
+                "Issuer: C = US, O = sectigo-iot emulator, CN = Sectigo IoT Emulator Issuing CA"
+                in text
+            )
             serial = openssl("x509", "-in", leaf, "-noout", "-serial").stdout.strip()
             found = await http.post(
                 "/api/v1/certificates/find", json={"serialNumber": serial.split("=")[1]}
             )
             assert found.json()["totalCount"] == 1
+
+
+async def test_modern_format_opens_without_legacy(tmp_path: Path) -> None:
+    with Emulator(key_type="ec-p256", pkcs12_format="modern") as emulator:
+        async with authed(emulator) as http:
+            batch = strict(await create(http, "modern.example.com"), Batch)
+            download = await http.get(f"/api/v1/batches/{batch.batch_id}/download")
+    p12 = tmp_path / "modern.p12"
+    p12.write_bytes(unzip(download.content)["modern.example.com.p12"])
+    info = openssl("pkcs12", "-info", "-in", p12, "-nodes", "-passin", f"pass:{P12_PASSWORD}")
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.count("BEGIN CERTIFICATE") == 3
+    assert "PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048" in info.stderr
+    assert "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048" in info.stderr
+    assert "RC2" not in info.stderr
 
 
 async def test_csr_batch_certificates_verify(tmp_path: Path) -> None:
@@ -91,19 +120,32 @@ async def test_csr_batch_certificates_verify(tmp_path: Path) -> None:
             download = await http.get(f"/api/v1/batches/{batch.batch_id}/download")
     archive = unzip(download.content)
     assert sorted(archive) == ["ec.example.com.pem", "rsa.example.com.pem"]
+    root = tmp_path / "root.pem"
+    root.write_bytes(emulator.root_certificate.public_bytes(serialization.Encoding.PEM))
     for name, data in archive.items():
         path = tmp_path / name
-        path.write_bytes(data)
-        verified = openssl("verify", "-CAfile", ca, path)
+        path.write_bytes(data)  # leaf, intermediate, root
+        assert data.count(b"BEGIN CERTIFICATE") == 3
+        verified = openssl("verify", "-CAfile", root, "-untrusted", path, path)
         assert verified.returncode == 0, verified.stderr
+        assert openssl("verify", "-CAfile", ca, path).returncode == 0
     text = openssl("x509", "-in", tmp_path / "ec.example.com.pem", "-noout", "-text").stdout
     assert "DNS:ec.example.com, DNS:api.ec.example.com" in text
     assert "CN = ec.example.com" in text
 
 
-async def test_ca_certificate_is_a_ca(tmp_path: Path) -> None:
+async def test_ca_pem_is_the_intermediate_then_the_root(tmp_path: Path) -> None:
     with Emulator() as emulator:
         ca = await fetch_ca(emulator, tmp_path)
-    text = openssl("x509", "-in", ca, "-noout", "-text").stdout
-    assert "CA:TRUE" in text and "Certificate Sign" in text
-    assert openssl("verify", "-CAfile", ca, ca).returncode == 0
+        intermediate, root = emulator.ca_certificate, emulator.root_certificate
+    assert x509.load_pem_x509_certificates(ca.read_bytes()) == [intermediate, root]
+    paths = {}
+    for name, certificate in (("intermediate", intermediate), ("root", root)):
+        paths[name] = tmp_path / f"{name}.pem"
+        paths[name].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        text = openssl("x509", "-in", paths[name], "-noout", "-text").stdout
+        assert "CA:TRUE" in text and "Certificate Sign" in text
+    assert "pathlen:0" in openssl("x509", "-in", paths["intermediate"], "-noout", "-text").stdout
+    assert openssl("verify", "-CAfile", paths["root"], paths["root"]).returncode == 0
+    verified = openssl("verify", "-CAfile", paths["root"], paths["intermediate"])
+    assert verified.returncode == 0, verified.stderr

@@ -306,4 +306,4 @@ async def test_p12_opens_with_the_batch_password(http: httpx.AsyncClient) -> Non
     archive = unzip((await http.get(f"/api/v1/batches/{batch_id}/download")).content)
     bundle = pkcs12.load_pkcs12(archive["p12.example.com.p12"], P12_PASSWORD.encode())
     assert bundle.key is not None and bundle.cert is not None
-    assert len(bundle.additional_certs) == 1
+    assert len(bundle.additional_certs) == 2

@@ -12,14 +12,16 @@ Needs the ``emulator`` extra (Starlette, uvicorn, python-multipart)::
 
 from ._ca import CertificateAuthority
 from ._clock import Clock
-from ._config import BATCH_OUTCOMES, EmulatorConfig
+from ._config import BATCH_OUTCOMES, DEFAULT_USERNAME, EmulatorConfig
 from ._emulator import Emulator
 from ._faults import FAULT_KINDS, Fault
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
+from ._server import is_loopback
 from ._transport import EmulatorTransport
 
 __all__ = [
     "BATCH_OUTCOMES",
+    "DEFAULT_USERNAME",
     "FAULT_KINDS",
     "CertificateAuthority",
     "Clock",
@@ -31,4 +33,5 @@ __all__ = [
     "EmulatorTransport",
     "Fault",
     "Revocation",
+    "is_loopback",
 ]

@@ -217,6 +217,9 @@ def build_app(service: Service) -> Starlette:
     async def ca_pem(request: Request) -> Response:
         return Response(service.ca.certificate_pem, media_type="application/x-pem-file")
 
+    async def stats(request: Request) -> Response:
+        return json_response(service.stats.snapshot())
+
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(
@@ -260,6 +263,7 @@ def build_app(service: Service) -> Starlette:
         Route(f"{api}/certificates/find", find, methods=["POST"]),
         Route(f"{api}/certificates/{{profile_id:sectigo_id}}/revoke", revoke, methods=["POST"]),
         Route("/emulator/ca.pem", ca_pem, methods=["GET"]),
+        Route("/emulator/stats", stats, methods=["GET"]),
     ]
     return Starlette(
         routes=routes, exception_handlers={ApiError: api_error, HTTPException: http_error}

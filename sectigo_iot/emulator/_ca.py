@@ -1,4 +1,4 @@
-"""The emulator's test CA: key generation, issuance and PKCS#12/ZIP packaging."""
+"""The emulator's test CA (a root and an issuing intermediate), issuance and ZIP packaging."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..certs._keys import KEY_TYPES, new_private_key
@@ -29,7 +28,6 @@ __all__ = [
     "entry_name",
     "is_dns_name",
     "new_private_key",
-    "pkcs12_bytes",
     "subject_from_params",
 ]
 
@@ -84,78 +82,135 @@ def subject_from_params(params: Mapping[str, str]) -> x509.Name:
     return x509.Name(attributes)
 
 
-class CertificateAuthority:
-    """A self-signed root CA that signs the emulator's leaf certificates."""
+def _ca_name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sectigo-iot emulator"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
-    def __init__(self, key: PrivateKey, certificate: x509.Certificate) -> None:
+
+def _ca_certificate(
+    name: x509.Name,
+    key: PrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: PrivateKey,
+    *,
+    path_length: int,
+) -> x509.Certificate:
+    """A CA certificate for ``key``, self-signed when ``issuer`` is None."""
+    now = datetime.now(timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    issuer_ski = (
+        ski
+        if issuer is None
+        else issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name if issuer is None else issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+class CertificateAuthority:
+    """The CA that signs the emulator's leaf certificates, with the CA certificates above it.
+
+    ``certificate`` signs the leaves and ``key`` is its key; ``chain`` holds the
+    certificates above it up to the self-signed root, and is empty when ``certificate``
+    is that root. The emulator's own CA is a root and an intermediate, like Sectigo's.
+    """
+
+    def __init__(
+        self,
+        key: PrivateKey,
+        certificate: x509.Certificate,
+        chain: Sequence[x509.Certificate] = (),
+    ) -> None:
         self._key = key
         self.certificate = certificate
+        self.chain = tuple(chain)
 
     def __repr__(self) -> str:
         return f"<CertificateAuthority {self.certificate.subject.rfc4514_string()}>"
 
+    @property
+    def root(self) -> x509.Certificate:
+        """The self-signed root at the top of the chain (``certificate`` when alone)."""
+        return self.chain[-1] if self.chain else self.certificate
+
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """``certificate`` then ``chain``: what follows a leaf in a PKCS#12 or PEM chain."""
+        return (self.certificate, *self.chain)
+
     @classmethod
     def generate(
-        cls, key_type: str = "ec-p256", *, common_name: str = "Sectigo IoT Emulator Root CA"
+        cls,
+        key_type: str = "ec-p256",
+        *,
+        common_name: str = "Sectigo IoT Emulator Root CA",
+        intermediate: bool = False,
     ) -> CertificateAuthority:
-        """A new root CA, valid for ten years from now."""
+        """A new self-signed root named ``common_name``, valid for ten years; with
+        ``intermediate``, an issuing intermediate under it signs instead (the root's
+        key is then dropped), as the emulator's own CA does."""
+        root_key = new_private_key(key_type)
+        root = _ca_certificate(
+            _ca_name(common_name), root_key, None, root_key, path_length=int(intermediate)
+        )
+        if not intermediate:
+            return cls(root_key, root)
         key = new_private_key(key_type)
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sectigo-iot emulator"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]
+        issuing = _ca_certificate(
+            _ca_name("Sectigo IoT Emulator Issuing CA"), key, root, root_key, path_length=0
         )
-        now = datetime.now(timezone.utc)
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                critical=False,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, certificate)
+        return cls(key, issuing, (root,))
 
     @classmethod
     def from_pem(cls, certificate_pem: bytes, key_pem: bytes) -> CertificateAuthority:
-        """Load a CA from its PEM certificate and unencrypted PEM private key."""
+        """Load a CA from PEM certificates (the signing one first, then its chain, as
+        :attr:`certificate_pem` writes them) and its unencrypted PEM private key."""
         key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
             raise ValueError("the CA key must be an RSA or EC key")
-        return cls(key, x509.load_pem_x509_certificate(certificate_pem))
+        certificate, *chain = x509.load_pem_x509_certificates(certificate_pem)
+        return cls(key, certificate, chain)
 
     @property
     def certificate_pem(self) -> bytes:
-        """The CA certificate in PEM."""
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
+        """:attr:`certificates` in PEM: a CA file that verifies a leaf on its own."""
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in self.certificates)
 
     def private_key_pem(self) -> bytes:
-        """The CA private key as unencrypted PKCS#8 PEM (for persistence only)."""
+        """The signing key as unencrypted PKCS#8 PEM (for persistence only)."""
         return self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -228,25 +283,11 @@ _CACHE_LOCK = threading.Lock()
 
 
 def cached_ca(key_type: str) -> CertificateAuthority:
-    """One CA per key type and process, shared by in-memory emulators (keys are slow)."""
+    """One root and intermediate per key type and process, shared by in-memory emulators."""
     with _CACHE_LOCK:
         if key_type not in _CACHE:
-            _CACHE[key_type] = CertificateAuthority.generate(key_type)
+            _CACHE[key_type] = CertificateAuthority.generate(key_type, intermediate=True)
         return _CACHE[key_type]
-
-
-def pkcs12_bytes(
-    key: PrivateKey, certificate: x509.Certificate, chain: Sequence[x509.Certificate], password: str
-) -> bytes:
-    """A PKCS#12 (3DES, SHA-1 MAC, 2048 rounds) that OpenSSL 3 reads without ``-legacy``."""
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(2048)
-        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-        .hmac_hash(hashes.SHA1())  # noqa: S303 - what PKCS#12 readers without -legacy expect
-        .build(password.encode("utf-8"))
-    )
-    return pkcs12.serialize_key_and_certificates(None, key, certificate, list(chain), encryption)
 
 
 def entry_name(common_name: str, suffix: str) -> str:

@@ -10,6 +10,7 @@ from attrs import field, frozen, validators
 
 from ..models import Authority, Organization, ProfileParameter, converter
 from ._ca import KEY_TYPES, CertificateAuthority
+from ._pkcs12 import PKCS12_FORMATS
 
 __all__ = [
     "BATCH_OUTCOMES",
@@ -68,6 +69,9 @@ class EmulatorConfig:
     ``batch_outcome`` is how every valid batch ends (one of :data:`BATCH_OUTCOMES`:
     ``READY_FOR_DOWNLOAD``, ``REJECTED``, ``FAILED`` or ``NOT_ACCEPTABLE``);
     ``Emulator.set_next_outcome`` overrides it for the next batches.
+    ``pkcs12_format`` is how downloaded ``.p12`` files are encrypted: ``"legacy"`` as
+    Sectigo does (RC2-40 certificates, 3DES key, SHA-1 MAC; OpenSSL 3 needs
+    ``-legacy``) or ``"modern"`` (3DES throughout, read without ``-legacy``).
     """
 
     users: dict[str, str] = field(factory=lambda: _users(None), converter=_users, repr=_usernames)
@@ -86,6 +90,7 @@ class EmulatorConfig:
     validity_days: int = field(default=365, validator=validators.gt(0))
     base_url: str = "http://emulator.local"
     batch_outcome: str = field(default="ready", validator=validators.in_(BATCH_OUTCOMES))
+    pkcs12_format: str = field(default="legacy", validator=validators.in_(PKCS12_FORMATS))
 
     def __attrs_post_init__(self) -> None:
         if not self.users:

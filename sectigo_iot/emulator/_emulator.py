@@ -52,7 +52,7 @@ class Emulator:
         self.base_url = self.config.base_url
         #: the emulator's time; ``clock.advance(seconds)`` expires tokens, finishes batches
         self.clock = Clock()
-        #: login, refresh and request counters
+        #: login, refresh and request counters (also served at ``GET /emulator/stats``)
         self.stats = EmulatorStats()
         self._store = Store(self.config.db_path)
         self._store.ensure_authorities(self.config.initial_authorities())
@@ -85,7 +85,7 @@ class Emulator:
             return self.config.ca
         if self.config.db_path is None:
             return cached_ca(self.config.ca_key_type)
-        fresh = CertificateAuthority.generate(self.config.ca_key_type)
+        fresh = CertificateAuthority.generate(self.config.ca_key_type, intermediate=True)
         cert_pem = self._store.meta_setdefault("ca_certificate", fresh.certificate_pem)
         key_pem = self._store.meta_setdefault("ca_private_key", fresh.private_key_pem())
         return CertificateAuthority.from_pem(cert_pem, key_pem)
@@ -243,17 +243,26 @@ class Emulator:
 
     @property
     def ca(self) -> CertificateAuthority:
-        """The test CA that signs every certificate."""
+        """The test CA that signs every certificate, with its chain up to the root."""
         return self._service.ca
 
     @property
     def ca_certificate(self) -> x509.Certificate:
-        """The CA certificate (also served at ``GET /emulator/ca.pem``)."""
+        """The CA certificate that signs the leaves: by default an intermediate under
+        :attr:`root_certificate` (``leaf.verify_directly_issued_by(ca_certificate)``)."""
         return self._service.ca.certificate
 
     @property
+    def root_certificate(self) -> x509.Certificate:
+        """The self-signed root: the trust anchor, as Sectigo's root is in production."""
+        return self._service.ca.root
+
+    @property
     def ca_pem(self) -> bytes:
-        """The CA certificate in PEM."""
+        """:attr:`ca_certificate` then the chain up to the root, in PEM (also served at
+        ``GET /emulator/ca.pem``): a CA file that verifies a bare leaf. To check that a
+        client sends the intermediate, as production requires, trust only
+        :attr:`root_certificate`."""
         return self._service.ca.certificate_pem
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from attrs import frozen
 from cryptography import x509
@@ -99,6 +100,17 @@ class EmulatorStats:
         """Count a request."""
         with self._lock:
             self.requests[f"{method} {path}"] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON (served at ``GET /emulator/stats``; no usernames)."""
+        with self._lock:
+            return {
+                "logins": self.logins,
+                "failedLogins": self.failed_logins,
+                "refreshes": self.refreshes,
+                "requests": sum(self.requests.values()),
+                "requestsByRoute": dict(self.requests),
+            }
 
     def reset(self) -> None:
         """Set every counter back to zero."""

@@ -40,12 +40,12 @@ from ._ca import (
     entry_name,
     is_dns_name,
     new_private_key,
-    pkcs12_bytes,
     subject_from_params,
 )
 from ._clock import Clock
 from ._config import BATCH_OUTCOMES, EmulatorConfig, organization, profile_parameters
 from ._csr import CheckedCSR, UploadError, check_csr, extract_csrs
+from ._pkcs12 import pkcs12_bytes
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
 from ._responses import ErrorCode
 from ._store import BalanceError, BatchRow, CertificateRow, NewBatch, NewCertificate, Store
@@ -555,7 +555,12 @@ class Service:
             key = serialization.load_pem_private_key(cert.key_pem, password=None)
             assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
             leaf = x509.load_pem_x509_certificate(cert.cert_pem)
-            p12 = pkcs12_bytes(key, leaf, [self.ca.certificate], row.params["pkcs12Password"])
+            p12 = pkcs12_bytes(
+                key,
+                [leaf, *self.ca.certificates],
+                row.params["pkcs12Password"],
+                self.config.pkcs12_format,
+            )
             entries.append((entry_name(cert.common_name, ".p12"), p12))
         data = build_zip(entries)
         self.store.mark_collected(batch_id)
