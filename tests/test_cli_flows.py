@@ -213,7 +213,7 @@ def test_inspect_p12_and_pem(cli: CLI, archive: Path) -> None:
     (pem,) = cli.json("inspect", str(pem_folder / "fullchain.pem"))
     assert pem["serial_number"] == p12["serial_number"]
     assert pem["has_private_key"] is False
-    assert len(pem["chain"]) == 1
+    assert len(pem["chain"]) == len(p12["chain"]) == 2  # intermediate and root
 
 
 def test_inspect_der(cli: CLI, archive: Path) -> None:
@@ -225,6 +225,23 @@ def test_inspect_der(cli: CLI, archive: Path) -> None:
     (cli.tmp / "cert.der").write_bytes(der)
     (info,) = cli.json("inspect", "cert.der")
     assert info["common_name"] == "example.com"
+
+
+@pytest.mark.parametrize("encoding", ["DER", "PEM"])
+def test_inspect_p7b(cli: CLI, archive: Path, encoding: str) -> None:
+    """A PKCS#7 certificate list reads as in a batch ZIP: the leaf and its chain."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    fullchain = (archive.with_suffix("") / "fullchain.pem").read_bytes()
+    certs = x509.load_pem_x509_certificates(fullchain)
+    data = pkcs7.serialize_certificates(certs, getattr(Encoding, encoding))
+    (cli.tmp / "chain.p7b").write_bytes(data)
+    (info,) = cli.json("inspect", "chain.p7b")
+    (pem,) = cli.json("inspect", str(archive.with_suffix("") / "fullchain.pem"))
+    assert info["common_name"] == "example.com"
+    assert info["serial_number"] == pem["serial_number"]
+    assert info["chain"] == pem["chain"]
 
 
 def test_inspect_expires_within(cli: CLI, archive: Path) -> None:

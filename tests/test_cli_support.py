@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from sectigo_iot.cli import _runtime, app
+from sectigo_iot.cli import _client, app
 from sectigo_iot.emulator import Emulator
 
 ENV_VARS = (
@@ -50,7 +50,7 @@ class CLI:
         monkeypatch.chdir(tmp_path)
         self.opened: list[Emulator] = []
         self.hooks: list[Callable[[Emulator], None]] = []
-        original = self._open = _runtime.open_emulator
+        original = self._open = _client.open_emulator
 
         def opening(db_path: Path | None = None, **kwargs: Any) -> Emulator:
             emulator = original(db_path, **kwargs)
@@ -59,7 +59,7 @@ class CLI:
             self.opened.append(emulator)
             return emulator
 
-        monkeypatch.setattr(_runtime, "open_emulator", opening)
+        monkeypatch.setattr(_client, "open_emulator", opening)
         self.runner = CliRunner()
 
     def __call__(

@@ -11,7 +11,7 @@ from ._csr_load import CSRInfo, load_csrs
 from ._domains import validate_domain
 from ._keys import KEY_TYPES
 from ._passwords import generate_password
-from ._pem import load_pem_bundle, write_pem
+from ._pem import load_der_bundle, load_pem_bundle, load_pkcs7_bundle, write_pem
 from ._pkcs12 import load_pkcs12
 from ._reasons import RevocationReason
 
@@ -25,7 +25,9 @@ __all__ = [
     "generate_csr",
     "generate_password",
     "load_csrs",
+    "load_der_bundle",
     "load_pem_bundle",
+    "load_pkcs7_bundle",
     "load_pkcs12",
     "open_batch_zip",
     "validate_domain",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._app import app
-from ._runtime import EXIT_CODES, ExitCode
+from ._errors import EXIT_CODES, ExitCode
+from ._group import SectigoGroup
 
 __all__ = ["EXIT_CODES", "ExitCode", "app", "main"]
 
@@ -18,8 +19,6 @@ __all__ = ["EXIT_CODES", "ExitCode", "app", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sectigo`` with ``argv`` (default: the process arguments); return the status."""
     from typer.main import get_command
-
-    from ._app import SectigoGroup
 
     command = get_command(app)
     assert isinstance(command, SectigoGroup)

@@ -1,21 +1,16 @@
-"""The Typer application: global options, error handling and the command list."""
+"""The Typer application: the global options and the command list."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from ._dotenv import dotenv_applied
-from ._runtime import (
-    EXIT_CODES,
-    CLIError,
-    Settings,
-    forget_secrets,
-    remember_secret,
-    report_error,
-)
+from . import _commands_account, _commands_batches, _commands_certs, _commands_emulator
+from ._errors import EXIT_CODES
+from ._group import SectigoGroup
+from ._secrets import remember_secret
+from ._settings import Settings
 
-__all__ = ["SectigoGroup", "app", "settings_of"]
+__all__ = ["app"]
 
 _EPILOG = (
     "Global options go before the command: sectigo [OPTIONS] COMMAND [ARGS]. "
@@ -26,55 +21,6 @@ _EPILOG = (
     "\n\n"
     "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 )
-
-
-class SectigoGroup(TyperGroup):
-    """Runs the command and turns every failure into one ``error:`` line and a status."""
-
-    _verbose = False
-
-    def main(  # type: ignore[override]
-        self,
-        args: Any = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        SectigoGroup._verbose = False
-        forget_secrets()
-        with dotenv_applied():
-            try:
-                result = super().main(
-                    args=args,
-                    prog_name=prog_name or "sectigo",
-                    complete_var=complete_var,
-                    standalone_mode=False,
-                    **extra,
-                )
-                code = result if isinstance(result, int) and not isinstance(result, bool) else 0
-            except BrokenPipeError:  # e.g. `sectigo find -n x | head -1`
-                _silence_stdout()
-                code = 1
-            except BaseException as exc:  # every failure ends here, once
-                if isinstance(exc, SystemExit):
-                    raise
-                code = report_error(exc, verbose=SectigoGroup._verbose)
-        if standalone_mode:
-            raise SystemExit(code)
-        return code
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    import os
-    import sys
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (tests)
-        pass
 
 
 app = typer.Typer(
@@ -95,7 +41,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from .._version import __version__
+        from .. import __version__
 
         typer.echo(f"sectigo version {__version__}")
         raise typer.Exit()
@@ -196,9 +142,9 @@ def _root(
     ] = False,
 ) -> None:
     """CLI helper for Sectigo IoT Manager API access and debugging."""
-    from ._output import configure_logging
+    from ._logs import configure_logging
 
-    SectigoGroup._verbose = verbose
+    SectigoGroup.verbose = verbose
     remember_secret(password)
     if emulator:
         # credentials and an endpoint exported for a real account are not for the
@@ -228,20 +174,7 @@ def _from_command_line(ctx: typer.Context, **values: str) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    """The global settings stored by the root callback."""
-    root = ctx.find_root()
-    settings = root.obj
-    if not isinstance(settings, Settings):  # pragma: no cover - only without the callback
-        raise CLIError("internal error: global options were not parsed")
-    return settings
-
-
-def _register() -> None:
-    from . import _commands_account, _commands_batches, _commands_certs, _commands_emulator
-
-    for module in (_commands_account, _commands_batches, _commands_certs, _commands_emulator):
-        module.register(app)
-
-
-_register()
+_commands_account.register(app)
+_commands_batches.register(app)
+_commands_certs.register(app)
+_commands_emulator.register(app)

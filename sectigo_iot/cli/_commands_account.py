@@ -1,6 +1,7 @@
 """Account commands: auth (login, logout, state), authorities, licenses, profiles,
 organization."""
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -8,28 +9,18 @@ from urllib.parse import urlsplit
 import attrs
 import typer
 
+from ._errors import CLIError, ExitCode
 from ._output import Output, to_json
-from ._runtime import (
-    CLIError,
-    ExitCode,
-    Settings,
-    call,
-    describe_store,
-    now,
-    token_store,
-)
+from ._run import output_of, run
+from ._settings import Settings, settings_of
+from ._tokens import describe_store, token_store
 
 if TYPE_CHECKING:
     from .. import SectigoClient
     from ..auth import TokenPair
+    from ..models import Authority, Organization, ProfileDetail, ProfileParameter
 
 __all__ = ["register"]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from ._app import settings_of
-
-    return settings_of(ctx)
 
 
 def _host(client: "SectigoClient") -> str:
@@ -73,41 +64,52 @@ def auth(
     """Authenticate (refresh the tokens when possible, else log in) and store the tokens."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if cache:
-        _auth_cache(settings, out)
+        _auth_cache(ctx)
     elif debug:
-        _auth_debug(settings, out)
+        run(ctx, _token_report, lambda out, report: out.text("\n".join(report[1]), data=report[0]))
     else:
-
-        async def action(client: "SectigoClient") -> dict[str, Any]:
-            pair = await client.load_tokens()
-            if pair is None or not pair.access_valid(now()):
-                await client.ensure_authenticated()
-            return _token_state(client, client.tokens)
-
-        state = call(settings, action)
-        out.text("user authenticated and credentials cached", data=state)
-
-
-def _auth_cache(settings: Settings, out: Output) -> None:
-    if not settings.emulator and not settings.username:
-        host = urlsplit(settings.base_url.strip()).netloc.rpartition("@")[2]
-        store = token_store(settings)
-        directory = getattr(store, "directory", None)
-        where = (
-            f"files in {directory}"
-            if directory is not None
-            else f"the keyring, service 'sectigo-iot:{host}'"
+        run(
+            ctx,
+            _authenticate,
+            lambda out, state: out.text("user authenticated and credentials cached", data=state),
         )
-        out.text(f"tokens are kept in {where} (give --username to locate one login's entry)")
+
+
+async def _authenticate(client: "SectigoClient") -> dict[str, Any]:
+    """Refresh or log in unless the stored access token is still valid."""
+    pair = await client.load_tokens()
+    if pair is None or not pair.access_valid(time.time()):
+        await client.ensure_authenticated()
+    return _token_state(client, client.tokens)
+
+
+def _auth_cache(ctx: typer.Context) -> None:
+    settings = settings_of(ctx)
+    if not settings.emulator and not settings.username:
+        output_of(ctx).text(
+            f"tokens are kept in {_store_of_everyone(settings)} "
+            "(give --username to locate one login's entry)"
+        )
         return
 
     async def action(client: "SectigoClient") -> tuple[str, str, bool]:
         return describe_store(token_store(settings), _host(client), client.username)
 
-    kind, where, exists = call(settings, action)
+    run(ctx, action, _show_cache)
+
+
+def _store_of_everyone(settings: Settings) -> str:
+    """Where the tokens of every login at the endpoint are kept."""
+    host = urlsplit(settings.base_url.strip()).netloc.rpartition("@")[2]
+    directory = getattr(token_store(settings), "directory", None)
+    if directory is not None:
+        return f"files in {directory}"
+    return f"the keyring, service 'sectigo-iot:{host}'"
+
+
+def _show_cache(out: Output, found: tuple[str, str, bool]) -> None:
+    kind, where, exists = found
     data = {"store": kind, "location": where, "exists": exists}
     if kind == "file" and not exists:
         out.text(f"no credentials cache file exists (it would be {where})", data=data)
@@ -121,7 +123,7 @@ def _token_state(client: "SectigoClient", pair: "TokenPair | None") -> dict[str,
     state: dict[str, Any] = {"username": client.username, "host": _host(client)}
     if pair is None:
         return {**state, "stored": False, "accessValid": False, "refreshable": False}
-    moment = now()
+    moment = time.time()
     return {
         **state,
         "stored": True,
@@ -132,40 +134,41 @@ def _token_state(client: "SectigoClient", pair: "TokenPair | None") -> dict[str,
     }
 
 
-def _auth_debug(settings: Settings, out: Output) -> None:
-    async def action(client: "SectigoClient") -> tuple[dict[str, Any], list[str]]:
-        pair = await client.load_tokens()
-        state = _token_state(client, pair)
-        if pair is None:
-            return state, [
-                "credentials are expired or invalid",
-                f"no tokens are stored for {client.username} at {_host(client)}",
-            ]
-        moment = now()
-        expires, refresh_by = pair.expires_at - pair.skew, pair.refresh_by - pair.skew
-        if pair.access_valid(moment):
-            summary = f"credentials are valid until {go_time(expires)}"
-        elif pair.refreshable(moment):
-            summary = f"credentials are current until {go_time(refresh_by)}"
-        else:
-            summary = "credentials are expired or invalid"
-        access = (
-            f"access token: valid until {go_time(expires)}"
-            if pair.access_valid(moment)
-            else f"access token: expired at {go_time(expires)}"
-        )
-        if pair.refreshable(moment):
-            refresh = f"refresh token: refreshable until {go_time(refresh_by)}"
-        elif moment + pair.skew < pair.refresh_not_before:
-            refresh = (
-                f"refresh token: not usable before {go_time(pair.refresh_not_before - pair.skew)}"
-            )
-        else:
-            refresh = f"refresh token: expired at {go_time(refresh_by)}"
-        return state, [summary, access, refresh]
+async def _token_report(client: "SectigoClient") -> tuple[dict[str, Any], list[str]]:
+    """The state of the stored tokens, and the lines the original tool printed."""
+    pair = await client.load_tokens()
+    state = _token_state(client, pair)
+    if pair is None:
+        return state, [
+            "credentials are expired or invalid",
+            f"no tokens are stored for {client.username} at {_host(client)}",
+        ]
+    return state, _token_lines(pair, time.time())
 
-    state, lines = call(settings, action)
-    out.text("\n".join(lines), data=state)
+
+def _token_lines(pair: "TokenPair", moment: float) -> list[str]:
+    expires, refresh_by = pair.expires_at - pair.skew, pair.refresh_by - pair.skew
+    valid, refreshable = pair.access_valid(moment), pair.refreshable(moment)
+    if valid:
+        summary = f"credentials are valid until {go_time(expires)}"
+    elif refreshable:
+        summary = f"credentials are current until {go_time(refresh_by)}"
+    else:
+        summary = "credentials are expired or invalid"
+    if valid:
+        access = f"access token: valid until {go_time(expires)}"
+    else:
+        access = f"access token: expired at {go_time(expires)}"
+    return [summary, access, _refresh_line(pair, moment)]
+
+
+def _refresh_line(pair: "TokenPair", moment: float) -> str:
+    refresh_by = pair.refresh_by - pair.skew
+    if pair.refreshable(moment):
+        return f"refresh token: refreshable until {go_time(refresh_by)}"
+    if moment + pair.skew < pair.refresh_not_before:
+        return f"refresh token: not usable before {go_time(pair.refresh_not_before - pair.skew)}"
+    return f"refresh token: expired at {go_time(refresh_by)}"
 
 
 @auth_app.command("login")
@@ -174,42 +177,41 @@ def auth_login(ctx: typer.Context) -> None:
 
     The username and password are prompted for when not given.
     """
-    settings = _settings(ctx)
-    out = Output(settings.json)
+    settings = settings_of(ctx)
     username, password = settings.username, settings.password
     if not settings.emulator:
         if not username:
             username = typer.prompt("Sectigo username", err=True)
         if not password:
             password = typer.prompt("Sectigo password", hide_input=True, err=True)
-    if not settings.emulator and (not username.strip() or not password):
-        raise CLIError("a username and a password are needed to log in", ExitCode.AUTH)
+        if not username.strip() or not password:
+            raise CLIError("a username and a password are needed to log in", ExitCode.AUTH)
     settings = attrs.evolve(settings, username=username.strip(), password=password)
 
-    async def action(client: "SectigoClient") -> tuple[str, str, str]:
+    async def action(client: "SectigoClient") -> dict[str, str]:
         await client.authenticate()
         kind, where, _ = describe_store(token_store(settings), _host(client), client.username)
-        return client.username, _host(client), f"{kind} ({where})"
+        return {"username": client.username, "host": _host(client), "store": f"{kind} ({where})"}
 
-    user, host, where = call(settings, action)
-    out.text(
-        f"logged in as {user} at {host}; tokens stored in the {where}",
-        data={"username": user, "host": host, "store": where},
-    )
+    def show(out: Output, data: dict[str, str]) -> None:
+        user, host, store = data["username"], data["host"], data["store"]
+        out.text(f"logged in as {user} at {host}; tokens stored in the {store}", data=data)
+
+    run(ctx, action, show, settings=settings)
 
 
 @auth_app.command("logout")
 def auth_logout(ctx: typer.Context) -> None:
     """Forget the tokens stored for this user and endpoint."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
 
-    async def action(client: "SectigoClient") -> tuple[str, str]:
+    async def action(client: "SectigoClient") -> dict[str, str]:
         await client.logout()
-        return client.username, _host(client)
+        return {"username": client.username, "host": _host(client)}
 
-    user, host = call(settings, action)
-    out.text(f"forgot the stored tokens of {user} at {host}", data={"username": user, "host": host})
+    def show(out: Output, data: dict[str, str]) -> None:
+        out.text(f"forgot the stored tokens of {data['username']} at {data['host']}", data=data)
+
+    run(ctx, action, show)
 
 
 # -- discovery ------------------------------------------------------------------------
@@ -223,10 +225,8 @@ def authorities(
     ] = False,
 ) -> None:
     """List the authorities you may issue under (and their balances)."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
 
-    async def action(client: "SectigoClient") -> tuple[list[Any], dict[int, int]]:
+    async def action(client: "SectigoClient") -> "tuple[list[Authority], dict[int, int]]":
         found = await client.authorities.list()
         amounts = {}
         if balances:
@@ -234,43 +234,37 @@ def authorities(
                 amounts[authority.id] = await client.authorities.balance(authority.id)
         return found, amounts
 
-    found, amounts = call(settings, action)
+    run(ctx, action, lambda out, result: _show_authorities(out, *result, balances=balances))
+
+
+def _show_authorities(
+    out: Output, found: "list[Authority]", amounts: dict[int, int], *, balances: bool
+) -> None:
     if out.json:
         out.emit_json(to_json(found))
         if balances:
             out.emit_json({key: amounts[int(key)] for key in sorted(str(k) for k in amounts)})
         return
     columns = ["id", "profileId", "profileName", "ecosystem", "enabled", "balance"]
-    if balances:
-        columns.append("available")
     rows = []
     for a in found:
-        row: list[Any] = [
-            a.id,
-            a.profile_id,
-            a.profile_name,
-            a.ecosystem_name,
-            "yes" if a.enabled else "no",
-            a.balance,
-        ]
-        if balances:
-            row.append(amounts.get(a.id))
-        rows.append(row)
-    out.table(columns, rows, title="Authorities")
+        enabled = "yes" if a.enabled else "no"
+        row = [a.id, a.profile_id, a.profile_name, a.ecosystem_name, enabled, a.balance]
+        rows.append([*row, amounts.get(a.id)] if balances else row)
+    out.table([*columns, "available"] if balances else columns, rows, title="Authorities")
 
 
 def licenses(ctx: typer.Context) -> None:
     """Show the ordered and issued certificate counts."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
-
-    async def action(client: "SectigoClient") -> Any:
-        return await client.licenses.used()
-
-    used = call(settings, action)
-    out.result(
-        to_json(used),
-        lambda o: o.fields([("ordered", used.ordered), ("issued", used.issued)], title="Licenses"),
+    run(
+        ctx,
+        lambda client: client.licenses.used(),
+        lambda out, used: out.result(
+            to_json(used),
+            lambda o: o.fields(
+                [("ordered", used.ordered), ("issued", used.issued)], title="Licenses"
+            ),
+        ),
     )
 
 
@@ -287,83 +281,69 @@ def profiles(
     ] = False,
 ) -> None:
     """List the profiles, or show one profile's detail or parameters."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if params and not profile_id:
         raise CLIError("must specify id to get profile params")
     if profile_id < 0:
         raise CLIError(f"profile id must be positive, got {profile_id}")
-
     if not profile_id:
-
-        async def listing(client: "SectigoClient") -> Any:
-            return await client.profiles.list()
-
-        found = call(settings, listing)
-        out.result(
-            to_json(found),
-            lambda o: o.table(
-                ["profileId", "ca", "algorithms"],
-                [[p.profile_id, p.ca, ", ".join(p.algorithms or [])] for p in found],
-                title="Profiles",
-            ),
-        )
+        run(ctx, lambda client: client.profiles.list(), _show_profiles)
     elif params:
-
-        async def parameters(client: "SectigoClient") -> Any:
-            return await client.profiles.parameters(profile_id)
-
-        found = call(settings, parameters)
-        out.result(
-            to_json(found),
-            lambda o: o.table(
-                ["name", "title", "inputType", "required", "validationPattern"],
-                [
-                    [
-                        p.name,
-                        p.title,
-                        p.input_type,
-                        "yes" if p.required else "no",
-                        p.validation_pattern,
-                    ]
-                    for p in found
-                ],
-                title=f"Parameters of profile {profile_id}",
-            ),
+        run(
+            ctx,
+            lambda client: client.profiles.parameters(profile_id),
+            lambda out, found: _show_parameters(out, found, profile_id),
         )
     else:
+        run(ctx, lambda client: client.profiles.get(profile_id), _show_profile)
 
-        async def detail(client: "SectigoClient") -> Any:
-            return await client.profiles.get(profile_id)
 
-        profile = call(settings, detail)
+def _show_profiles(out: Output, found: list[Any]) -> None:
+    out.result(
+        to_json(found),
+        lambda o: o.table(
+            ["profileId", "ca", "algorithms"],
+            [[p.profile_id, p.ca, ", ".join(p.algorithms or [])] for p in found],
+            title="Profiles",
+        ),
+    )
 
-        def human(o: Output) -> None:
-            o.fields(
-                [
-                    ("profileId", profile.profile_id),
-                    ("profileName", profile.profile_name),
-                    ("name", profile.name),
-                    ("keyAlgorithmInfo", profile.key_algorithm_info),
-                ],
-                title=f"Profile {profile.profile_id}",
-            )
-            if profile.raw_profile_config:
-                o.line("")
-                o.line(profile.raw_profile_config.rstrip())
 
-        out.result(to_json(profile), human)
+def _show_parameters(out: Output, found: "list[ProfileParameter]", profile_id: int) -> None:
+    columns = ["name", "title", "inputType", "required", "validationPattern"]
+    rows = [
+        [p.name, p.title, p.input_type, "yes" if p.required else "no", p.validation_pattern]
+        for p in found
+    ]
+    out.result(
+        to_json(found),
+        lambda o: o.table(columns, rows, title=f"Parameters of profile {profile_id}"),
+    )
+
+
+def _show_profile(out: Output, profile: "ProfileDetail") -> None:
+    def human(o: Output) -> None:
+        o.fields(
+            [
+                ("profileId", profile.profile_id),
+                ("profileName", profile.profile_name),
+                ("name", profile.name),
+                ("keyAlgorithmInfo", profile.key_algorithm_info),
+            ],
+            title=f"Profile {profile.profile_id}",
+        )
+        if profile.raw_profile_config:
+            o.line("")
+            o.line(profile.raw_profile_config.rstrip())
+
+    out.result(to_json(profile), human)
 
 
 def organization(ctx: typer.Context) -> None:
     """Show the organization of the current user."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
+    run(ctx, lambda client: client.organizations.current(), _show_organization)
 
-    async def action(client: "SectigoClient") -> Any:
-        return await client.organizations.current()
 
-    org = call(settings, action)
+def _show_organization(out: Output, org: "Organization") -> None:
     out.result(
         to_json(org),
         lambda o: o.fields(

@@ -1,79 +1,36 @@
-"""Batch commands: create, upload, batches, download, and the wait/download/PEM flow."""
+"""Batch commands: create, upload, batches, download."""
 
 import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._output import Output, note, progress, to_json
-from ._runtime import CLIError, Settings, call, remember_secret
+from ._batch_flow import Flow, default_batch_name, finish
+from ._errors import CLIError
+from ._files import prepare_folder
+from ._options import (
+    DEFAULT_TIMEOUT,
+    BatchIdOption,
+    DnsNamesOption,
+    DomainOption,
+    DownloadOption,
+    TimeoutOption,
+    WaitOption,
+)
+from ._output import Output, note, to_json
+from ._run import run
+from ._secrets import remember_secret
+from ._settings import settings_of
 
 if TYPE_CHECKING:
     from .. import Batch, SectigoClient
-    from ..certs import CertificateBundle
+    from ..models import ProcessingInfo
 
-__all__ = ["register", "write_bundles"]
-
-DEFAULT_TIMEOUT = 900.0
-
-WaitOption = Annotated[
-    bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
-]
-DownloadOption = Annotated[
-    str | None,
-    typer.Option(
-        "--download",
-        metavar="DIR",
-        help="Wait, then save the batch ZIP in DIR (created if missing).",
-        show_default=False,
-    ),
-]
-TimeoutOption = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        help="Seconds to wait for the batch with --wait or --download.",
-        min=0.001,
-    ),
-]
+__all__ = ["register"]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    from ._app import settings_of
-
-    return settings_of(ctx)
-
-
-def prepare_folder(folder: Path) -> Path:
-    """Check (or create, mode 0700 at every level made) a folder that will receive
-    files, before any request."""
-    if folder.exists() or folder.is_symlink():
-        if not folder.is_dir():
-            raise CLIError(f'path "{folder}" is not a directory')
-        return folder
-    missing = [folder, *(p for p in folder.parents if not (p.exists() or p.is_symlink()))]
-    for level in sorted(set(missing), key=lambda p: len(p.parts)):
-        try:
-            os.mkdir(level, 0o700)
-            os.chmod(level, 0o700)  # mkdir's mode is reduced by the umask
-        except FileExistsError:
-            if not level.is_dir():
-                raise CLIError(f'path "{level}" is not a directory') from None
-        except OSError as exc:
-            raise CLIError(f'could not create directory "{level}": {exc.strerror}') from None
-    return folder
-
-
-def default_batch_name(domain: str) -> str:
-    """``new certs for DOMAIN (8 hex digits)``: unique, so an ambiguous create can be
-    found again by name."""
-    return f"new certs for {domain} ({secrets.token_hex(4)})"
-
-
-def parse_params(values: "list[str] | None") -> dict[str, str]:
+def _parse_params(values: "list[str] | None") -> dict[str, str]:
     """``KEY=VALUE`` options as a dict; malformed or repeated keys are usage errors."""
     params: dict[str, str] = {}
     for item in values or []:
@@ -89,62 +46,6 @@ def parse_params(values: "list[str] | None") -> dict[str, str]:
     return params
 
 
-def write_bundles(
-    bundles: "list[CertificateBundle]", folder: Path, *, overwrite: bool = False
-) -> list[dict[str, str]]:
-    """Write each bundle as PEM files: in ``folder`` for one bundle, else in a
-    sub-folder per certificate (named after its common name, or its position)."""
-    from ..certs import write_pem
-
-    written = []
-    used: set[str] = set()
-    for index, bundle in enumerate(bundles, 1):
-        target = folder
-        if len(bundles) > 1:
-            name = _safe_name(bundle.common_name) or f"certificate-{index}"
-            if name in used:
-                name = f"{name}-{index}"
-            used.add(name)
-            target = folder / name
-        paths = write_pem(bundle, target, overwrite=overwrite)
-        written.append({role: str(path) for role, path in paths.items()})
-    return written
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
-    return cleaned[:100]
-
-
-async def finish(
-    client: "SectigoClient",
-    batch: "Batch",
-    *,
-    wait: bool,
-    download: Path | None,
-    pem: bool,
-    password: str | None,
-    timeout: float,
-) -> dict[str, Any]:
-    """Wait for the batch, download it and write PEM files, as asked."""
-    result: dict[str, Any] = {"batch": batch}
-    if not (wait or download is not None):
-        return result
-    with progress(f"batch {batch.batch_id}") as on_progress:
-        batch = await client.batches.wait(batch.batch_id, timeout=timeout, on_progress=on_progress)
-    result["batch"] = batch
-    if download is None:
-        return result
-    archive = await client.batches.download(batch.batch_id, download)
-    result["zip"] = str(archive)
-    if pem:
-        from ..certs import open_batch_zip
-
-        bundles = open_batch_zip(archive, password)
-        result["pem"] = write_bundles(bundles, download / str(batch.batch_id))
-    return result
-
-
 def _show(out: Output, result: dict[str, Any]) -> None:
     """Print a batch (and the files written) as JSON or as a summary."""
     batch = result["batch"]
@@ -152,14 +53,14 @@ def _show(out: Output, result: dict[str, Any]) -> None:
     if out.json:
         out.emit_json({"batch": to_json(batch), **extra} if extra else to_json(batch))
         return
-    show_batch(out, batch)
+    _show_batch(out, batch)
     if "zip" in extra:
         out.line(f"downloaded batch {batch.batch_id} to {extra['zip']}")
     for files in extra.get("pem", []):
         out.line("wrote " + ", ".join(files[role] for role in sorted(files)))
 
 
-def show_batch(out: Output, batch: "Batch") -> None:
+def _show_batch(out: Output, batch: "Batch") -> None:
     """A batch as a summary table."""
     from ..models import format_date
 
@@ -180,6 +81,7 @@ def show_batch(out: Output, batch: "Batch") -> None:
 
 
 def _check_flow(download: str | None, pem: bool | None) -> Path | None:
+    """The ``--download`` folder, checked (or created) before anything is sent."""
     if pem and download is None:
         raise CLIError("--pem needs --download DIR (the folder receiving the files)")
     if download is None:
@@ -201,16 +103,7 @@ def create(
             show_default=False,
         ),
     ] = 0,
-    domain: Annotated[
-        str,
-        typer.Option(
-            "--domain",
-            "-d",
-            metavar="DOMAIN",
-            help="Common name, also the first DNS name.",
-            show_default=False,
-        ),
-    ] = "",
+    domain: DomainOption = "",
     password: Annotated[
         str,
         typer.Option(
@@ -254,12 +147,7 @@ def create(
             "--organization", "-o", metavar="ORG", help="Organization name (End Entity profile)."
         ),
     ] = "",
-    dns_names: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dns-name", metavar="NAME", help="Another DNS name for the certificate (repeatable)."
-        ),
-    ] = None,
+    dns_names: DnsNamesOption = None,
     wait: WaitOption = False,
     download: DownloadOption = None,
     pem: Annotated[
@@ -276,36 +164,25 @@ def create(
 
     The certificate and its key are delivered as a PKCS#12 encrypted with the password.
     """
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if not domain:
         raise CLIError("must specify domain name of cert subject")
     if not authority:
         raise CLIError("must specify authority ID")
     if authority < 0:
         raise CLIError(f"authority ID must be positive, got {authority}")
-
-    from ..certs import generate_password, validate_domain
+    from ..certs import validate_domain
 
     validate_domain(domain)
     extra_names = [validate_domain(name) for name in dns_names or []]
-    folder = _check_flow(download, pem)
-    params: dict[str, str] | None = None
-    if settings.end_entity:
-        params = {
-            "localityName": locality,
-            "stateOrProvinceName": state,
-            "countryName": country,
-            "organizationName": organization,
-        }
-    elif country or state or locality or organization:
-        note(
-            "warning: --country, --state, --locality and --organization are only sent "
-            "with the End Entity profile (-P 85)"
-        )
-    if not password:
-        password = generate_password()
-        note(f"pkcs12 password: {password}")
+    flow = Flow(wait=wait, download=_check_flow(download, pem), pem=pem, timeout=timeout)
+    params = _subject_params(
+        settings_of(ctx).end_entity,
+        localityName=locality,
+        stateOrProvinceName=state,
+        countryName=country,
+        organizationName=organization,
+    )
+    password = password or _new_password()
     remember_secret(password)
     name = batch_name or default_batch_name(domain)
 
@@ -318,17 +195,30 @@ def create(
             name=name,
             params=params,
         )
-        return await finish(
-            client,
-            batch,
-            wait=wait,
-            download=folder,
-            pem=pem,
-            password=password,
-            timeout=timeout,
-        )
+        return await finish(client, batch, flow, password)
 
-    _show(out, call(settings, action))
+    run(ctx, action, _show)
+
+
+def _subject_params(end_entity: bool, **subject: str) -> dict[str, str] | None:
+    """The subject parameters create sends: only with the End Entity profile."""
+    if end_entity:
+        return subject
+    if any(subject.values()):
+        note(
+            "warning: --country, --state, --locality and --organization are only sent "
+            "with the End Entity profile (-P 85)"
+        )
+    return None
+
+
+def _new_password() -> str:
+    """A generated PKCS#12 password, printed once on stderr."""
+    from ..certs import generate_password
+
+    password = generate_password()
+    note(f"pkcs12 password: {password}")
+    return password
 
 
 def upload(
@@ -372,44 +262,33 @@ def upload(
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Submit a batch of CSRs (the private keys never leave your machine)."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if not files or len(files) != 1:
         raise CLIError("specify the path to one CSR for upload")
     if not profile:
         raise CLIError("specify the profile ID to sign the cert under")
     if profile < 0:
         raise CLIError(f"profile ID must be positive, got {profile}")
-    params = parse_params(param)
+    params = _parse_params(param)
     path = Path(files[0])
     from ..certs import load_csrs
 
     # one read, capped by the toolkit; every CSR is checked before anything is sent
     data = b"".join(info.pem for info in load_csrs(path))
     folder = _check_flow(download, pem if download is not None else None)
+    flow = Flow(wait=wait, download=folder, pem=pem, timeout=timeout)
 
     async def action(client: "SectigoClient") -> dict[str, Any]:
         batch = await client.batches.upload_csrs(
             profile, data, name=path.name, params=params or None
         )
-        return await finish(
-            client,
-            batch,
-            wait=wait,
-            download=folder,
-            pem=pem,
-            password=None,
-            timeout=timeout,
-        )
+        return await finish(client, batch, flow)
 
-    _show(out, call(settings, action))
+    run(ctx, action, _show)
 
 
 def batches(
     ctx: typer.Context,
-    batch_id: Annotated[
-        int, typer.Option("--id", "-i", metavar="ID", help="Batch id.", show_default=False)
-    ] = 0,
+    batch_id: BatchIdOption = 0,
     status: Annotated[
         bool, typer.Option("--status", "-s", help="Print the text status, normalized.")
     ] = False,
@@ -420,46 +299,42 @@ def batches(
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Show a batch: its detail, its text status or its processing counts."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if batch_id <= 0:
         raise CLIError("specify batch id to get information")
     if info:
-
-        async def counts(client: "SectigoClient") -> Any:
-            return await client.batches.processing_info(batch_id)
-
-        found = call(settings, counts)
-        out.result(
-            to_json(found),
-            lambda o: o.fields(
-                [("active", found.active), ("success", found.success), ("failed", found.failed)],
-                title=f"Batch {batch_id}",
-            ),
+        run(
+            ctx,
+            lambda client: client.batches.processing_info(batch_id),
+            lambda out, found: _show_counts(out, found, batch_id),
         )
     elif status:
-
-        async def text(client: "SectigoClient") -> str:
-            return await client.batches.status(batch_id)
-
-        value = call(settings, text)
-        out.text(value, data={"batchId": batch_id, "status": value})
+        run(
+            ctx,
+            lambda client: client.batches.status(batch_id),
+            lambda out, value: out.text(value, data={"batchId": batch_id, "status": value}),
+        )
     else:
 
         async def detail(client: "SectigoClient") -> dict[str, Any]:
             batch = await client.batches.get(batch_id)
-            return await finish(
-                client, batch, wait=wait, download=None, pem=False, password=None, timeout=timeout
-            )
+            return await finish(client, batch, Flow(wait=wait, timeout=timeout))
 
-        _show(out, call(settings, detail))
+        run(ctx, detail, _show)
+
+
+def _show_counts(out: Output, found: "ProcessingInfo", batch_id: int) -> None:
+    out.result(
+        to_json(found),
+        lambda o: o.fields(
+            [("active", found.active), ("success", found.success), ("failed", found.failed)],
+            title=f"Batch {batch_id}",
+        ),
+    )
 
 
 def download(
     ctx: typer.Context,
-    batch_id: Annotated[
-        int, typer.Option("--id", "-i", metavar="ID", help="Batch id.", show_default=False)
-    ] = 0,
+    batch_id: BatchIdOption = 0,
     outdir: Annotated[
         str,
         typer.Option(
@@ -475,8 +350,6 @@ def download(
     ] = False,
 ) -> None:
     """Download a batch's ZIP archive."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if batch_id <= 0:
         raise CLIError("must specify batch id for download")
     if not outdir.strip():
@@ -488,11 +361,14 @@ def download(
     prepare_folder(folder)
     if not os.access(folder, os.W_OK):
         raise CLIError(f'directory "{outdir}" is not writable')
+    run(
+        ctx,
+        lambda client: client.batches.download(batch_id, folder, overwrite=force),
+        lambda out, archive: _show_download(out, batch_id, archive),
+    )
 
-    async def action(client: "SectigoClient") -> Path:
-        return await client.batches.download(batch_id, folder, overwrite=force)
 
-    archive = call(settings, action)
+def _show_download(out: Output, batch_id: int, archive: Path) -> None:
     out.text(
         f"downloaded batch {batch_id} to {archive}\n"
         f"read it with `sectigo inspect {archive}`, or unzip it and decrypt with your "

@@ -1,37 +1,24 @@
 """Certificate commands: find, revoke (API) and csr, inspect (offline)."""
 
-import contextlib
-import os
-import secrets
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._certfiles import load_bundles, summarize
+from ._errors import CLIError, ExitCode
+from ._files import write_new
+from ._options import DnsNamesOption, DomainOption, SerialOption
 from ._output import Output, note, to_json
-from ._runtime import (
-    CLIError,
-    ExitCode,
-    Settings,
-    call,
-    read_head,
-    remember_secret,
-    too_large,
-)
+from ._run import output_of, run
+from ._secrets import remember_secret
 
 if TYPE_CHECKING:
-    from .. import SectigoClient
-    from ..certs import CertificateBundle
+    from ..certs import CertificateBundle, CSRResult
+    from ..resources.certificates import FoundCertificates
 
-__all__ = ["load_bundles", "register", "summarize"]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from ._app import settings_of
-
-    return settings_of(ctx)
+__all__ = ["register"]
 
 
 # -- find and revoke ------------------------------------------------------------------
@@ -45,44 +32,37 @@ def find(
             "--common-name", "-n", metavar="NAME", help="Search by common name.", show_default=False
         ),
     ] = "",
-    serial_number: Annotated[
-        str,
-        typer.Option(
-            "--serial-number",
-            "-s",
-            metavar="SERIAL",
-            help="Search by serial number (hex).",
-            show_default=False,
-        ),
-    ] = "",
+    serial_number: SerialOption = "",
 ) -> None:
     """Search for certificates by common name or serial number."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if not common_name and not serial_number:
         raise CLIError("specify a common name (-n) or a serial number (-s) to search for")
-
-    async def action(client: "SectigoClient") -> Any:
-        return await client.certificates.find(
+    run(
+        ctx,
+        lambda client: client.certificates.find(
             common_name=common_name or None, serial_number=serial_number or None
-        )
+        ),
+        _show_found,
+    )
 
-    items = call(settings, action)
+
+def _show_found(out: Output, items: "FoundCertificates") -> None:
     from ..models import format_date
 
+    rows = [
+        [
+            i.serial_number,
+            i.common_name,
+            i.status,
+            format_date(i.creation_date)[:10] if i.creation_date else "",
+        ]
+        for i in items
+    ]
     out.result(
         {"totalCount": items.total_count, "items": to_json(list(items))},
         lambda o: o.table(
             ["serialNumber", "commonName", "status", "created"],
-            [
-                [
-                    i.serial_number,
-                    i.common_name,
-                    i.status,
-                    format_date(i.creation_date)[:10] if i.creation_date else "",
-                ]
-                for i in items
-            ],
+            rows,
             title=f"{len(items)} certificate(s)",
         ),
     )
@@ -111,20 +91,9 @@ def revoke(
             "certificate hold, remove from crl, privilege withdrawn, aa compromise.",
         ),
     ] = "unspecified",
-    serial_number: Annotated[
-        str,
-        typer.Option(
-            "--serial-number",
-            "-s",
-            metavar="SERIAL",
-            help="Serial number of the certificate (hex).",
-            show_default=False,
-        ),
-    ] = "",
+    serial_number: SerialOption = "",
 ) -> None:
     """Revoke a certificate (prints nothing on success in JSON mode)."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if not profile:
         raise CLIError("must specify profile id")
     if profile < 0:
@@ -137,58 +106,20 @@ def revoke(
         raise CLIError("must specify serial number of certificate")
     serial = normalize_serial(serial_number)
 
-    async def action(client: "SectigoClient") -> None:
-        await client.certificates.revoke(profile, serial, code)
+    def show(out: Output, _: None) -> None:
+        if not out.json:
+            out.line(f"revoked certificate {serial} ({code.display}) under profile {profile}")
 
-    call(settings, action)
-    if not out.json:
-        out.line(f"revoked certificate {serial} ({code.display}) under profile {profile}")
+    run(ctx, lambda client: client.certificates.revoke(profile, serial, code), show)
 
 
 # -- csr --------------------------------------------------------------------------------
 
 
-def _write_new(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` atomically with ``mode``; never replace without
-    ``overwrite``."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            try:
-                os.link(temp, path)
-            except FileExistsError:
-                raise CLIError(f"{path} already exists; use --force to replace it") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-
-
 def csr(
     ctx: typer.Context,
-    domain: Annotated[
-        str,
-        typer.Option(
-            "--domain",
-            "-d",
-            metavar="DOMAIN",
-            help="Common name, also the first DNS name.",
-            show_default=False,
-        ),
-    ] = "",
-    dns_names: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dns-name", metavar="NAME", help="Another DNS name (repeatable).", show_default=False
-        ),
-    ] = None,
+    domain: DomainOption = "",
+    dns_names: DnsNamesOption = None,
     organization: Annotated[
         str | None,
         typer.Option(
@@ -247,24 +178,13 @@ def csr(
 
     Writes DOMAIN.csr and DOMAIN.key (mode 0600); never replaces files without --force.
     """
-    settings = _settings(ctx)
-    out = Output(settings.json)
     if not domain:
         raise CLIError("must specify domain name of cert subject")
-    from ..certs import generate_csr, validate_domain
+    from ..certs import validate_domain
 
     common_name = validate_domain(domain)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CLIError(f'path "{out_dir}" is not a directory')
-    if not out_dir.exists():
-        raise CLIError(f'directory "{out_dir}" does not exist')
-    csr_path, key_path = out_dir / f"{common_name}.csr", out_dir / f"{common_name}.key"
-    for target in (csr_path, key_path):
-        if target.is_dir() or (target.is_symlink() and not target.exists()):
-            raise CLIError(f"{target} is not a regular file")
-        if target.exists() and not force:
-            raise CLIError(f"{target} already exists; use --force to replace it")
-    subject: dict[str, Any] = {
+    csr_path, key_path = _csr_targets(out_dir, common_name, force=force)
+    subject = {
         key: value
         for key, value in (
             ("organization", organization),
@@ -274,13 +194,9 @@ def csr(
         )
         if value is not None
     }
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = generate_csr(common_name, list(dns_names or []), key_type=key_type, **subject)
-    for warning in caught:
-        note(f"warning: {warning.message}")
-    _write_new(key_path, result.key_pem, 0o600, overwrite=force)
-    _write_new(csr_path, result.csr_pem, 0o644, overwrite=force)
+    result = _generate(common_name, list(dns_names or []), key_type, subject)
+    write_new(key_path, result.key_pem, 0o600, overwrite=force)
+    write_new(csr_path, result.csr_pem, 0o644, overwrite=force)
     data = {
         "common_name": result.common_name,
         "dns_names": list(result.dns_names),
@@ -288,7 +204,7 @@ def csr(
         "csr": str(csr_path),
         "key": str(key_path),
     }
-    out.result(
+    output_of(ctx).result(
         data,
         lambda o: o.line(
             f"wrote {csr_path} and {key_path} (0600) for {', '.join(result.dns_names)} "
@@ -297,92 +213,45 @@ def csr(
     )
 
 
+def _csr_targets(folder: Path, common_name: str, *, force: bool) -> tuple[Path, Path]:
+    """DOMAIN.csr and DOMAIN.key in ``folder``, checked before the key is generated."""
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f'path "{folder}" is not a directory')
+    if not folder.exists():
+        raise CLIError(f'directory "{folder}" does not exist')
+    targets = folder / f"{common_name}.csr", folder / f"{common_name}.key"
+    for target in targets:
+        if target.is_dir() or (target.is_symlink() and not target.exists()):
+            raise CLIError(f"{target} is not a regular file")
+        if target.exists() and not force:
+            raise CLIError(f"{target} already exists; use --force to replace it")
+    return targets
+
+
+def _generate(
+    common_name: str, dns_names: list[str], key_type: str, subject: dict[str, Any]
+) -> "CSRResult":
+    """A key and a CSR; the toolkit's warnings become ``warning:`` lines."""
+    from ..certs import generate_csr
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = generate_csr(common_name, dns_names, key_type=key_type, **subject)
+    for warning in caught:
+        note(f"warning: {warning.message}")
+    return result
+
+
 # -- inspect ----------------------------------------------------------------------------
-
-
-def _ask_password(path: Path) -> str:
-    """A hidden prompt (a line of stdin when it is not a terminal)."""
-    try:
-        value: str = typer.prompt(f"PKCS#12 password for {path.name}", hide_input=True, err=True)
-    except typer.Abort:
-        raise CLIError(
-            f"{path} is password-protected: give --password or set SECTIGO_PKCS12_PASSWORD"
-        ) from None
-    return value
-
-
-def load_bundles(path: Path, password: str | None) -> "list[CertificateBundle]":
-    """The certificates of a .p12/.pfx, a batch .zip, or a PEM/DER file.
-
-    A ZIP goes to the toolkit by path (its 16 MiB limit applies); any other file is
-    read up to the toolkit's 1 MiB per-certificate-file limit, and refused beyond it.
-    """
-    from ..certs import load_pem_bundle, load_pkcs12, open_batch_zip
-    from ..certs._archive import MAX_MEMBER_BYTES
-    from ..errors import PKCS12PasswordError
-
-    if not path.exists():
-        raise CLIError(f"{path} does not exist")
-    if path.is_dir():
-        raise CLIError(f"{path} is a directory, not a certificate file")
-    data = read_head(path, MAX_MEMBER_BYTES + 1)
-    suffix = path.suffix.lower()
-    is_zip = data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
-    if not is_zip and len(data) > MAX_MEMBER_BYTES:
-        raise too_large(path, MAX_MEMBER_BYTES, "certificate file")
-    if is_zip or suffix in (".p12", ".pfx"):
-
-        def load(secret: str | None) -> "list[CertificateBundle]":
-            if is_zip:
-                return open_batch_zip(path, secret)
-            return [load_pkcs12(data, secret, source=path.name)]
-
-        try:
-            return load(password)
-        except PKCS12PasswordError:
-            if password is not None:
-                raise
-        secret = _ask_password(path)
-        remember_secret(secret)
-        return load(secret)
-    if b"-----BEGIN" in data:
-        return [load_pem_bundle(data, source=path.name)]
-    return [load_pem_bundle(_der_to_pem(data, path), source=path.name)]
-
-
-def _der_to_pem(data: bytes, path: Path) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    try:
-        return x509.load_der_x509_certificate(data).public_bytes(Encoding.PEM)
-    except ValueError:
-        raise CLIError(f"{path} is not a certificate file (.p12, .pfx, .zip, PEM or DER)") from None
-
-
-def summarize(bundle: "CertificateBundle") -> list[tuple[str, Any]]:
-    """The rows shown for one certificate."""
-    remaining = (bundle.not_after - datetime.now(timezone.utc)).total_seconds() / 86400
-    validity = "EXPIRED" if remaining < 0 else f"{remaining:.0f} days left"
-    return [
-        ("subject", bundle.subject),
-        ("common name", bundle.common_name),
-        ("SANs", ", ".join(bundle.sans)),
-        ("serial", bundle.serial_number),
-        ("issuer", bundle.issuer),
-        ("not before", bundle.not_before.isoformat()),
-        ("not after", f"{bundle.not_after.isoformat()} ({validity})"),
-        ("SHA-256", bundle.fingerprint_sha256),
-        ("key type", bundle.key_type),
-        ("private key", "included" if bundle.private_key is not None else "no"),
-        ("chain", f"{len(bundle.chain)} certificate(s)"),
-    ]
 
 
 def inspect(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A .p12/.pfx, a batch .zip, or a .pem/.crt file.")
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A .p12/.pfx, a batch .zip, a .p7b, or a .pem/.crt/.der file."
+        ),
     ],
     password: Annotated[
         str | None,
@@ -407,8 +276,6 @@ def inspect(
     ] = None,
 ) -> None:
     """Show the subject, SANs, serial, issuer, validity and fingerprint of certificates."""
-    settings = _settings(ctx)
-    out = Output(settings.json)
     remember_secret(password)
     bundles = load_bundles(file, password)
 
@@ -416,19 +283,25 @@ def inspect(
         for bundle in bundles:
             o.fields(summarize(bundle), title=bundle.source or str(file))
 
-    out.result([bundle.to_dict() for bundle in bundles], human)
+    output_of(ctx).result([bundle.to_dict() for bundle in bundles], human)
     if expires_within is not None:
-        expiring = [b for b in bundles if b.expires_within(expires_within)]
-        if expiring:
-            names = ", ".join(
-                f"{b.common_name or b.subject} (serial {b.serial_number}, "
-                f"not after {b.not_after.isoformat()})"
-                for b in expiring
-            )
-            raise CLIError(
-                f"{len(expiring)} certificate(s) expire within {expires_within:g} days: {names}",
-                ExitCode.EXPIRING,
-            )
+        _check_expiry(bundles, expires_within)
+
+
+def _check_expiry(bundles: "list[CertificateBundle]", days: float) -> None:
+    """Exit with status 6 when a certificate expires within ``days`` days."""
+    expiring = [b for b in bundles if b.expires_within(days)]
+    if not expiring:
+        return
+    names = ", ".join(
+        f"{b.common_name or b.subject} (serial {b.serial_number}, "
+        f"not after {b.not_after.isoformat()})"
+        for b in expiring
+    )
+    raise CLIError(
+        f"{len(expiring)} certificate(s) expire within {days:g} days: {names}",
+        ExitCode.EXPIRING,
+    )
 
 
 def register(app: typer.Typer) -> None:

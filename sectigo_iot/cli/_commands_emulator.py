@@ -1,22 +1,24 @@
 """Emulator commands: serve (over HTTP on loopback) and demo (in process)."""
 
+import contextlib
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._errors import CLIError
+from ._files import prepare_folder
 from ._output import Output
-from ._runtime import CLIError, Settings
+from ._run import output_of
+
+if TYPE_CHECKING:
+    from ..emulator import Emulator
+    from ._sias import SiasConfig
 
 __all__ = ["register"]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from ._app import settings_of
-
-    return settings_of(ctx)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -70,9 +72,7 @@ def serve(
 
     Reads the original emulator's SIAS_* variables (see 'sectigo validate --help').
     """
-    settings = _settings(ctx)
-    out = Output(settings.json)
-    from ..emulator._server import is_loopback
+    from ..emulator import Emulator
     from ._sias import load_sias
 
     config = load_sias(
@@ -80,50 +80,73 @@ def serve(
         host=host if _given(ctx, "host") else None,
         port=port if _given(ctx, "port") else None,
     )
+    _check_listen(config, allow_remote=allow_remote)
+    _check_db(db)
+    emulator = Emulator(db_path=db, processing_delay=processing_delay, **config.emulator_options())
+    try:
+        ready = _announcer(output_of(ctx), emulator, config)
+        _serve(emulator, config, allow_remote=allow_remote, on_ready=ready)
+    finally:
+        emulator.close()
+
+
+def _check_listen(config: "SiasConfig", *, allow_remote: bool) -> None:
+    from ..emulator import is_loopback
+
     if not allow_remote and not is_loopback(config.host):
         raise CLIError(
             f"refusing to listen on {config.bind_addr}: the emulator is for local tests; "
             "pass --allow-remote to listen on other interfaces"
         )
+
+
+def _check_db(db: Path | None) -> None:
     if db is not None and not db.parent.is_dir():
         raise CLIError(f'directory "{db.parent}" does not exist')
     if db is not None and db.is_dir():
         raise CLIError(f'path "{db}" is a directory, not a database file')
-    import anyio
 
-    from ..emulator import Emulator
 
-    emulator = Emulator(db_path=db, processing_delay=processing_delay, **config.emulator_options())
+def _announcer(out: Output, emulator: "Emulator", config: "SiasConfig") -> Callable[[str], None]:
+    """A callback that prints the URL and the login once the server listens."""
     username, password = next(iter(emulator.config.users.items()))
     shown = "<$SIAS_AUTH_PASSWORD>" if config.password is not None else password
 
     def ready(url: str) -> None:
-        data = {"url": url, "username": username, "password": shown}
         out.text(
             f"Sectigo IoT emulator listening on {url} (Ctrl-C to stop)\n"
             f"  SECTIGO_ENDPOINT={url}\n"
             f"  SECTIGO_USERNAME={username}\n"
             f"  SECTIGO_PASSWORD={shown}\n"
             f"  CA certificate: {url}/emulator/ca.pem",
-            data=data,
+            data={"url": url, "username": username, "password": shown},
         )
         sys.stdout.flush()
+
+    return ready
+
+
+def _serve(
+    emulator: "Emulator",
+    config: "SiasConfig",
+    *,
+    allow_remote: bool,
+    on_ready: Callable[[str], None],
+) -> None:
+    """Serve until interrupted (Ctrl-C ends it quietly)."""
+    import anyio
 
     async def main() -> None:
         await emulator.serve(
             config.host,
             config.port,
             allow_remote=allow_remote,
-            on_ready=ready,
+            on_ready=on_ready,
             log_level=config.log_level_name,
         )
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(main)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.close()
 
 
 def validate(ctx: typer.Context) -> None:
@@ -136,10 +159,9 @@ def validate(ctx: typer.Context) -> None:
     equivalent and are ignored with a warning. The password is printed masked. 'serve'
     also refuses a non-loopback address without --allow-remote.
     """
-    settings = _settings(ctx)
     from ._sias import load_sias
 
-    Output(settings.json).emit_json(load_sias().to_json())
+    output_of(ctx).emit_json(load_sias().to_json())
 
 
 def demo(
@@ -158,30 +180,28 @@ def demo(
 
     Steps: authorities, create, wait, download, PEM, inspect, find, revoke.
     """
-    settings = _settings(ctx)
-    out = Output(settings.json)
     import anyio
 
-    from ._commands_batches import prepare_folder
     from ._demo import run_demo
 
+    out = output_of(ctx)
     quiet = out.explicit and out.json
 
     def say(line: str) -> None:
         if not quiet:
             out.line(line)
 
-    def run(path: Path) -> dict[str, Any]:
+    def run_in(path: Path) -> dict[str, Any]:
         async def main() -> dict[str, Any]:
             return await run_demo(path, say)
 
         return anyio.run(main)
 
     if folder is not None:
-        summary = run(prepare_folder(folder))
+        summary = run_in(prepare_folder(folder))
     else:
         with tempfile.TemporaryDirectory(prefix="sectigo-demo-") as temp:
-            summary = run(Path(temp))
+            summary = run_in(Path(temp))
     if quiet:
         out.emit_json(summary)
 

@@ -1,4 +1,4 @@
-"""Printing results: JSON for scripts, rich tables for people, progress on stderr.
+"""Printing results: JSON for scripts, rich tables for people, notes on stderr.
 
 JSON is the API's own shape (the models' camelCase names, the API's date format, two
 spaces of indentation), printed when stdout is not a terminal or with ``--json``. Rich
@@ -8,21 +8,15 @@ loads only when a table or a spinner is actually shown.
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from ._runtime import scrub_text
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..resources import WaitProgress
-
-__all__ = ["Output", "configure_logging", "progress", "scrub", "to_json"]
+__all__ = ["Output", "isatty", "note", "scrub", "to_json"]
 
 _SECRET_KEYS = ("password", "secret", "token")
 MASK = "***"
@@ -60,7 +54,7 @@ class Output:
 
     def __init__(self, json_flag: bool | None) -> None:
         self.explicit = json_flag is not None
-        self.json = json_flag if json_flag is not None else not _isatty(sys.stdout)
+        self.json = json_flag if json_flag is not None else not isatty(sys.stdout)
 
     # -- JSON ------------------------------------------------------------------------
 
@@ -134,86 +128,9 @@ def note(text: str) -> None:
     sys.stderr.flush()
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (False for anything that cannot tell)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
-
-
-@contextmanager
-def progress(label: str) -> Iterator[Callable[[WaitProgress], None]]:
-    """A callback for ``batches.wait(on_progress=...)`` that shows the batch's state.
-
-    A rich spinner on stderr when it is a terminal; otherwise one plain line per change.
-    """
-    last: list[str] = []
-
-    def describe(p: WaitProgress) -> str:
-        info = p.info
-        return (
-            f"{label}: {p.status or 'unknown'} (active {info.active}, success {info.success}, "
-            f"failed {info.failed}) after {p.elapsed:.0f} s"
-        )
-
-    if not _isatty(sys.stderr):
-
-        def plain(p: WaitProgress) -> None:
-            key = f"{p.status}/{p.info.active}/{p.info.success}/{p.info.failed}"
-            if not last or last[-1] != key:
-                last.append(key)
-                note(describe(p))
-
-        yield plain
-        return
-
-    from rich.console import Console
-
-    console = Console(file=sys.stderr)
-    with console.status(f"{label}: waiting...") as status:
-
-        def spinner(p: WaitProgress) -> None:
-            status.update(describe(p))
-
-        yield spinner
-
-
-class _StderrHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is at the time of the record."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(scrub_text(self.format(record)) + "\n")
-            sys.stderr.flush()
-        except Exception:  # logging must never break the command
-            self.handleError(record)
-
-
-def configure_logging(verbose: bool) -> Callable[[], None]:
-    """SDK warnings as ``warning: ...`` lines on stderr; everything with ``--verbose``.
-
-    Returns a function that undoes it (the CLI also runs in-process, under tests).
-    """
-    logger = logging.getLogger("sectigo_iot")
-    previous_level = logger.level
-    handler = _StderrHandler()
-    if verbose:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.setLevel(logging.DEBUG)
-    else:
-        handler.setFormatter(_LowerFormatter("%(levelname)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-
-    def restore() -> None:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
-
-    return restore
-
-
-class _LowerFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        level = record.levelname
-        return level.lower() + text[len(level) :] if text.startswith(level) else text

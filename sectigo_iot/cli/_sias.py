@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._runtime import CLIError, read_capped, remember_secret
+from ._errors import CLIError
+from ._files import read_capped
+from ._secrets import remember_secret
 
 if TYPE_CHECKING:
     from ..emulator import CertificateAuthority
@@ -89,7 +91,7 @@ class SiasConfig:
     def to_json(self) -> dict[str, Any]:
         """The configuration the way the original ``validate`` printed it, secrets
         masked (only the settings that apply here)."""
-        from ..emulator._config import DEFAULT_USERNAME
+        from ..emulator import DEFAULT_USERNAME
 
         return {
             "BindAddr": self.bind_addr,
