@@ -6,14 +6,14 @@
     with SyncSectigoClient.from_env() as client:  # the same, blocking
         authorities = client.authorities.list()
 
-``import sectigo_iot`` stays cheap: the certificate toolkit (cryptography), the keyring,
-the CLI and the emulator load only where they are used.
+``import sectigo_iot`` stays cheap: the client and the models load on first use, and the
+certificate toolkit (cryptography), the keyring, the CLI and the emulator only where
+they are used.
 """
 
-from ._client import DEFAULT_BASE_URL, SectigoClient
-from ._sync import SyncSectigoClient
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .auth import FileTokenStore, KeyringTokenStore, MemoryTokenStore, TokenPair, TokenStore
 from .errors import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -42,19 +42,75 @@ from .errors import (
     UnsupportedPKCS12Error,
     WaitTimeoutError,
 )
-from .models import (
-    Authority,
-    Batch,
-    BatchStatus,
-    CertificateItem,
-    Licenses,
-    Organization,
-    ProcessingInfo,
-    Profile,
-    ProfileDetail,
-    ProfileParameter,
-)
-from .resources import WaitProgress
+
+if TYPE_CHECKING:
+    from ._client import DEFAULT_BASE_URL, SectigoClient
+    from ._sync import SyncSectigoClient
+    from .auth import (
+        FileTokenStore,
+        KeyringTokenStore,
+        MemoryTokenStore,
+        TokenPair,
+        TokenStore,
+    )
+    from .models import (
+        Authority,
+        Batch,
+        BatchStatus,
+        CertificateItem,
+        Licenses,
+        Organization,
+        ProcessingInfo,
+        Profile,
+        ProfileDetail,
+        ProfileParameter,
+    )
+    from .resources import WaitProgress
+
+# Where each name not imported above lives: it is imported on first use, so that the
+# command line's --help and the errors do not pay for httpx, attrs and the models.
+_LAZY = {
+    "DEFAULT_BASE_URL": "._client",
+    "SectigoClient": "._client",
+    "SyncSectigoClient": "._sync",
+    **dict.fromkeys(
+        ("FileTokenStore", "KeyringTokenStore", "MemoryTokenStore", "TokenPair", "TokenStore"),
+        ".auth",
+    ),
+    **dict.fromkeys(
+        (
+            "Authority",
+            "Batch",
+            "BatchStatus",
+            "CertificateItem",
+            "Licenses",
+            "Organization",
+            "ProcessingInfo",
+            "Profile",
+            "ProfileDetail",
+            "ProfileParameter",
+        ),
+        ".models",
+    ),
+    "WaitProgress": ".resources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

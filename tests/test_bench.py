@@ -6,9 +6,12 @@ that every measurement runs and yields a value of the right kind.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -73,6 +76,42 @@ def test_cli_start_is_measured(report: Any) -> None:
     # the CLI is part of the [dev] install this test suite runs in
     assert _positive(report.values["cli_start_s"])
     assert _positive(report.values["cli_start_ratio"])
+    assert _positive(report.values["cli_subcommand_ratio"])
+
+
+def _importable(folder: Path, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` a ``python -S`` with only ``folder`` on its path can import."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    probe = f"import importlib.util as u; print(*[n for n in {names!r} if u.find_spec(n)])"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        env={**env, "PYTHONPATH": str(folder)},
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("extras", "present", "absent"),
+    [
+        ((), ["sectigo_iot", "httpx", "keyring"], ["typer", "rich", "click", "pytest"]),
+        (("cli",), ["sectigo_iot", "httpx", "typer", "rich"], ["pytest", "uvicorn"]),
+    ],
+)
+def test_startup_baselines_see_only_an_install(
+    bench: ModuleType,
+    tmp_path: Path,
+    extras: tuple[str, ...],
+    present: list[str],
+    absent: list[str],
+) -> None:
+    # the dev environment has click, rich, pytest...: the start-up baselines must not
+    startup = importlib.import_module("_measure_startup")  # bench/ is on sys.path now
+    startup.install_tree(tmp_path / "tree", startup.requirements_closure("sectigo-iot", extras))
+    assert _importable(tmp_path / "tree", (*present, *absent)) == present
 
 
 def test_emulator_figures(report: Any) -> None:

@@ -61,8 +61,6 @@ class TokenManager:
         self._loaded = False
         self._lock = anyio.Lock()
         self._blocked_until = 0.0
-        self.refresh_count = 0
-        self.login_count = 0
         self._secrets = secrets if secrets is not None else SecretRegistry()
         self._secrets.set_password(password)
 
@@ -144,7 +142,6 @@ class TokenManager:
         return await self._login()
 
     async def _refresh(self, pair: TokenPair) -> TokenPair:
-        self.refresh_count += 1
         logger.debug("refreshing the access token")
         reply = await self._send(REFRESH_PATH, pair.refresh_token.encode())
         access, refresh = _tokens_of(reply, REFRESH_PATH)
@@ -165,7 +162,6 @@ class TokenManager:
                 method="POST",
                 path=LOGIN_PATH,
             )
-        self.login_count += 1
         logger.debug("logging in as %s", self.username)
         body = json.dumps({"username": self.username, "password": self._password})
         try:

@@ -1,0 +1,182 @@
+"""What the benchmark measures and how it reports: metrics, targets, scales, the report."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FULL", "KEYS", "QUICK", "TARGETS", "TINY", "Report", "Scale", "log", "ratio"]
+
+#: every metric, in report order
+KEYS = (
+    "call_overhead_ratio",
+    "concurrent_ratio",
+    "concurrent_refreshes",
+    "download_ratio",
+    "download_peak_rss_mb",
+    "bomb_peak_rss_mb",
+    "hostile_input_worst_s",
+    "import_ratio",
+    "cli_start_s",
+    "cli_start_ratio",
+    "cli_subcommand_ratio",
+    "emulator_rps",
+    "issue_100_s",
+)
+
+#: metric -> (comparison, bound); metrics without a target are reported for information
+TARGETS: dict[str, tuple[str, float]] = {
+    "call_overhead_ratio": ("<=", 1.10),
+    "concurrent_ratio": ("<=", 1.15),
+    "concurrent_refreshes": ("==", 1),
+    "download_ratio": ("<=", 1.10),
+    "download_peak_rss_mb": ("<", 32),
+    "bomb_peak_rss_mb": ("<", 32),
+    "hostile_input_worst_s": ("<", 1.0),
+    "import_ratio": ("<=", 1.30),
+    "cli_start_ratio": ("<=", 1.5),
+    "cli_subcommand_ratio": ("<=", 1.5),
+}
+
+_UNITS = {
+    "cli_start_s": " s",
+    "issue_100_s": " s",
+    "download_peak_rss_mb": " MB",
+    "bomb_peak_rss_mb": " MB",
+    "hostile_input_worst_s": " s",
+    "emulator_rps": " req/s",
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much work each measurement does."""
+
+    rounds: int  # interleaved SDK/raw rounds of sequential calls (median round reported)
+    calls: int  # sequential calls per side per round
+    concurrent: int  # concurrent calls in one burst
+    burst_rounds: int  # interleaved SDK/raw burst pairs (median pair reported)
+    download_mb: int  # size of the served archive, MiB
+    download_rounds: int  # interleaved SDK/raw download pairs (median pair reported)
+    import_runs: int  # fresh-process runs of each start-up command
+    rps_clients: int  # concurrent raw clients for emulator_rps, in total
+    rps_processes: int  # load-generator processes sharing those clients
+    rps_seconds: float  # measuring window for emulator_rps
+    certificates: int  # certificates issued for issue_100_s (scaled to 100)
+    issue_concurrency: int = 8  # batches created and awaited at once
+    details: bool = True  # extra context for the notes (startup breakdown, raw download RSS)
+
+
+FULL = Scale(
+    rounds=7,
+    calls=300,
+    concurrent=500,
+    burst_rounds=9,
+    download_mb=64,
+    download_rounds=15,
+    import_runs=20,
+    rps_clients=50,
+    rps_processes=2,
+    rps_seconds=5.0,
+    certificates=100,
+)
+QUICK = Scale(
+    rounds=3,
+    calls=100,
+    concurrent=500,
+    burst_rounds=5,
+    download_mb=50,
+    download_rounds=7,
+    import_runs=5,
+    rps_clients=50,
+    rps_processes=2,
+    rps_seconds=1.5,
+    certificates=100,
+)
+#: one tiny round of everything, for the test suite
+TINY = Scale(
+    rounds=1,
+    calls=5,
+    concurrent=20,
+    burst_rounds=1,
+    download_mb=1,
+    download_rounds=1,
+    import_runs=2,
+    rps_clients=4,
+    rps_processes=1,
+    rps_seconds=0.3,
+    certificates=3,
+    issue_concurrency=3,
+    details=False,
+)
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout is the report)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def ratio(sdk: float, raw: float) -> float:
+    """SDK time / baseline time (inf when the baseline took no time)."""
+    return sdk / raw if raw > 0 else float("inf")
+
+
+@dataclass
+class Report:
+    """The values measured, the errors of measurements that failed, notes for people."""
+
+    quick: bool
+    scale: Scale
+    values: dict[str, float | int | None] = field(default_factory=lambda: dict.fromkeys(KEYS))
+    errors: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def passed(self, key: str) -> bool | None:
+        """Whether the value meets its target (None: no target, or no value)."""
+        value = self.values.get(key)
+        if key not in TARGETS or value is None:
+            return None
+        op, bound = TARGETS[key]
+        return {"<=": value <= bound, "<": value < bound, "==": value == bound}[op]
+
+    def as_json(self) -> dict[str, Any]:
+        """The metrics, plus ``targets`` and ``quick``."""
+        data: dict[str, Any] = {key: _rounded(self.values[key]) for key in KEYS}
+        data["targets"] = {key: {"op": op, "value": bound} for key, (op, bound) in TARGETS.items()}
+        data["quick"] = self.quick
+        return data
+
+    def table(self) -> str:
+        """metric | value | target | result, one line per metric, then notes and errors."""
+        rows = [("metric", "value", "target", "result")]
+        for key in KEYS:
+            value = self.values[key]
+            shown = "error" if key in self.errors else "n/a" if value is None else _fmt(value)
+            shown += _UNITS.get(key, "") if value is not None else ""
+            target = " ".join(map(str, TARGETS[key])) if key in TARGETS else "-"
+            verdict = self.passed(key)
+            if key not in TARGETS:
+                result = "info"
+            else:
+                result = "n/a" if verdict is None else "pass" if verdict else "FAIL"
+            rows.append((key, shown, target, result))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            for row in rows
+        ]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        lines += [f"note: {key}: {note}" for key, note in self.notes.items()]
+        lines += [f"error: {key}: {error}" for key, error in self.errors.items()]
+        return "\n".join(lines)
+
+
+def _rounded(value: float | int | None) -> float | int | None:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _fmt(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.0f}" if value >= 100 else f"{value:.3f}"
