@@ -1,4 +1,4 @@
-"""Times the toolkit on every case of the hostile-input catalogue (tests/hostile_inputs.py).
+"""Times the toolkit on every case of the hostile-input catalogue (tests/certs/hostile_inputs.py).
 
 Run by ``bench/run.py`` as ``python bench/_hostile.py``; prints one JSON line::
 
@@ -21,7 +21,7 @@ from types import ModuleType
 __all__ = ["ROUNDS", "run_catalogue"]
 
 ROUNDS = 3
-CATALOGUE = Path(__file__).resolve().parent.parent / "tests" / "hostile_inputs.py"
+CATALOGUE = Path(__file__).resolve().parent.parent / "tests" / "certs" / "hostile_inputs.py"
 
 
 def _load_catalogue() -> ModuleType:

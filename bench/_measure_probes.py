@@ -44,7 +44,7 @@ def measure_bomb_rss() -> float:
 
 
 def measure_hostile_inputs(notes: dict[str, str]) -> float:
-    """Seconds the toolkit takes on the worst input of tests/hostile_inputs.py (PKCS#12
+    """Seconds the toolkit takes on the worst input of tests/certs/hostile_inputs.py (PKCS#12
     iteration bombs, unterminated PEM, thousands of same-name certificates, zip bombs...),
     timed in a fresh process by ``bench/_hostile.py``."""
     result = run_probe("_hostile.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
@@ -98,5 +99,14 @@ def test_malformed_pairs_only_raise_token_error(access: str, refresh: str) -> No
 
 
 def test_client_constructor_needs_no_event_loop() -> None:
+    """Built in plain sync code (no loop running), then used in a loop started later."""
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
     client = SectigoClient("u", "p", token_store="memory")
-    assert "p'" not in repr(client)
+    assert client.base_url == "https://iot.sectigo.com"
+
+    async def use() -> None:
+        async with client:
+            assert await client.load_tokens() is None
+
+    anyio.run(use)  # the loop starts only now

@@ -23,7 +23,7 @@ from sectigo_iot.certs import generate_csr, open_batch_zip, write_pem
 from sectigo_iot.emulator import Emulator
 
 P12 = "catalogue-P12-pw"
-FIXTURE = Path(__file__).parent / "data" / "certificate.zip"
+FIXTURE = Path(__file__).parent.parent / "data" / "certificate.zip"
 Call = Callable[[SectigoClient, Path], Awaitable[Any]]
 
 

@@ -136,7 +136,9 @@ async def test_read_timeout_on_get_is_retried(
     login()
     httpx_mock.add_exception(httpx.ReadTimeout("slow"), url=DETAIL)
     httpx_mock.add_response(url=DETAIL, json=BATCH)
-    await client.batches.get(5)
+    assert (await client.batches.get(5)).batch_id == 5
+    assert len(httpx_mock.get_requests(url=DETAIL)) == 2  # sent again after the timeout
+    assert len(sleeps) == 1  # after one backoff pause
 
 
 @pytest.mark.parametrize("exc", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")])

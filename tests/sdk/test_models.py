@@ -25,7 +25,7 @@ from sectigo_iot.models import (
     strict_converter,
 )
 
-EXAMPLES = json.loads((Path(__file__).parent / "data" / "api_examples.json").read_text())[
+EXAMPLES = json.loads((Path(__file__).parent.parent / "data" / "api_examples.json").read_text())[
     "examples"
 ]
 
