@@ -12,13 +12,13 @@ import anyio
 import httpx
 
 from . import _retry
+from ._defaults import DEFAULT_BASE_URL
 from ._session import Session
 from .auth import TokenPair, TokenStore, resolve_token_store
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
 __all__ = ["DEFAULT_BASE_URL", "SectigoClient"]
 
-DEFAULT_BASE_URL = "https://iot.sectigo.com"
 DEFAULT_TIMEOUT = 30.0
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from attrs import field, frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import InvalidInputError
@@ -38,6 +40,32 @@ class CSRResult:
     common_name: str
     dns_names: tuple[str, ...]
     key_type: str
+
+
+def leaf_extensions(
+    public_key: PublicKeyTypes, dns_names: Sequence[str]
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """The extensions of a TRISA mTLS end-entity certificate, with their criticality:
+    not a CA, digital signature and non-repudiation (and key encipherment for RSA),
+    client and server authentication, and ``dns_names`` as the SAN."""
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,  # nonRepudiation
+        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    purposes = [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+    return [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (usage, True),
+        (x509.ExtendedKeyUsage(purposes), False),
+        (x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]), False),
+    ]
 
 
 def generate_csr(
@@ -108,36 +136,10 @@ def generate_csr(
     )
 
     key = new_private_key(key_type)
-    is_rsa = key_type.startswith("rsa")
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(subject)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,  # nonRepudiation
-                key_encipherment=is_rsa,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
-        )
-        .sign(key, signing_hash(key_type))
-    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    for extension, critical in leaf_extensions(key.public_key(), names):
+        builder = builder.add_extension(extension, critical=critical)
+    csr = builder.sign(key, signing_hash(key_type))
     return CSRResult(
         csr_pem=csr.public_bytes(serialization.Encoding.PEM),
         key_pem=private_key_pem(key, encryption),

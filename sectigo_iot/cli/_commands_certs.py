@@ -98,8 +98,7 @@ def revoke(
         raise CLIError("must specify profile id")
     if profile < 0:
         raise CLIError(f"profile id must be positive, got {profile}")
-    from ..certs import RevocationReason
-    from ..resources.certificates import normalize_serial
+    from ..certs import RevocationReason, normalize_serial
 
     code = RevocationReason.parse(reason)
     if not serial_number:

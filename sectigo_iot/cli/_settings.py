@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import attrs
 import typer
 
+from .._defaults import DEFAULT_BASE_URL
 from ._errors import CLIError
 
 __all__ = ["Settings", "check_environment", "settings_of"]
@@ -14,7 +15,6 @@ __all__ = ["Settings", "check_environment", "settings_of"]
 ENVIRONMENTS = ("production", "staging", "docker", "testing")
 PROFILES = ("CipherTrace EE", "17", "CipherTrace End Entity Certificate", "85")
 END_ENTITY_PROFILES = frozenset({"CipherTrace End Entity Certificate", "85"})
-DEFAULT_ENDPOINT = "https://iot.sectigo.com"
 # the upstream mock's credentials, filled in for the "testing" environment (auth.md §7)
 TESTING_USERNAME = "tester"
 TESTING_PASSWORD = "supersecretsquirrel"  # noqa: S105 - a published test password
@@ -57,7 +57,7 @@ class Settings:
     @property
     def base_url(self) -> str:
         """The API's base URL in effect."""
-        return self.endpoint or DEFAULT_ENDPOINT
+        return self.endpoint or DEFAULT_BASE_URL
 
 
 def settings_of(ctx: typer.Context) -> Settings:

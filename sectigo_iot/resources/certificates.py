@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -27,24 +26,15 @@ from ._base import Resource, positive_id
 if TYPE_CHECKING:
     from ..certs import RevocationReason
 
-__all__ = ["Certificates", "FoundCertificates", "normalize_serial"]
+__all__ = ["Certificates", "FoundCertificates"]
 
 logger = get_logger("sectigo_iot.certificates")
-_HEX = re.compile(r"[0-9A-F]{1,64}")
 
 
-def normalize_serial(serial_number: str) -> str:
-    """Upper-case hex without separators, as Sectigo prints serials (``4a:dd`` -> ``4ADD``)."""
-    if not isinstance(serial_number, str):
-        raise InvalidInputError(f"serial_number must be a string, got {serial_number!r}")
-    cleaned = re.sub(r"[\s:]", "", serial_number).upper()
-    if cleaned.startswith("0X"):
-        cleaned = cleaned[2:]
-    if not _HEX.fullmatch(cleaned):
-        raise InvalidInputError(
-            f"serial_number must be hexadecimal (e.g. 4ADDF011CD7E6AC2), got {serial_number!r}"
-        )
-    return cleaned
+def _serial(serial_number: str) -> str:
+    from ..certs import normalize_serial  # the offline toolkit loads on first use
+
+    return normalize_serial(serial_number)
 
 
 class FoundCertificates(list[CertificateItem]):
@@ -76,7 +66,7 @@ class Certificates(Resource):
             raise InvalidInputError("give a common_name or a serial_number to search for")
         request = FindCertificateRequest(
             common_name=common_name or None,
-            serial_number=normalize_serial(serial_number) if serial_number else None,
+            serial_number=_serial(serial_number) if serial_number else None,
         )
         path = "/api/v1/certificates/find"
         found = await self._session.call(
@@ -100,7 +90,7 @@ class Certificates(Resource):
         from ..certs import RevocationReason
 
         code = RevocationReason.parse(reason)
-        serial = normalize_serial(serial_number)
+        serial = _serial(serial_number)
         path = f"/api/v1/certificates/{positive_id('profile_id', profile_id)}/revoke"
         request = RevokeCertificateRequest(reason_code=int(code), serial_number=serial)
         try:
