@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
@@ -18,7 +17,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import anyio
 import anyio.to_thread
 
-from .._files import make_private_dirs
+from .._files import make_private_dirs, write_atomic
 from .._logging import get_logger
 
 __all__ = [
@@ -142,18 +141,7 @@ class FileTokenStore:
 
     def _save(self, path: Path, data: str) -> None:
         make_private_dirs(self.directory)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tok-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, data.encode("utf-8"), mode=0o600, overwrite=True)
 
     def __repr__(self) -> str:
         return f"FileTokenStore(directory={str(self.directory)!r})"

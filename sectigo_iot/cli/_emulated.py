@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._files import make_private_dirs
 from ._errors import CLIError
 
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ def open_emulator(
     from ..emulator import Emulator
 
     path = db_path if db_path is not None else emulator_db_path()
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+    make_private_dirs(path.parent)
     delay = _emulator_delay() if processing_delay is None else processing_delay
     return Emulator(db_path=path, processing_delay=delay)
 

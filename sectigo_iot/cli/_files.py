@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from pathlib import Path
 
+from .._files import make_private_dirs, write_atomic
+from ..errors import InvalidInputError
 from ._errors import CLIError
 
 __all__ = ["prepare_folder", "read_capped", "read_head", "too_large", "write_new"]
@@ -43,45 +42,18 @@ def _size(count: int) -> str:
 def prepare_folder(folder: Path) -> Path:
     """Check (or create, mode 0700 at every level made) a folder that will receive
     files, before any request."""
-    if folder.exists() or folder.is_symlink():
-        if not folder.is_dir():
-            raise CLIError(f'path "{folder}" is not a directory')
-        return folder
-    missing = [folder, *(p for p in folder.parents if not (p.exists() or p.is_symlink()))]
-    for level in sorted(set(missing), key=lambda p: len(p.parts)):
-        _make_private_dir(level)
-    return folder
-
-
-def _make_private_dir(level: Path) -> None:
     try:
-        os.mkdir(level, 0o700)
-        os.chmod(level, 0o700)  # mkdir's mode is reduced by the umask
-    except FileExistsError:
-        if not level.is_dir():
-            raise CLIError(f'path "{level}" is not a directory') from None
+        return make_private_dirs(folder)
+    except InvalidInputError:  # a file, or a dangling link, stands there
+        raise CLIError(f'path "{folder}" is not a directory') from None
     except OSError as exc:
-        raise CLIError(f'could not create directory "{level}": {exc.strerror}') from None
+        raise CLIError(f'could not create directory "{folder}": {exc.strerror}') from None
 
 
 def write_new(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
     """Write ``data`` to ``path`` atomically with ``mode``; never replace without
     ``overwrite``."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            try:
-                os.link(temp, path)
-            except FileExistsError:
-                raise CLIError(f"{path} already exists; use --force to replace it") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        write_atomic(path, data, mode=mode, overwrite=overwrite)
+    except InvalidInputError:
+        raise CLIError(f"{path} already exists; use --force to replace it") from None
