@@ -4,7 +4,6 @@ error mapping and logging. Resources build requests and call :class:`Session`.""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import secrets
 import time
@@ -20,6 +19,7 @@ from attrs import frozen
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
 from ._logging import SecretRegistry, get_logger, redact
+from ._net import is_loopback
 from ._version import __version__
 from .auth import TokenManager, TokenStore
 from .errors import (
@@ -120,22 +120,13 @@ def origin_of(base_url: str, *, allow_insecure_http: bool = False) -> str:
         raise InvalidInputError(
             f"base_url must be an http(s) URL such as https://iot.sectigo.com, got {base_url!r}"
         )
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise InvalidInputError(
             f"base_url {base_url!r} is plain http to a host that is not this machine: the "
             "password would travel in clear; use https, or pass allow_insecure_http=True"
         )
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def decode(data: Any, cls: Any, path: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import threading
 import time
@@ -15,9 +14,11 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr
 
+from .._net import is_loopback
 from ._faults import register_connection, unregister_connection
 
 __all__ = ["is_loopback", "run_in_thread", "serve"]
+
 
 _START_TIMEOUT = 10.0
 
@@ -33,16 +34,6 @@ class _DroppableH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         unregister_connection(self._fault_key)
         super().connection_lost(exc)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names the loopback interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
