@@ -4,7 +4,13 @@ from typing import Annotated
 
 import typer
 
-from . import _commands_account, _commands_batches, _commands_certs, _commands_emulator
+from . import (
+    _commands_account,
+    _commands_batches,
+    _commands_certs,
+    _commands_emulator,
+    _commands_lifecycle,
+)
 from ._errors import EXIT_CODES
 from ._group import SectigoGroup
 from ._secrets import remember_secret
@@ -177,4 +183,5 @@ def _from_command_line(ctx: typer.Context, **values: str) -> tuple[str, ...]:
 _commands_account.register(app)
 _commands_batches.register(app)
 _commands_certs.register(app)
+_commands_lifecycle.register(app)
 _commands_emulator.register(app)

@@ -1,0 +1,492 @@
+"""Certificates kept valid in folders: issue (one folder) and renew (many, from a timer).
+
+Both run :mod:`sectigo_iot.lifecycle`; this module adds the folder discovery, the
+deploy hook and the report.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+import typer
+
+from ._errors import CLIError, ExitCode
+from ._options import (
+    DEFAULT_BEFORE,
+    DEFAULT_TIMEOUT,
+    BeforeOption,
+    DeployHookOption,
+    DnsNamesOption,
+    DomainsOption,
+    DryRunOption,
+    RenewForceOption,
+    RevokeReplacedOption,
+    RootOption,
+    WaitTimeoutOption,
+)
+from ._output import Output, note
+from ._run import output_of, run
+from ._secrets import scrub_text
+
+if TYPE_CHECKING:
+    from .. import SectigoClient
+    from ..lifecycle import CertificateResult
+
+__all__ = ["parse_duration", "register"]
+
+#: the hook's environment: the folder, what happened, the new and the replaced serial
+ENV_RENEWED_DIR = "SECTIGO_RENEWED_DIR"
+ENV_RENEWED_ACTION = "SECTIGO_RENEWED_ACTION"
+ENV_RENEWED_SERIAL = "SECTIGO_RENEWED_SERIAL"
+ENV_REPLACED_SERIAL = "SECTIGO_REPLACED_SERIAL"
+#: never handed to a hook: it has no use for the API or PKCS#12 passwords
+_HIDDEN_FROM_HOOK = frozenset({"SECTIGO_PASSWORD", "SECTIGO_PKCS12_PASSWORD"})
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+_JSON_SHAPE = (
+    '{"folder": absolute path, "action": kept|issued|renewed|resumed|failed, "reason": '
+    "valid|empty|due|names|damaged|forced|pending|error, "
+    '"detail": text, "ok": false when the folder failed or its hook failed, "dryRun": bool, '
+    '"serialNumber" and "notAfter" (ISO 8601): the certificate in place or null, '
+    '"batchId": the new batch or null, "replacedSerial": the certificate replaced or '
+    'null, "revoked": bool, "hook": null (not run) or {"exitCode": int or null, "ok": '
+    'bool}, "error": text or null}.'
+)
+
+_SCHEDULE = """\
+Made to run from cron or a systemd timer, once or twice a day: it spends a license
+only for a folder that needs a new certificate, a run that fails is simply tried again
+at the next one, and an attempt cut short (crash, reboot) is finished, not repeated.
+Credentials come from the environment or a .env file in the working directory.
+
+\b
+cron (crontab -e), credentials and SECTIGO_CERTS_ROOT in /etc/sectigo/.env (0600):
+  PATH=/usr/local/bin:/usr/bin:/bin
+  17 3,15 * * * cd /etc/sectigo && sectigo renew --deploy-hook 'systemctl reload nginx'
+
+\b
+systemd, /etc/systemd/system/sectigo-renew.service:
+  [Unit]
+  Description=Renew the Sectigo certificates that are due
+  [Service]
+  Type=oneshot
+  EnvironmentFile=/etc/sectigo/credentials
+  ExecStart=/usr/local/bin/sectigo renew --deploy-hook 'systemctl reload nginx'
+and /etc/systemd/system/sectigo-renew.timer:
+  [Timer]
+  OnCalendar=*-*-* 03,15:17
+  RandomizedDelaySec=1h
+  Persistent=true
+  [Install]
+  WantedBy=timers.target
+then: systemctl enable --now sectigo-renew.timer
+
+Try it first with --dry-run, which sends and writes nothing.
+"""
+
+
+def parse_duration(value: str, option: str = "--before") -> timedelta:
+    """``30d``, ``12h`` or ``90m`` as a timedelta; anything else is a usage error."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    if match is None:
+        raise CLIError(
+            f"{option} must be a number followed by d, h or m (e.g. 30d, 12h, 90m), got {value!r}"
+        )
+    number, unit = match.groups()
+    try:
+        return timedelta(**{_UNITS[unit]: float(number)})
+    except OverflowError:
+        raise CLIError(f"{option} {value!r} is too long") from None
+
+
+def _root_folder(root: str | None) -> Path:
+    """The folder of certificate folders: ``--root``, ``$SECTIGO_CERTS_ROOT`` or the
+    user data folder's ``certs``."""
+    if root is not None:
+        if not root.strip():
+            raise CLIError("--root must not be empty")
+        return Path(root).expanduser().absolute()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sectigo-iot", appauthor=False)) / "certs"
+
+
+def _folder_for(directory: str) -> Path:
+    if not directory.strip():
+        raise CLIError('directory "" does not exist')
+    return Path(directory).expanduser().absolute()
+
+
+def _found_under(root: Path) -> list[Path]:
+    """The folders directly under ``root`` that hold a journal, by name."""
+    from ..lifecycle import JOURNAL_NAME
+
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        raise CLIError(f'path "{root}" is not a directory')
+    try:
+        return sorted(path for path in root.iterdir() if (path / JOURNAL_NAME).is_file())
+    except OSError as exc:
+        raise CLIError(f"could not read {root}: {exc.strerror or exc}") from None
+
+
+# -- the deploy hook ----------------------------------------------------------------------
+
+
+class HookOutcome(NamedTuple):
+    """How a deploy hook ended: its exit status (None: it did not start)."""
+
+    exit_code: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class DeployHook:
+    """The ``on_change`` callback: runs the command once per new certificate, one at a
+    time, and records how it ended (it never raises, so the renewal stands)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.outcomes: dict[Path, HookOutcome] = {}
+        self._lock: Any = None
+
+    async def __call__(self, result: "CertificateResult") -> None:
+        import anyio
+
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            self.outcomes[result.folder] = await self._run(result)
+
+    async def _run(self, result: "CertificateResult") -> HookOutcome:
+        import anyio
+
+        env = {key: value for key, value in os.environ.items() if key not in _HIDDEN_FROM_HOOK}
+        env[ENV_RENEWED_DIR] = str(result.folder)
+        env[ENV_RENEWED_ACTION] = result.action
+        env[ENV_RENEWED_SERIAL] = result.bundle.serial_number if result.bundle else ""
+        env[ENV_REPLACED_SERIAL] = result.replaced_serial or ""
+        # the hook writes straight to our stderr (stdout is the report), so a daemon it
+        # starts that keeps the stream open cannot hold us up; captured only where
+        # stderr is no file (in-process runs under tests)
+        sys.stderr.flush()
+        target = _fileno(sys.stderr)
+        try:
+            done = await anyio.run_process(
+                self.command,  # a command line from the operator: run by the shell
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if target is None else target,
+                stderr=subprocess.STDOUT,
+                check=False,
+                env=env,
+            )
+        except OSError as exc:
+            note(f"warning: the deploy hook for {result.folder} did not start: {exc}")
+            return HookOutcome(None)
+        output = (done.stdout or b"").decode(errors="replace")
+        if output:
+            sys.stderr.write(output if output.endswith("\n") else output + "\n")
+            sys.stderr.flush()
+        if done.returncode != 0:
+            note(
+                f"warning: the deploy hook for {result.folder} exited with status "
+                f"{done.returncode}; the new certificate stays in place"
+            )
+        return HookOutcome(done.returncode)
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+class Report(NamedTuple):
+    """The results of a run, with the hook outcomes by folder."""
+
+    results: "list[CertificateResult]"
+    hooks: dict[Path, HookOutcome]
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [_entry(result, self.hooks.get(result.folder)) for result in self.results]
+
+    def problems(self) -> list[str]:
+        """One phrase per failed folder or failed hook."""
+        found = []
+        for result in self.results:
+            hook = self.hooks.get(result.folder)
+            if result.action == "failed":
+                found.append(f"{result.folder} failed ({scrub_text(result.detail)})")
+            elif hook is not None and not hook.ok:
+                status = "did not start" if hook.exit_code is None else f"exit {hook.exit_code}"
+                found.append(f"the deploy hook for {result.folder} failed ({status})")
+        return found
+
+    def raise_for_problems(self) -> None:
+        """Exit status 1 (after the report) when a folder or a hook failed."""
+        problems = self.problems()
+        if problems:
+            raise CLIError(
+                f"{len(problems)} of {len(self.results)} folder(s) not in order: "
+                + "; ".join(problems),
+                ExitCode.ERROR,
+            )
+
+
+def _entry(result: "CertificateResult", hook: HookOutcome | None) -> dict[str, Any]:
+    bundle = result.bundle
+    failed = result.action == "failed"
+    detail = scrub_text(result.detail)
+    return {
+        "folder": str(result.folder),
+        "action": result.action,
+        "reason": result.reason,
+        "detail": detail,
+        "ok": not failed and (hook is None or hook.ok),
+        "dryRun": result.dry_run,
+        "serialNumber": bundle.serial_number if bundle is not None else None,
+        "notAfter": bundle.not_after.isoformat() if bundle is not None else None,
+        "batchId": result.batch.batch_id if result.batch is not None else None,
+        "replacedSerial": result.replaced_serial,
+        "revoked": result.revoked,
+        "hook": None if hook is None else {"exitCode": hook.exit_code, "ok": hook.ok},
+        "error": detail if failed else None,
+    }
+
+
+def _show(out: Output, report: Report, *, single: bool) -> None:
+    entries = report.entries()
+    if out.json:
+        out.emit_json(entries[0] if single and len(entries) == 1 else entries)
+        return
+    rows = [
+        [
+            entry["folder"],
+            f"{entry['action']} ({entry['reason']})",
+            entry["serialNumber"],
+            (entry["notAfter"] or "")[:10],
+            _note(entry),
+        ]
+        for entry in entries
+    ]
+    title = "dry run: nothing was sent or written" if any(e["dryRun"] for e in entries) else None
+    out.table(["folder", "action", "serial", "expires", "detail"], rows, title=title)
+
+
+def _note(entry: dict[str, Any]) -> str:
+    """The detail column: what happened, the certificate replaced, the hook."""
+    parts = [entry["detail"]]
+    if entry["replacedSerial"]:
+        revoked = " (revoked)" if entry["revoked"] else ""
+        parts.append(f"replaced {entry['replacedSerial']}{revoked}")
+    hook = entry["hook"]
+    if hook is not None:
+        code = hook["exitCode"]
+        parts.append("hook ok" if hook["ok"] else f"hook FAILED (exit {code})")
+    return "; ".join(parts)
+
+
+# -- the commands -------------------------------------------------------------------------
+
+
+def issue(
+    ctx: typer.Context,
+    authority: Annotated[
+        int,
+        typer.Option(
+            "--authority",
+            "-a",
+            metavar="ID",
+            help="Id of the issuing authority (the id that 'sectigo authorities' lists; "
+            "revoking the replaced certificate needs it).",
+            show_default=False,
+        ),
+    ] = 0,
+    domains: DomainsOption = None,
+    dns_names: DnsNamesOption = None,
+    organization: Annotated[
+        str,
+        typer.Option(
+            "--organization",
+            "-o",
+            metavar="ORG",
+            help="Organization name (sent as the organizationName profile parameter).",
+            show_default=False,
+        ),
+    ] = "",
+    directory: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[DIR]",
+            help="The certificate's folder (created, 0700, if missing; default: "
+            "ROOT/COMMON_NAME, which 'sectigo renew' finds).",
+            show_default=False,
+        ),
+    ] = None,
+    root: RootOption = None,
+    before: BeforeOption = DEFAULT_BEFORE,
+    revoke_replaced: RevokeReplacedOption = False,
+    deploy_hook: DeployHookOption = None,
+    dry_run: DryRunOption = False,
+    force: RenewForceOption = False,
+    timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
+) -> None:
+    """Put a certificate in DIR, or keep the one there while it is valid.
+
+    The first run issues (Sectigo generates the key) and writes DIR/cert.pem, chain.pem,
+    fullchain.pem and key.pem (links into DIR/live/, switched together) and
+    DIR/journal.json, which records what was asked for. Later runs keep the certificate
+    while it has the same names and more than --before is left, and renew it otherwise
+    (or with --force). Exit status 0 when a valid certificate is in place; 1 when the
+    deploy hook failed (the certificate stays).
+    """
+    if not domains:
+        raise CLIError("must specify domain name of cert subject (-d DOMAIN)")
+    if not authority:
+        raise CLIError("must specify authority ID (-a ID)")
+    if authority < 0:
+        raise CLIError(f"authority ID must be positive, got {authority}")
+    renew_before = parse_duration(before)
+    from ..lifecycle import CertificateSpec, ensure_certificate
+
+    spec = CertificateSpec(
+        authority_id=authority,
+        common_name=domains[0],
+        dns_names=(*domains[1:], *(dns_names or [])),
+        params={"organizationName": organization} if organization else None,
+    )
+    if directory is not None:
+        folder = _folder_for(directory)
+    else:
+        folder = _root_folder(root) / spec.common_name.replace("*", "_wildcard", 1)
+    hook = DeployHook(deploy_hook) if deploy_hook else None
+
+    async def action(client: "SectigoClient") -> Report:
+        result = await ensure_certificate(
+            client,
+            spec,
+            folder,
+            renew_before=renew_before,
+            revoke_replaced=revoke_replaced,
+            force=force,
+            dry_run=dry_run,
+            on_change=hook,
+            wait_timeout=timeout,
+        )
+        return Report([result], hook.outcomes if hook else {})
+
+    reports: list[Report] = []
+
+    def show(out: Output, report: Report) -> None:
+        reports.append(report)
+        _show(out, report, single=True)
+
+    run(ctx, action, show)
+    reports[0].raise_for_problems()
+
+
+def renew(
+    ctx: typer.Context,
+    directories: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[DIR]...",
+            help="Certificate folders (default: every folder directly under ROOT that "
+            "holds a journal.json).",
+            show_default=False,
+        ),
+    ] = None,
+    root: RootOption = None,
+    before: BeforeOption = DEFAULT_BEFORE,
+    revoke_replaced: RevokeReplacedOption = False,
+    deploy_hook: DeployHookOption = None,
+    dry_run: DryRunOption = False,
+    force: RenewForceOption = False,
+    timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
+) -> None:
+    """Renew the certificates that are due, in every folder 'sectigo issue' made.
+
+    Each folder is kept, renewed (due, names changed, files damaged, or --force) or
+    resumed (an attempt cut short is finished), with what its journal.json asks for; a
+    folder that fails does not stop the others. Exit status 0 when every folder holds a
+    valid certificate and every hook succeeded, 1 otherwise (an error line names them).
+    """
+    renew_before = parse_duration(before)
+    if directories:
+        folders = list(dict.fromkeys(_folder_for(directory) for directory in directories))
+    else:
+        base = _root_folder(root)
+        folders = _found_under(base)
+        if not folders:
+            note(f"no certificate folders under {base} (make one with 'sectigo issue')")
+            _show(output_of(ctx), Report([], {}), single=False)
+            return
+    hook = DeployHook(deploy_hook) if deploy_hook else None
+
+    async def action(client: "SectigoClient") -> Report:
+        from ..lifecycle import JOURNAL_NAME, renew_due
+
+        present = [folder for folder in folders if (folder / JOURNAL_NAME).is_file()]
+        results = await renew_due(
+            client,
+            present,
+            renew_before=renew_before,
+            revoke_replaced=revoke_replaced,
+            force=force,
+            dry_run=dry_run,
+            on_change=hook,
+            wait_timeout=timeout,
+        )
+        by_folder = dict(zip(present, results, strict=True))
+        ordered = [by_folder.get(folder) or _no_journal(folder, dry_run) for folder in folders]
+        return Report(ordered, hook.outcomes if hook else {})
+
+    reports: list[Report] = []
+
+    def show(out: Output, report: Report) -> None:
+        reports.append(report)
+        _show(out, report, single=False)
+
+    run(ctx, action, show)
+    reports[0].raise_for_problems()
+
+
+def _no_journal(folder: Path, dry_run: bool) -> "CertificateResult":
+    """The failed result of a folder given on the command line that holds no journal
+    (left untouched: renew never makes a folder)."""
+    from ..lifecycle import JOURNAL_NAME, CertificateResult, JournalError
+
+    if not folder.is_dir():
+        detail = f"{folder} is not a directory"
+    else:
+        detail = f"{folder} holds no {JOURNAL_NAME}; make it with 'sectigo issue'"
+    return CertificateResult(
+        folder=folder,
+        action="failed",
+        reason="error",
+        detail=f"JournalError: {detail}",
+        dry_run=dry_run,
+        error=JournalError(detail),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    json_intro = "JSON (when stdout is not a terminal, or with --json): "
+    app.command("issue", epilog=json_intro + "one object, " + _JSON_SHAPE)(issue)
+    app.command(
+        "renew", epilog=f"{_SCHEDULE}\n{json_intro}a list, one object per folder, " + _JSON_SHAPE
+    )(renew)
