@@ -1,20 +1,29 @@
-"""The CLI's modules: no import cycles, and only public names of the other subpackages."""
+"""The package's layering: no import cycle anywhere, counting imports inside functions and
+TYPE_CHECKING blocks; CLI commands independent of each other; no subpackage reaching into
+another's private modules from the CLI."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import sectigo_iot.cli
+import sectigo_iot
 
-CLI_DIR = Path(sectigo_iot.cli.__file__).parent
+ROOT = Path(sectigo_iot.__file__).parent
+CLI_DIR = ROOT / "cli"
 #: private modules of other subpackages the CLI may import: none
 ALLOWED_PRIVATE: set[str] = set()
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _imports(path: Path) -> set[str]:
     """Every module ``path`` imports, at any depth (functions, TYPE_CHECKING blocks)."""
-    package = "sectigo_iot.cli"
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -29,8 +38,8 @@ def _imports(path: Path) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    modules = {f"sectigo_iot.cli.{path.stem}": path for path in CLI_DIR.glob("*.py")}
-    modules["sectigo_iot.cli"] = modules.pop("sectigo_iot.cli.__init__")
+    """Module -> the package's modules it imports (``from . import x`` counts as x only)."""
+    modules = {_module_name(path): path for path in ROOT.rglob("*.py")}
     return {name: _imports(path) & set(modules) - {name} for name, path in modules.items()}
 
 
@@ -55,10 +64,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
     return []
 
 
-def test_cli_modules_import_no_cycle() -> None:
+def test_no_import_cycle_in_the_package() -> None:
     graph = _graph()
     assert "sectigo_iot.cli._commands_batches" in graph["sectigo_iot.cli._app"]
+    assert "sectigo_iot._session" in graph["sectigo_iot.resources.batches"]
     assert _cycle(graph) == []
+
+
+def test_a_cycle_would_be_found() -> None:
+    graph = _graph()
+    graph["sectigo_iot._session"].add("sectigo_iot.resources.batches")
+    assert _cycle(graph)
 
 
 def test_commands_import_no_other_command_module() -> None:
