@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 from _emulator_helpers import (
@@ -25,18 +23,6 @@ from cryptography.x509.oid import NameOID
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(key_type="ec-p256") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed(emu) as client:
-        yield client
 
 
 async def detail(http: httpx.AsyncClient, batch_id: int) -> Batch:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
-from _emulator_helpers import authed, create_id, strict
+from _emulator_helpers import create_id, strict
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -87,18 +86,6 @@ def test_emulator_ca_is_an_intermediate_under_a_root(tmp_path: Path) -> None:
         assert len(certificates) == 2 and first.ca is not emulator.ca
     with Emulator(db_path=db) as second:
         assert second.ca.certificates == certificates
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(key_type="ec-p256") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed(emu) as client:
-        yield client
 
 
 async def find(http: httpx.AsyncClient, **body: str) -> FindCertificateResponse:

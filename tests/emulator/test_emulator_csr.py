@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from _emulator_helpers import UPLOAD, authed, make_csr, strict, unzip, upload, zip_of
+from _emulator_helpers import UPLOAD, make_csr, strict, unzip, upload, zip_of
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(key_type="ec-p256") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed(emu) as client:
-        yield client
 
 
 def public_der(key: ec.EllipticCurvePrivateKey) -> bytes:

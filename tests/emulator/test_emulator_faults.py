@@ -7,7 +7,6 @@ import json
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -24,18 +23,6 @@ from _emulator_helpers import (
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import BatchStatus, ErrorBody
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(key_type="ec-p256") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed(emu) as client:
-        yield client
 
 
 async def test_delay_meets_the_client_timeout(emu: Emulator, http: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -50,18 +49,6 @@ DEFAULT_AUTHORITY = {
     "profileId": 42,
     "profileName": "TRISA Profile",
 }
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(key_type="ec-p256") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with authed(emu) as client:
-        yield client
 
 
 async def test_login_answers_token_pair(emu: Emulator) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_cli_support import CLI, error_line, make_csr, mode, record_bodies, rewrite_replies
+from cli_support import CLI, error_line, make_csr, mode, record_bodies, rewrite_replies
 
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.cli._dotenv import dotenv_applied, parse_dotenv

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli_support import CLI, error_line, mode
+from cli_support import CLI, error_line, mode
 
 from sectigo_iot.cli._commands_lifecycle import parse_duration
 

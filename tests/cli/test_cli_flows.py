@@ -9,16 +9,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from test_cli_support import CLI, error_line, make_csr, mode
+from cli_support import CLI, error_line, make_csr, mode
 
 from sectigo_iot.certs import load_pem_bundle, open_batch_zip
 from sectigo_iot.emulator import Emulator
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CLI:
-    return CLI(tmp_path, monkeypatch)
-
 
 # -- create / upload with --wait, --download, --pem ----------------------------------------
 

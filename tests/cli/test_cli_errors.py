@@ -6,17 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli_support import CLI, error_line
+from cli_support import CLI, error_line
 
 from sectigo_iot import errors
 from sectigo_iot.cli import EXIT_CODES, ExitCode, app, main
 from sectigo_iot.cli._errors import CLIError, exit_code_for
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CLI:
-    return CLI(tmp_path, monkeypatch)
-
 
 # -- the mapping, class by class --------------------------------------------------------
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
-from test_cli_support import CLI, documents, make_csr
+from cli_support import CLI, documents, make_csr
 
 from sectigo_iot.certs import open_batch_zip
 
@@ -30,11 +29,6 @@ BATCH_FIELDS = {
     "downloadable",
     "rejectable",
 }
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CLI:
-    return CLI(tmp_path, monkeypatch)
 
 
 def test_authorities(cli: CLI) -> None:
