@@ -11,54 +11,25 @@ so only the client's work is measured. Prints one JSON line::
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import tempfile
 import time
-import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import httpx
 from _download_probe import memory_kb, reset_high_water_mark
 
+# the gzip bombs, fake JWTs and network-like bodies of the tests (tests/support.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support import Wire, gzip_bomb, make_jwt
+
 from sectigo_iot import InvalidResponseError, SectigoClient
 
 JSON_BOMB_BYTES = 200 * 1024 * 1024  # the review's JSON bomb: 0.2 MB on the wire
 ZIP_BOMB_BYTES = 315 * 1024 * 1024  # the review's download bomb: 0.3 MB on the wire
 READY = {"batchId": 5, "batchName": "bomb", "status": "READY_FOR_DOWNLOAD"}
-
-
-def gzip_bomb(prefix: bytes, total: int, filler: bytes) -> bytes:
-    """``prefix`` padded with ``filler`` to ``total`` bytes, gzip-compressed in pieces."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    out = [packer.compress(prefix)]
-    block = filler * (1024 * 1024)
-    for _ in range((total - len(prefix)) // len(block)):
-        out.append(packer.compress(block))
-    out.append(packer.flush())
-    return b"".join(out)
-
-
-def fake_jwt(now: float) -> str:
-    def part(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    claims = {"sub": "/account/1/user/1", "iat": int(now), "exp": int(now) + 3600}
-    return f"{part({'alg': 'HS512'})}.{part(claims)}.c2ln"
-
-
-class Wire(httpx.AsyncByteStream):
-    """A body as it comes off the network: raw bytes, read (and decoded) only on demand."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.body), 16384):
-            yield self.body[start : start + 16384]
 
 
 class BombServer(httpx.AsyncBaseTransport):
@@ -71,7 +42,8 @@ class BombServer(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/auth/pwd":
-            token = fake_jwt(time.time())
+            now = int(time.time())
+            token = make_jwt(sub="/account/1/user/1", iat=now, exp=now + 3600)
             return httpx.Response(200, json={"accessToken": token, "refreshToken": token})
         if request.url.path.endswith("/download"):
             body = self.zip_bomb

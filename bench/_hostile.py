@@ -11,7 +11,7 @@ the catalogue's expected one fails the run.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import sys
 import time
@@ -25,12 +25,9 @@ CATALOGUE = Path(__file__).resolve().parent.parent / "tests" / "certs" / "hostil
 
 
 def _load_catalogue() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sectigo_hostile_inputs", CATALOGUE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    if str(CATALOGUE.parent) not in sys.path:
+        sys.path.insert(0, str(CATALOGUE.parent))
+    return importlib.import_module(CATALOGUE.stem)
 
 
 def run_catalogue(rounds: int = ROUNDS) -> tuple[float, dict[str, float]]:

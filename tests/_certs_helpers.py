@@ -1,4 +1,4 @@
-"""Shared helpers for the sectigo_iot.certs tests: openssl, a small test PKI, zips."""
+"""Shared helpers for the certificate-handling tests: openssl, a test PKI, CSRs, zips."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import io
 import random
 import subprocess
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 # The real Sectigo download of spec/emulator.md §9 (a copy lives in tests/data).
@@ -156,6 +157,33 @@ def make_pki(cn: str = "api.example.com", *, leaf_days: int = 395, serial: int =
         sans=(cn, f"www.{cn}"),
     )
     return PKI(root=root, intermediate=mid, leaf=leaf, leaf_key=leaf_key)
+
+
+def make_csr(
+    common_name: str | None = "api.example.com",
+    dns_names: Sequence[str] | None = None,
+    *,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+) -> bytes:
+    """A PEM CSR built with cryptography (bypassing the toolkit's own generator and checks).
+
+    Signed with SHA-256 by ``key`` (a fresh EC P-256 key unless one is given). The subject
+    is ``CN=common_name``, or ``O=Example`` (no common name) when it is None; the SAN lists
+    ``dns_names``, by default just the common name; ``dns_names=()`` leaves the SAN out.
+    """
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    attribute = (
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name)
+        if common_name is not None
+        else x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")
+    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([attribute]))
+    names = list(dns_names) if dns_names is not None else [common_name] if common_name else []
+    if names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def zip_bytes(*members: tuple[str | zipfile.ZipInfo, bytes]) -> bytes:

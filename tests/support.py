@@ -1,16 +1,36 @@
-"""Helpers shared by the tests: fake JWTs, a movable clock, the default base URL."""
+"""Helpers shared by the tests: fake JWTs, a movable clock, the default base URL, hostile
+bodies (gzip bombs) and loading a script by path. ``bench/_bomb_probe.py`` uses it too."""
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import shutil
+import sys
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 BASE = "https://iot.sectigo.com"
 T0 = 1_700_000_000.0
+
+#: the one authority a default emulator offers, as ``GET /api/v1/authorities/allowed`` sends it
+EMULATOR_AUTHORITY = {
+    "id": 1,
+    "ecosystemId": 100,
+    "signerCertificateId": 0,
+    "ecosystemName": "TRISA",
+    "balance": 10,
+    "enabled": True,
+    "profileId": 42,
+    "profileName": "TRISA Profile",
+}
 
 
 def make_jwt(**claims: Any) -> str:
@@ -48,3 +68,35 @@ class Clock:
 
 #: tests that use openssl as the independent judge
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """Import the script at ``path`` as module ``name`` (registered in ``sys.modules``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def gzip_bomb(prefix: bytes, total: int, filler: bytes) -> bytes:
+    """``prefix`` padded with ``filler`` to ``total`` bytes, gzip-compressed in pieces."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [packer.compress(prefix)]
+    block = filler * (1024 * 1024)
+    for _ in range((total - len(prefix)) // len(block)):
+        out.append(packer.compress(block))
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+class Wire(httpx.AsyncByteStream):
+    """A body as it comes off the network: raw bytes, read (and decoded) only on demand."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.body), 16384):
+            yield self.body[start : start + 16384]

@@ -35,7 +35,7 @@ from sectigo_iot.errors import (
     UnsupportedPKCS12Error,
 )
 
-__all__ = ["PASSWORD", "HostileCase", "catalogue"]
+__all__ = ["PASSWORD", "HostileCase", "catalogue", "same_name_certificates", "self_issued"]
 
 PASSWORD = "hostile-pkcs12-password"
 MIB = 1024 * 1024
@@ -169,12 +169,12 @@ def _pfx(*parts: bytes, mac_iterations: int | None = None) -> bytes:
 # -- certificates, keys and containers --------------------------------------------------
 
 
-def _same_name_certificates(count: int) -> bytes:
-    """``count`` self-issued certificates that all share one name (one key, fast)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Same Name CA")])
+def self_issued(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.CertificateBuilder:
+    """A builder for a certificate of ``key`` issued by itself, valid from yesterday for 30
+    days; the serial number is still to set."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(timezone.utc)
-    builder = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -182,27 +182,23 @@ def _same_name_certificates(count: int) -> bytes:
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
     )
-    return b"".join(
+
+
+def same_name_certificates(count: int) -> list[bytes]:
+    """``count`` self-issued PEM certificates that all share one name (one key, fast),
+    serial numbers 1 to ``count`` in order."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = self_issued(key, "Same Name CA")
+    return [
         builder.serial_number(serial).sign(key, hashes.SHA256()).public_bytes(Encoding.PEM)
         for serial in range(1, count + 1)
-    )
+    ]
 
 
 def _real_pkcs12(rounds: int) -> bytes:
     """A genuine PKCS#12 (EC key, self-signed certificate, 3DES) with ``rounds`` per part."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile.example.com")])
-    now = datetime.now(timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_issued(key, "hostile.example.com").serial_number(7).sign(key, hashes.SHA256())
     encryption = (
         PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(rounds)
@@ -334,9 +330,9 @@ def catalogue() -> tuple[HostileCase, ...]:
         open_pem, InvalidInputError)  # fmt: skip
     add("pem-end-without-begin", b"-----END CERTIFICATE-----\n" * (MIB // 26), open_pem,
         InvalidInputError)  # fmt: skip
-    same_name = _same_name_certificates(1600)
+    same_name = b"".join(same_name_certificates(1600))
     add("pem-1600-same-name-certificates", same_name, open_pem, InvalidInputError)
-    add("pem-100-same-name-certificates", _same_name_certificates(100), open_pem, None)
+    add("pem-100-same-name-certificates", b"".join(same_name_certificates(100)), open_pem, None)
     add("zip-pem-1600-same-name-certificates", _zip(("chain.pem", same_name)), open_zip,
         InvalidArchiveError)  # fmt: skip
     unended = b"".join(

@@ -10,16 +10,14 @@ import idna
 import pytest
 from _certs_helpers import (
     TRISA_CONF,
+    make_csr,
     mutations,
     openssl,
     openssl_ok,
     pem_block,
 )
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from support import needs_openssl
 
 import sectigo_iot.certs._csr as csr_module
@@ -319,21 +317,6 @@ def test_invalid_san_dns_name_is_rejected(tmp_path: Path) -> None:
         load_csrs(data)
 
 
-def _csr_pem(cn: str | None, sans: list[str]) -> bytes:
-    """A CSR signed with a fresh P-256 key, built with cryptography (not generate_csr)."""
-    attribute = (
-        x509.NameAttribute(NameOID.COMMON_NAME, cn)
-        if cn is not None
-        else x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example")
-    )
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([attribute]))
-    builder = builder.add_extension(
-        x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]), critical=False
-    )
-    csr = builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
-    return csr.public_bytes(Encoding.PEM)
-
-
 @pytest.mark.parametrize(
     ("cn", "sans"),
     [
@@ -344,7 +327,7 @@ def _csr_pem(cn: str | None, sans: list[str]) -> bytes:
     ],
 )
 def test_common_name_among_the_sans_is_accepted(cn: str, sans: list[str]) -> None:
-    [info] = load_csrs(_csr_pem(cn, sans))
+    [info] = load_csrs(make_csr(cn, sans))
     assert info.common_name == cn
     assert info.dns_names == tuple(sans)
 
@@ -362,9 +345,9 @@ def test_common_name_among_the_sans_is_accepted(cn: str, sans: list[str]) -> Non
     ],
 )
 def test_common_name_rules(cn: str | None, sans: list[str], message: str) -> None:
-    good = _csr_pem("good.example.com", ["good.example.com"])
+    good = make_csr("good.example.com", ["good.example.com"])
     with pytest.raises(InvalidCSRError, match=message) as info:
-        load_csrs(good + _csr_pem(cn, sans))
+        load_csrs(good + make_csr(cn, sans))
     assert info.value.index == 1
     assert str(info.value).startswith("CSR #2")
     assert info.value.common_name == (cn or "")

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from hostile_inputs import same_name_certificates
 from support import needs_openssl
 
 from sectigo_iot.certs import CertificateBundle, load_pem_bundle, write_pem
@@ -167,24 +167,8 @@ def test_stray_end_lines_and_other_blocks_are_ignored(pki: PKI) -> None:
     assert load_pem_bundle(data).certificate == pki.leaf
 
 
-def _same_name(count: int) -> list[bytes]:
-    """``count`` self-issued certificates sharing one name and one key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Same")])
-    now = datetime.now(timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-    )
-    return [pem(builder.serial_number(n).sign(key, hashes.SHA256())) for n in range(1, count + 1)]
-
-
 def test_at_most_100_certificates(pki: PKI) -> None:
-    certs = _same_name(101)
+    certs = same_name_certificates(101)
     bundle = load_pem_bundle(b"".join(certs[:100]))
     # all share one name: the first is the leaf, the others follow in their order
     assert bundle.certificate.serial_number == 1

@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 from cli_support import CLI, documents, make_csr
+from support import EMULATOR_AUTHORITY
 
 from sectigo_iot.certs import open_batch_zip
 
@@ -32,19 +33,7 @@ BATCH_FIELDS = {
 
 
 def test_authorities(cli: CLI) -> None:
-    authorities = cli.json("authorities")
-    assert authorities == [
-        {
-            "id": 1,
-            "ecosystemId": 100,
-            "signerCertificateId": 0,
-            "ecosystemName": "TRISA",
-            "balance": 10,
-            "enabled": True,
-            "profileId": 42,
-            "profileName": "TRISA Profile",
-        }
-    ]
+    assert cli.json("authorities") == [EMULATOR_AUTHORITY]
 
 
 def test_authorities_balances_prints_a_second_document(cli: CLI) -> None:

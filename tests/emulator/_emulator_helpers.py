@@ -1,4 +1,4 @@
-"""Shared helpers for the emulator tests: raw httpx clients, CSRs, archives, openssl."""
+"""Shared helpers for the emulator tests: raw httpx clients, batches, archives, openssl."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import io
 import json
 import subprocess
 import zipfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import strict_converter
@@ -117,23 +113,24 @@ async def create_id(
     return batch_id
 
 
-def make_csr(
-    common_name: str,
-    dns_names: Sequence[str] | None = None,
-    *,
-    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
-) -> bytes:
-    """A PEM CSR (EC P-256 unless a key is given); ``dns_names=()`` leaves out the SAN."""
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    )
-    names = [common_name] if dns_names is None else list(dns_names)
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+async def batch_body(http: httpx.AsyncClient) -> tuple[str, bytes]:
+    """Create a batch; return its detail URL and the whole body that URL answers."""
+    url = f"/api/v1/batches/{await create_id(http)}"
+    return url, (await http.get(url)).content
+
+
+def assert_cut_short(
+    response: httpx.Response,
+    received: bytes,
+    error: httpx.TransportError | None,
+    whole: bytes,
+    keep: int,
+    error_type: type[httpx.TransportError],
+) -> None:
+    """The headers announced ``whole``; only its first ``keep`` bytes came, then ``error_type``."""
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(whole))
+    assert received == whole[:keep] and isinstance(error, error_type)
 
 
 async def upload(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from _certs_helpers import make_csr
 from _emulator_helpers import (
     CREATE,
     P12_PASSWORD,
     authed,
     create,
     create_id,
-    make_csr,
     params,
     strict,
     unzip,

@@ -6,7 +6,8 @@ import json
 
 import httpx
 import pytest
-from _emulator_helpers import UPLOAD, make_csr, strict, unzip, upload, zip_of
+from _certs_helpers import make_csr
+from _emulator_helpers import UPLOAD, strict, unzip, upload, zip_of
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from _emulator_helpers import (
     CREATE,
+    assert_cut_short,
     authed,
+    batch_body,
     create,
     create_id,
     params,
@@ -23,6 +25,18 @@ from _emulator_helpers import (
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import BatchStatus, ErrorBody
+
+
+async def stalled_read(
+    emu: Emulator, http: httpx.AsyncClient, timeout: float, **stall: float
+) -> tuple[bytes, httpx.Response, bytes, httpx.TransportError | None, float]:
+    """Stall a new batch's detail (``stall`` options), then stream it with ``timeout``: the
+    whole body, what ``read_body`` gives, and the seconds the read took."""
+    url, whole = await batch_body(http)
+    emu.inject("GET", url, "stall", **stall)
+    started = time.monotonic()
+    response, received, error = await read_body(http, url, timeout=timeout)
+    return whole, response, received, error, time.monotonic() - started
 
 
 async def test_delay_meets_the_client_timeout(emu: Emulator, http: httpx.AsyncClient) -> None:
@@ -107,15 +121,10 @@ async def test_delay_after_commits_before_the_timeout(
 async def test_truncate_cuts_the_body_after_the_headers(
     emu: Emulator, http: httpx.AsyncClient
 ) -> None:
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
+    url, whole = await batch_body(http)
     emu.inject("GET", url, "truncate")
     response, received, error = await read_body(http, url)
-    assert response.status_code == 200
-    assert response.headers["content-length"] == str(len(whole))
-    assert isinstance(error, httpx.RemoteProtocolError)
-    assert received == whole[: len(whole) // 2]
+    assert_cut_short(response, received, error, whole, len(whole) // 2, httpx.RemoteProtocolError)
 
     emu.inject("GET", url, "truncate", keep_bytes=7)
     _, received, error = await read_body(http, url)
@@ -153,35 +162,21 @@ async def test_truncate_sends_an_empty_body_whole(emu: Emulator, http: httpx.Asy
 async def test_stall_meets_the_read_timeout_mid_body(
     emu: Emulator, http: httpx.AsyncClient
 ) -> None:
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
-    emu.inject("GET", url, "stall", keep_bytes=5)
-    started = time.monotonic()
-    response, received, error = await read_body(http, url, timeout=0.2)
-    assert response.status_code == 200
-    assert response.headers["content-length"] == str(len(whole))
-    assert received == whole[:5] and isinstance(error, httpx.ReadTimeout)
-    assert 0.2 <= time.monotonic() - started < 5
+    whole, response, received, error, took = await stalled_read(emu, http, 0.2, keep_bytes=5)
+    assert_cut_short(response, received, error, whole, 5, httpx.ReadTimeout)
+    assert 0.2 <= took < 5
 
 
 async def test_a_short_stall_delivers_the_whole_body(
     emu: Emulator, http: httpx.AsyncClient
 ) -> None:
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
-    emu.inject("GET", url, "stall", seconds=0.2)
-    started = time.monotonic()
-    _, received, error = await read_body(http, url, timeout=2)
+    whole, _, received, error, took = await stalled_read(emu, http, 2, seconds=0.2)
     assert error is None and received == whole
-    assert time.monotonic() - started >= 0.2
+    assert took >= 0.2
 
 
 async def test_gzip_compresses_the_real_body(emu: Emulator, http: httpx.AsyncClient) -> None:
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
+    url, whole = await batch_body(http)
     emu.inject("GET", url, "gzip")
     response, received, error = await read_body(http, url)
     assert error is None and response.headers["content-encoding"] == "gzip"
@@ -192,9 +187,7 @@ async def test_gzip_compresses_the_real_body(emu: Emulator, http: httpx.AsyncCli
 
 
 async def test_gzip_bomb_pads_json_with_spaces(emu: Emulator, http: httpx.AsyncClient) -> None:
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
+    url, whole = await batch_body(http)
     emu.inject("GET", url, "gzip", inflate_to=8 << 20)
     response, received, _ = await read_body(http, url)
     assert int(response.headers["content-length"]) == len(received) < 64 << 10

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _certs_helpers import make_csr
 from _emulator_helpers import (
     P12_PASSWORD,
     authed,
     create,
-    make_csr,
     openssl,
     params,
     strict,

@@ -17,6 +17,8 @@ from _emulator_helpers import (
     JSON,
     PASSWORD,
     USER,
+    assert_cut_short,
+    batch_body,
     create,
     create_id,
     login,
@@ -119,15 +121,10 @@ async def test_delay_after_over_http(served: tuple[Emulator, str], http: httpx.A
 
 async def test_truncate_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
     emulator, _ = served
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
+    url, whole = await batch_body(http)
     emulator.inject("GET", url, "truncate")
     response, received, error = await read_body(http, url)
-    assert response.status_code == 200
-    assert response.headers["content-length"] == str(len(whole))
-    assert isinstance(error, httpx.RemoteProtocolError)
-    assert received == whole[: len(whole) // 2]
+    assert_cut_short(response, received, error, whole, len(whole) // 2, httpx.RemoteProtocolError)
     emulator.inject("GET", "/api/v1/batches/{id}/download", "truncate", keep_bytes=10)
     response, received, error = await read_body(http, f"{url}/download")
     assert int(response.headers["content-length"]) > 10 == len(received)
@@ -138,14 +135,10 @@ async def test_truncate_over_http(served: tuple[Emulator, str], http: httpx.Asyn
 
 async def test_stall_over_http(served: tuple[Emulator, str], http: httpx.AsyncClient) -> None:
     emulator, _ = served
-    batch_id = await create_id(http)
-    url = f"/api/v1/batches/{batch_id}"
-    whole = (await http.get(url)).content
+    url, whole = await batch_body(http)
     emulator.inject("GET", url, "stall", keep_bytes=5)
     response, received, error = await read_body(http, url, timeout=0.3)
-    assert response.status_code == 200
-    assert response.headers["content-length"] == str(len(whole))
-    assert received == whole[:5] and isinstance(error, httpx.ReadTimeout)
+    assert_cut_short(response, received, error, whole, 5, httpx.ReadTimeout)
     emulator.inject("GET", url, "stall", seconds=0.2)
     _, received, error = await read_body(http, url, timeout=2)
     assert error is None and received == whole

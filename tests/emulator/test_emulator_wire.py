@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+from _certs_helpers import make_csr
 from _emulator_helpers import (
     CREATE,
     JSON,
@@ -13,12 +14,12 @@ from _emulator_helpers import (
     authed,
     create,
     create_id,
-    make_csr,
     raw_client,
     strict,
     unzip,
     upload,
 )
+from support import EMULATOR_AUTHORITY
 
 from sectigo_iot import __version__
 from sectigo_iot.emulator import Emulator
@@ -39,17 +40,6 @@ from sectigo_iot.models import (
     strict_converter,
 )
 
-DEFAULT_AUTHORITY = {
-    "id": 1,
-    "ecosystemId": 100,
-    "signerCertificateId": 0,
-    "ecosystemName": "TRISA",
-    "balance": 10,
-    "enabled": True,
-    "profileId": 42,
-    "profileName": "TRISA Profile",
-}
-
 
 async def test_login_answers_token_pair(emu: Emulator) -> None:
     async with raw_client(emu) as http:
@@ -64,7 +54,7 @@ async def test_login_answers_token_pair(emu: Emulator) -> None:
 async def test_authorities_allowed_default(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/v1/authorities/allowed")
     assert response.status_code == 200
-    assert response.json() == [DEFAULT_AUTHORITY]
+    assert response.json() == [EMULATOR_AUTHORITY]
     strict_converter.structure(response.json(), list[Authority])
     assert response.headers["content-type"] == JSON
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+from _lifecycle_helpers import key_matches, live_pair
 
 from sectigo_iot import BadRequestError, SectigoClient
-from sectigo_iot.certs import CertificateBundle, load_pem_bundle
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.errors import InvalidInputError
 from sectigo_iot.lifecycle import (
@@ -38,24 +38,6 @@ SPEC = CertificateSpec(
     params={"organizationName": "Example"},
 )
 DAY = 24 * 3600
-
-
-def key_matches(bundle: CertificateBundle) -> bool:
-    """Whether the bundle's private key is the certificate's."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    assert bundle.private_key is not None
-    der = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    key = bundle.private_key.public_key().public_bytes(*der)
-    return key == bundle.certificate.public_key().public_bytes(*der)
-
-
-def live_pair(folder: Path, via: str = "live/") -> tuple[str, bool]:
-    """The serial at the stable paths, and whether the key there matches it."""
-    bundle = load_pem_bundle(
-        (folder / f"{via}cert.pem").read_bytes() + (folder / f"{via}key.pem").read_bytes()
-    )
-    return bundle.serial_number, key_matches(bundle)
 
 
 async def test_issue_then_keep_then_renew_when_due(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from _lifecycle_helpers import live_pair
 
 from sectigo_iot import AmbiguousRequestError, SectigoClient
-from sectigo_iot.certs import CertificateBundle, load_pem_bundle
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.lifecycle import (
     PENDING_SETTLE,
@@ -38,16 +38,6 @@ pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
 SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
 CREATE = "/api/v1/batches/createSingleCertBatch"
 DAY = 24 * 3600
-
-
-def key_matches(bundle: CertificateBundle) -> bool:
-    """Whether the bundle's private key is the certificate's."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    assert bundle.private_key is not None
-    der = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    key = bundle.private_key.public_key().public_bytes(*der)
-    return key == bundle.certificate.public_key().public_bytes(*der)
 
 
 def journal_of(folder: Path) -> Journal:
@@ -77,11 +67,27 @@ async def killed_when(
 
 def serial_at(folder: Path) -> str:
     """The serial of live/cert.pem, checking that live/key.pem is its key."""
-    bundle = load_pem_bundle(
-        (folder / "live" / "cert.pem").read_bytes() + (folder / "live" / "key.pem").read_bytes()
-    )
-    assert key_matches(bundle)
-    return bundle.serial_number
+    serial, matches = live_pair(folder)
+    assert matches
+    return serial
+
+
+async def killed_at_step(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, folder: Path, step: str
+) -> None:
+    """Run ``ensure_certificate`` until it reaches the local ``step`` (the module's
+    ``_checkpoint`` hook), then cancel it there, as a kill would stop it."""
+    held: list[str] = []
+
+    async def hold(reached: str) -> None:
+        if reached == step:
+            held.append(reached)
+            await anyio.sleep_forever()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_ensure, "_checkpoint", hold)
+        async with emulator.client() as client:
+            await killed_when(lambda: ensure_certificate(client, SPEC, folder), lambda: bool(held))
 
 
 async def test_killed_before_create_is_ambiguous_until_settled_then_sent_again(
@@ -160,17 +166,7 @@ async def test_killed_after_the_batch_id_is_journaled(
 async def test_killed_after_download(
     sectigo_emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    held: list[str] = []
-
-    async def hold(step: str) -> None:
-        if step == "downloaded":
-            held.append(step)
-            await anyio.sleep_forever()
-
-    monkeypatch.setattr(_ensure, "_checkpoint", hold)
-    async with sectigo_emulator.client() as client:
-        await killed_when(lambda: ensure_certificate(client, SPEC, tmp_path), lambda: bool(held))
-    monkeypatch.undo()
+    await killed_at_step(sectigo_emulator, monkeypatch, tmp_path, "downloaded")
     pending = journal_of(tmp_path).pending
     assert pending is not None and pending.batch_id is not None
     assert (tmp_path / f"batch-{pending.batch_id}.zip").is_file()
@@ -192,17 +188,7 @@ async def test_killed_after_the_pem_files_of_a_renewal(
     assert first.bundle is not None
     old = first.bundle.serial_number
     sectigo_emulator.clock.advance(340 * DAY)
-    held: list[str] = []
-
-    async def hold(step: str) -> None:
-        if step == "files_written":
-            held.append(step)
-            await anyio.sleep_forever()
-
-    monkeypatch.setattr(_ensure, "_checkpoint", hold)
-    async with sectigo_emulator.client() as client:
-        await killed_when(lambda: ensure_certificate(client, SPEC, tmp_path), lambda: bool(held))
-    monkeypatch.undo()
+    await killed_at_step(sectigo_emulator, monkeypatch, tmp_path, "files_written")
     assert len(list((tmp_path / "versions").iterdir())) == 2  # the new version is written
     assert serial_at(tmp_path) == old  # but live still pairs the old key with the old cert
 

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_module
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "renew.py"
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_renew", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_renew_example_issues_keeps_then_renews(
@@ -27,7 +16,9 @@ def test_renew_example_issues_keeps_then_renews(
 ) -> None:
     out = tmp_path / "api"
     argv = ["api.example.com", "--emulator", "--out", str(out), "--dns-name", "www.api.example.com"]
-    status = load().main([*argv, "--then-after-days", "340", "--processing-delay", "0.2"])
+    status = load_module("example_renew", EXAMPLE).main(
+        [*argv, "--then-after-days", "340", "--processing-delay", "0.2"]
+    )
     printed = capsys.readouterr()
     assert status == 0
     actions = [line.split(" ", 1)[0] for line in printed.out.splitlines()]

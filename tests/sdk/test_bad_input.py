@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _certs_helpers import make_csr
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sectigo_iot import (
     InvalidArchiveError,
@@ -27,26 +29,8 @@ FIXTURE = Path(__file__).parent.parent / "data" / "certificate.zip"
 Call = Callable[[SectigoClient, Path], Awaitable[Any]]
 
 
-def csr_with(**kwargs: Any) -> bytes:
-    """A CSR built with cryptography, bypassing our own generator's checks."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
-
-    key: Any = kwargs.get("key") or ec.generate_private_key(ec.SECP256R1())
-    if kwargs.get("rsa_bits"):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=kwargs["rsa_bits"])
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bad.example.com")])
-    )
-    if kwargs.get("san", True):
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("bad.example.com")]), critical=False
-        )
-    return builder.sign(key, kwargs.get("hash", hashes.SHA256())).public_bytes(
-        serialization.Encoding.PEM
-    )
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def create(common_name: Any = "ok.example.com", **kwargs: Any) -> Call:
@@ -101,7 +85,9 @@ def bad_signature_csr() -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    der = bytearray(x509.load_pem_x509_csr(csr_with()).public_bytes(serialization.Encoding.DER))
+    der = bytearray(
+        x509.load_pem_x509_csr(make_csr("bad.example.com")).public_bytes(serialization.Encoding.DER)
+    )
     der[-5] ^= 0xFF
     import base64
 
@@ -150,8 +136,18 @@ CLIENT_CASES: list[tuple[str, Call, type[Exception], str]] = [
     ("negative profile id", lambda c, _: c.profiles.get(-3), InvalidInputError, "profile_id"),
     ("empty CSR file", upload(lambda tmp: tmp / "empty.csr"), InvalidCSRError, "no CSR|empty"),
     ("garbage CSR", upload(b"this is not a certificate request"), InvalidCSRError, "no CSR"),
-    ("CSR without SAN", upload(lambda _: csr_with(san=False)), InvalidCSRError, "dNSName"),
-    ("1024-bit RSA CSR", upload(lambda _: csr_with(rsa_bits=1024)), InvalidCSRError, "1024"),
+    (
+        "CSR without SAN",
+        upload(lambda _: make_csr("bad.example.com", ())),
+        InvalidCSRError,
+        "dNSName",
+    ),
+    (
+        "1024-bit RSA CSR",
+        upload(lambda _: make_csr("bad.example.com", key=rsa_key(1024))),
+        InvalidCSRError,
+        "1024",
+    ),
     ("SHA-1 CSR", upload(sha1_csr), InvalidCSRError, "SHA-?1|sha1"),
     ("bad CSR signature", upload(lambda _: bad_signature_csr()), InvalidCSRError, "signature"),
     ("missing CSR file", upload(lambda tmp: tmp / "nope.csr"), InvalidInputError, "nope.csr"),

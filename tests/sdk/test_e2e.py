@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _certs_helpers import make_csr
 
 from sectigo_iot import (
     AuthenticationError,
@@ -134,18 +135,8 @@ async def test_wrong_password_is_401(sectigo_emulator: Emulator) -> None:
 async def test_rejected_csr_batch(
     sectigo_client: SectigoClient, sectigo_emulator: Emulator
 ) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     # bypass our own validation: send a CSR without SAN straight to the emulator
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nosan.example.com")]))
-        .sign(key, hashes.SHA256())
-    ).public_bytes(serialization.Encoding.PEM)
+    csr = make_csr("nosan.example.com", ())
     import httpx
 
     async with httpx.AsyncClient(transport=sectigo_emulator.transport()) as raw:

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import zipfile
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import BASE, token_pair
+from support import BASE, Wire, gzip_bomb, token_pair
 
 from sectigo_iot import (
     AmbiguousRequestError,
@@ -48,21 +47,6 @@ class CutStream(httpx.AsyncByteStream):
         raise self.error("the body stopped here")
 
 
-class Wire(httpx.AsyncByteStream):
-    """A body as it comes off the network: raw bytes, read (and decoded) only on demand."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.body), 16384):
-            yield self.body[start : start + 16384]
-
-
-def wire(body: bytes) -> Wire:
-    return Wire(body)
-
-
 def cut(json_text: str, error: type[httpx.TransportError] = httpx.RemoteProtocolError) -> Any:
     return CutStream(json_text.encode()[: len(json_text) // 2], error)
 
@@ -81,17 +65,6 @@ def zip_bytes() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("a.pem", "x")
     return buffer.getvalue()
-
-
-def gzip_bomb(prefix: bytes, total: int, filler: bytes) -> bytes:
-    """``prefix`` padded with ``filler`` to ``total`` bytes, gzip-compressed in pieces."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    out = [packer.compress(prefix)]
-    block = filler * (1024 * 1024)
-    for _ in range((total - len(prefix)) // len(block)):
-        out.append(packer.compress(block))
-    out.append(packer.flush())
-    return b"".join(out)
 
 
 # -- bodies cut or stalled after the headers -------------------------------------------
@@ -185,7 +158,7 @@ async def test_gzip_json_bomb_is_refused(
     login()
     bomb = gzip_bomb(json.dumps(READY).encode(), 64 * 1024 * 1024, b" ")
     assert len(bomb) < MAX_BODY_BYTES // 50  # small on the wire, 64 MiB once inflated
-    httpx_mock.add_response(url=DETAIL, stream=wire(bomb), headers={"Content-Encoding": "gzip"})
+    httpx_mock.add_response(url=DETAIL, stream=Wire(bomb), headers={"Content-Encoding": "gzip"})
     with pytest.raises(InvalidResponseError, match="after decompression"):
         await client.batches.get(5)
 
@@ -195,7 +168,7 @@ async def test_gzip_json_within_the_cap_is_read(
 ) -> None:
     login()
     body = gzip.compress(json.dumps(READY).encode())
-    httpx_mock.add_response(url=DETAIL, stream=wire(body), headers={"Content-Encoding": "gzip"})
+    httpx_mock.add_response(url=DETAIL, stream=Wire(body), headers={"Content-Encoding": "gzip"})
     assert (await client.batches.get(5)).batch_name == "n"
     assert httpx_mock.get_requests(url=DETAIL)[0].headers["Accept-Encoding"] == "gzip, deflate"
 
@@ -212,7 +185,7 @@ async def test_unknown_or_corrupt_encodings_are_refused(
     client: SectigoClient, httpx_mock: Any, login: Any, encoding: str, body: bytes, problem: str
 ) -> None:
     login()
-    httpx_mock.add_response(url=DETAIL, stream=wire(body), headers={"Content-Encoding": encoding})
+    httpx_mock.add_response(url=DETAIL, stream=Wire(body), headers={"Content-Encoding": encoding})
     with pytest.raises(InvalidResponseError, match=problem):
         await client.batches.get(5)
 
@@ -223,7 +196,7 @@ async def test_gzip_download_bomb_is_refused_and_leaves_no_file(
     login()
     httpx_mock.add_response(url=DETAIL, json=READY)
     bomb = gzip_bomb(zip_bytes(), 8 * 1024 * 1024, b"\0")
-    httpx_mock.add_response(url=DOWNLOAD, stream=wire(bomb), headers={"Content-Encoding": "gzip"})
+    httpx_mock.add_response(url=DOWNLOAD, stream=Wire(bomb), headers={"Content-Encoding": "gzip"})
     with pytest.raises(InvalidResponseError, match="4194304-byte limit"):
         await client.batches.download(5, tmp_path, max_bytes=4 * 1024 * 1024)
     assert list(tmp_path.iterdir()) == []

@@ -30,6 +30,13 @@ def counts(active: int = 0, success: int = 0, failed: int = 0) -> dict[str, int]
     return {"active": active, "success": success, "failed": failed}
 
 
+def text_status_poll(httpx_mock: Any, detail_status: str, text: str, **info: int) -> None:
+    """One poll whose detail status is of no use: the text status and the counts follow."""
+    httpx_mock.add_response(url=DETAIL, json=batch(detail_status))
+    httpx_mock.add_response(url=STATUS, text=text)
+    httpx_mock.add_response(url=INFO, json=counts(**info))
+
+
 async def test_ready_after_processing(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
@@ -64,9 +71,7 @@ async def test_collected_falls_back_to_the_text_status(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
-    httpx_mock.add_response(url=DETAIL, json=batch("COLLECTED"))
-    httpx_mock.add_response(url=STATUS, text="Ready for download")
-    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    text_status_poll(httpx_mock, "COLLECTED", "Ready for download", success=1)
     assert (await client.batches.wait(5)).batch_id == 5
     assert len(httpx_mock.get_requests(url=STATUS)) == 1
 
@@ -75,12 +80,8 @@ async def test_empty_status_falls_back_too(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
-    httpx_mock.add_response(url=DETAIL, json=batch(""))
-    httpx_mock.add_response(url=STATUS, text="Processing")
-    httpx_mock.add_response(url=INFO, json=counts(active=1))
-    httpx_mock.add_response(url=DETAIL, json=batch(""))
-    httpx_mock.add_response(url=STATUS, text="Ready for download")
-    httpx_mock.add_response(url=INFO, json=counts(success=1))
+    text_status_poll(httpx_mock, "", "Processing", active=1)
+    text_status_poll(httpx_mock, "", "Ready for download", success=1)
     await client.batches.wait(5)
     assert sleeps == [1.0]
 
