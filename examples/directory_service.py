@@ -1,18 +1,14 @@
-"""A directory service's certificate manager: issue certificates for many members.
+"""A directory service's certificate manager: keep certificates for many members.
 
 This is the loop the TRISA directory service runs (spec/README.md §3), on top of one
-shared SectigoClient. Every tick it handles all open requests concurrently, at most
-``--concurrency`` at a time:
-
-* READY_TO_SUBMIT: pick the first authority whose balance is > 0 (balance failures
-  count as 0), create a single-certificate batch named
-  ``<directory id>-certreq-<request uuid>`` with the member's own PKCS#12 password;
-  on failure the request stays and is retried on the next tick.
-* PROCESSING: read the batch (the text status stands in for COLLECTED or an empty
-  status) and its processing counts; keep waiting while certificates are active;
-  a failure with no success ends the request as CR_REJECTED or CR_ERRORED; a batch
-  ready for download is downloaded, its ZIP (exactly one PKCS#12) decrypted with the
-  member's password, the certificate recorded, and the request COMPLETED.
+shared SectigoClient, with the hard parts left to ``sectigo_iot.lifecycle``. Every tick
+it handles all open requests concurrently, at most ``--concurrency`` at a time: it picks
+the first authority whose balance is > 0 (balance failures count as 0) and calls
+``ensure_certificate`` for the member's folder, which creates the batch (journaled
+first, so a crash never buys a second certificate), waits, downloads, decrypts and puts
+the PEM files in place. A rejected batch ends the request as CR_REJECTED, a failed one
+as CR_ERRORED; any other failure leaves it to be retried on the next tick. Run again
+later, the same call keeps each certificate, or renews it when due.
 
 Run it against an in-process emulator with ten members::
 
@@ -38,12 +34,12 @@ from pathlib import Path
 
 import anyio
 
-from sectigo_iot import BatchStatus, SectigoClient, SectigoError
-from sectigo_iot.certs import generate_password, open_batch_zip, write_pem
+from sectigo_iot import BatchFailedError, BatchRejectedError, SectigoClient, SectigoError
+from sectigo_iot.lifecycle import CertificateSpec, ensure_certificate
 
 logger = logging.getLogger("directory_service")
 
-READY_TO_SUBMIT, PROCESSING, COMPLETED = "READY_TO_SUBMIT", "PROCESSING", "COMPLETED"
+READY_TO_SUBMIT, COMPLETED = "READY_TO_SUBMIT", "COMPLETED"
 CR_REJECTED, CR_ERRORED = "CR_REJECTED", "CR_ERRORED"
 FINAL = frozenset({COMPLETED, CR_REJECTED, CR_ERRORED})
 
@@ -55,14 +51,11 @@ class CertificateRequest:
     common_name: str
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     state: str = READY_TO_SUBMIT
-    # 16 letters and digits from a CSPRNG, kept in the secret manager upstream
-    password: str = field(default_factory=lambda: generate_password(16), repr=False)
     authority_id: int = 0
     batch_id: int = 0
-    batch_name: str = ""
     serial_number: str = ""
     not_after: datetime | None = None
-    files: dict[str, Path] = field(default_factory=dict)
+    folder: Path | None = None
     error: str = ""
 
 
@@ -104,70 +97,36 @@ class CertificateManager:
             f"{len(authorities)} available authorities"
         )
 
-    async def submit(self, request: CertificateRequest) -> None:
+    async def issue(self, request: CertificateRequest) -> None:
+        """Ensure the member's certificate: issued (or kept) in its own folder."""
         try:
-            authority_id = await self.pick_authority()
-            batch = await self.client.batches.create(
-                authority_id,
-                common_name=request.common_name,
-                pkcs12_password=request.password,
-                name=f"{self.directory_id}-certreq-{request.id}",
+            spec = CertificateSpec(
+                authority_id=await self.pick_authority(), common_name=request.common_name
             )
+            result = await ensure_certificate(self.client, spec, self.storage / request.common_name)
+        except BatchRejectedError as exc:
+            request.state, request.error = CR_REJECTED, exc.reject_reason or str(exc)
+            return
+        except BatchFailedError as exc:
+            request.state, request.error = CR_ERRORED, str(exc)
+            return
         except (SectigoError, RuntimeError) as exc:
             # stays READY_TO_SUBMIT: retried on the next tick
-            logger.warning("could not submit %s: %s", request.common_name, exc)
+            logger.warning("could not issue for %s: %s", request.common_name, exc)
             request.error = str(exc)
             return
-        request.authority_id, request.batch_id = authority_id, batch.batch_id
-        request.batch_name, request.state, request.error = batch.batch_name, PROCESSING, ""
-        logger.info("submitted %s as batch %d", request.common_name, batch.batch_id)
-
-    async def poll(self, request: CertificateRequest) -> None:
-        batches = self.client.batches
-        try:
-            batch = await batches.get(request.batch_id)
-            status = batch.status.strip().upper()
-            if status in ("", BatchStatus.COLLECTED):
-                status = await batches.status(request.batch_id)
-            info = await batches.processing_info(request.batch_id)
-        except SectigoError as exc:
-            logger.warning("could not fetch batch %d: %s", request.batch_id, exc)
-            return
-        if info.active > 0:
-            return
-        if info.failed > 0 and not (info.success > 0 or status == BatchStatus.READY_FOR_DOWNLOAD):
-            rejected = batch.reject_reason or status == BatchStatus.REJECTED
-            request.state = CR_REJECTED if rejected else CR_ERRORED
-            request.error = batch.reject_reason or status
-            return
-        if info.success == 0 or status != BatchStatus.READY_FOR_DOWNLOAD:
-            logger.critical("unhandled sectigo state %s for batch %d", status, request.batch_id)
-            return
-        await self.collect(request)
-
-    async def collect(self, request: CertificateRequest) -> None:
-        folder = self.storage / request.common_name
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            archive = await self.client.batches.download(request.batch_id, folder, overwrite=True)
-            bundles = open_batch_zip(archive, request.password)
-        except SectigoError as exc:
-            logger.warning("could not collect batch %d: %s", request.batch_id, exc)
-            return
-        if len(bundles) != 1:
-            request.state, request.error = CR_ERRORED, f"{len(bundles)} certificates in the ZIP"
-            return
-        (bundle,) = bundles
-        request.files = write_pem(bundle, folder, overwrite=True)
-        request.serial_number, request.not_after = bundle.serial_number, bundle.not_after
-        request.state = COMPLETED
+        request.authority_id = spec.authority_id
+        request.batch_id = result.batch.batch_id if result.batch else 0
+        request.serial_number, request.not_after = (
+            result.bundle.serial_number,
+            result.bundle.not_after,
+        )
+        request.folder, request.state, request.error = result.folder, COMPLETED, ""
+        logger.info("%s for %s: %s", result.action, request.common_name, request.serial_number)
 
     async def handle(self, request: CertificateRequest) -> None:
         async with self.limiter:
-            if request.state == READY_TO_SUBMIT:
-                await self.submit(request)
-            elif request.state == PROCESSING:
-                await self.poll(request)
+            await self.issue(request)
 
     async def tick(self) -> None:
         """Handle every open request once, concurrently."""
