@@ -13,6 +13,7 @@ from . import (
 )
 from ._errors import EXIT_CODES
 from ._group import SectigoGroup
+from ._options import value_option
 from ._secrets import remember_secret
 from ._settings import Settings
 
@@ -57,63 +58,45 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     username: Annotated[
-        str,
-        typer.Option(
-            "--username",
-            "-u",
-            metavar="NAME",
-            envvar="SECTIGO_USERNAME",
-            help="API login name.",
-            show_default=False,
-        ),
+        str, value_option("--username -u", "NAME", "API login name.", envvar="SECTIGO_USERNAME")
     ] = "",
     password: Annotated[
         str,
-        typer.Option(
-            "--password",
-            "-p",
-            metavar="PASSWORD",
+        value_option(
+            "--password -p",
+            "PASSWORD",
+            "API password (prefer the environment variable).",
             envvar="SECTIGO_PASSWORD",
-            help="API password (prefer the environment variable).",
-            show_default=False,
             show_envvar=True,
         ),
     ] = "",
     endpoint: Annotated[
         str,
-        typer.Option(
-            "--endpoint",
-            "-e",
-            "--url",
-            metavar="URL",
+        value_option(
+            "--endpoint -e --url",
+            "URL",
+            "Base URL of Sectigo or of an emulator (default: https://iot.sectigo.com).",
             envvar="SECTIGO_ENDPOINT",
-            help="Base URL of Sectigo or of an emulator (default: https://iot.sectigo.com).",
-            show_default=False,
         ),
     ] = "",
     profile: Annotated[
         str,
-        typer.Option(
-            "--profile",
-            "-P",
-            metavar="PROFILE",
-            envvar="SECTIGO_PROFILE",
-            help="Profile name or id: 'CipherTrace EE', 17, "
+        value_option(
+            "--profile -P",
+            "PROFILE",
+            "Profile name or id: 'CipherTrace EE', 17, "
             "'CipherTrace End Entity Certificate' or 85 (85 makes create send "
             "subject parameters).",
-            show_default=False,
+            envvar="SECTIGO_PROFILE",
         ),
     ] = "",
     environment: Annotated[
         str,
-        typer.Option(
-            "--environment",
-            "-E",
-            "--env",
-            metavar="ENV",
+        value_option(
+            "--environment -E --env",
+            "ENV",
+            "production, staging, docker or testing: checks the endpoint's host.",
             envvar="SECTIGO_ENVIRONMENT",
-            help="production, staging, docker or testing: checks the endpoint's host.",
-            show_default=False,
         ),
     ] = "",
     emulator: Annotated[

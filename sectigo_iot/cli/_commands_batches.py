@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._batch_flow import Flow, default_batch_name, finish
-from ._errors import CLIError
+from ._errors import CLIError, check_id
 from ._files import prepare_folder
 from ._options import (
     DEFAULT_TIMEOUT,
@@ -17,6 +17,8 @@ from ._options import (
     DownloadOption,
     TimeoutOption,
     WaitOption,
+    subject_option,
+    value_option,
 )
 from ._output import Output, note, to_json
 from ._run import run
@@ -94,58 +96,33 @@ def _check_flow(download: str | None, pem: bool | None) -> Path | None:
 def create(
     ctx: typer.Context,
     authority: Annotated[
-        int,
-        typer.Option(
-            "--authority",
-            "-a",
-            metavar="ID",
-            help="Id of the issuing authority.",
-            show_default=False,
-        ),
+        int, value_option("--authority -a", "ID", "Id of the issuing authority.")
     ] = 0,
     domain: DomainOption = "",
     password: Annotated[
         str,
-        typer.Option(
-            "--password",
-            "-p",
-            metavar="PASSWORD",
+        value_option(
+            "--password -p",
+            "PASSWORD",
+            "PKCS#12 password; when omitted one is generated and printed once on stderr.",
             envvar="SECTIGO_PKCS12_PASSWORD",
-            help="PKCS#12 password; when omitted one is generated and printed once on stderr.",
-            show_default=False,
         ),
     ] = "",
     batch_name: Annotated[
         str,
-        typer.Option(
-            "--batch-name",
-            "-b",
-            metavar="NAME",
-            help="Batch name, sent as given (default: new certs for DOMAIN (RANDOM HEX)).",
-            show_default=False,
+        value_option(
+            "--batch-name -b",
+            "NAME",
+            "Batch name, sent as given (default: new certs for DOMAIN (RANDOM HEX)).",
         ),
     ] = "",
-    country: Annotated[
-        str,
-        typer.Option("--country", "-c", metavar="CODE", help="Country code (End Entity profile)."),
-    ] = "",
-    state: Annotated[
-        str,
-        typer.Option(
-            "--state", "-s", metavar="STATE", help="State or province (End Entity profile)."
-        ),
-    ] = "",
+    country: Annotated[str, subject_option("country", "Country code (End Entity profile).")] = "",
+    state: Annotated[str, subject_option("state", "State or province (End Entity profile).")] = "",
     locality: Annotated[
-        str,
-        typer.Option(
-            "--locality", "-l", metavar="CITY", help="City or locality (End Entity profile)."
-        ),
+        str, subject_option("locality", "City or locality (End Entity profile).")
     ] = "",
     organization: Annotated[
-        str,
-        typer.Option(
-            "--organization", "-o", metavar="ORG", help="Organization name (End Entity profile)."
-        ),
+        str, subject_option("organization", "Organization name (End Entity profile).")
     ] = "",
     dns_names: DnsNamesOption = None,
     wait: WaitOption = False,
@@ -166,10 +143,7 @@ def create(
     """
     if not domain:
         raise CLIError("must specify domain name of cert subject")
-    if not authority:
-        raise CLIError("must specify authority ID")
-    if authority < 0:
-        raise CLIError(f"authority ID must be positive, got {authority}")
+    check_id(authority, "authority ID", "must specify authority ID")
     from ..certs import validate_domain
 
     validate_domain(domain)
@@ -225,12 +199,8 @@ def upload(
     ctx: typer.Context,
     profile: Annotated[
         int,
-        typer.Option(
-            "--profile",
-            "-p",
-            metavar="ID",
-            help="Id of the profile (or authority) that signs the certificates.",
-            show_default=False,
+        value_option(
+            "--profile -p", "ID", "Id of the profile (or authority) that signs the certificates."
         ),
     ] = 0,
     files: Annotated[
@@ -243,11 +213,8 @@ def upload(
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option(
-            "--param",
-            metavar="KEY=VALUE",
-            help="A profile parameter sent with the CSRs (repeatable).",
-            show_default=False,
+        value_option(
+            "--param", "KEY=VALUE", "A profile parameter sent with the CSRs (repeatable)."
         ),
     ] = None,
     wait: WaitOption = False,
@@ -264,10 +231,7 @@ def upload(
     """Submit a batch of CSRs (the private keys never leave your machine)."""
     if not files or len(files) != 1:
         raise CLIError("specify the path to one CSR for upload")
-    if not profile:
-        raise CLIError("specify the profile ID to sign the cert under")
-    if profile < 0:
-        raise CLIError(f"profile ID must be positive, got {profile}")
+    check_id(profile, "profile ID", "specify the profile ID to sign the cert under")
     params = _parse_params(param)
     path = Path(files[0])
     from ..certs import load_csrs

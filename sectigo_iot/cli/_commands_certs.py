@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._certfiles import load_bundles, summarize
-from ._errors import CLIError, ExitCode
+from ._errors import CLIError, ExitCode, check_id
 from ._files import write_new
-from ._options import DnsNamesOption, DomainOption, SerialOption
+from ._options import DnsNamesOption, DomainOption, SerialOption, subject_option, value_option
 from ._output import Output, note, to_json
 from ._run import output_of, run
 from ._secrets import remember_secret
@@ -71,14 +71,7 @@ def _show_found(out: Output, items: "FoundCertificates") -> None:
 def revoke(
     ctx: typer.Context,
     profile: Annotated[
-        int,
-        typer.Option(
-            "--profile",
-            "-p",
-            metavar="ID",
-            help="Id of the profile that issued the certificate.",
-            show_default=False,
-        ),
+        int, value_option("--profile -p", "ID", "Id of the profile that issued the certificate.")
     ] = 0,
     reason: Annotated[
         str,
@@ -94,10 +87,7 @@ def revoke(
     serial_number: SerialOption = "",
 ) -> None:
     """Revoke a certificate (prints nothing on success in JSON mode)."""
-    if not profile:
-        raise CLIError("must specify profile id")
-    if profile < 0:
-        raise CLIError(f"profile id must be positive, got {profile}")
+    check_id(profile, "profile id", "must specify profile id")
     from ..certs import RevocationReason, normalize_serial
 
     code = RevocationReason.parse(reason)
@@ -121,43 +111,16 @@ def csr(
     dns_names: DnsNamesOption = None,
     organization: Annotated[
         str | None,
-        typer.Option(
-            "--organization",
-            "-o",
-            metavar="ORG",
-            help="Organization (default: TRISA Member VASP).",
-            show_default=False,
-        ),
+        subject_option("organization", "Organization (default: TRISA Member VASP)."),
     ] = None,
     locality: Annotated[
-        str | None,
-        typer.Option(
-            "--locality",
-            "-l",
-            metavar="CITY",
-            help="City (default: Menlo Park).",
-            show_default=False,
-        ),
+        str | None, subject_option("locality", "City (default: Menlo Park).")
     ] = None,
     state: Annotated[
-        str | None,
-        typer.Option(
-            "--state",
-            "-s",
-            metavar="STATE",
-            help="State, spelled out (default: California).",
-            show_default=False,
-        ),
+        str | None, subject_option("state", "State, spelled out (default: California).")
     ] = None,
     country: Annotated[
-        str | None,
-        typer.Option(
-            "--country",
-            "-c",
-            metavar="CODE",
-            help="Two-letter country code (default: US).",
-            show_default=False,
-        ),
+        str | None, subject_option("country", "Two-letter country code (default: US).")
     ] = None,
     key_type: Annotated[
         str,

@@ -4,17 +4,20 @@ Both run :mod:`sectigo_iot.lifecycle`; this module adds the folder discovery, th
 deploy hook and the report.
 """
 
+import functools
+import inspect
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
-from ._errors import CLIError, ExitCode
+from ._errors import CLIError, ExitCode, check_id
 from ._options import (
     DEFAULT_BEFORE,
     DEFAULT_TIMEOUT,
@@ -27,6 +30,7 @@ from ._options import (
     RevokeReplacedOption,
     RootOption,
     WaitTimeoutOption,
+    value_option,
 )
 from ._output import Output, note
 from ._run import output_of, run
@@ -302,29 +306,94 @@ def _note(entry: dict[str, Any]) -> str:
 # -- the commands -------------------------------------------------------------------------
 
 
+class _Renewal:
+    """The options issue and renew share, declared once here (both commands end with
+    them), and what both do with them: the deploy hook and the report."""
+
+    def __init__(
+        self,
+        root: RootOption = None,
+        before: BeforeOption = DEFAULT_BEFORE,
+        revoke_replaced: RevokeReplacedOption = False,
+        deploy_hook: DeployHookOption = None,
+        dry_run: DryRunOption = False,
+        force: RenewForceOption = False,
+        timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.root = root
+        self.dry_run = dry_run
+        self.hook = DeployHook(deploy_hook) if deploy_hook else None
+        self._before = before
+        self._options = {
+            "revoke_replaced": revoke_replaced,
+            "force": force,
+            "dry_run": dry_run,
+            "on_change": self.hook,
+            "wait_timeout": timeout,
+        }
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``ensure_certificate`` and ``renew_due`` (checks
+        --before)."""
+        return {"renew_before": parse_duration(self._before), **self._options}
+
+    def report(self, results: "list[CertificateResult]") -> Report:
+        return Report(results, self.hook.outcomes if self.hook else {})
+
+    def run(
+        self,
+        ctx: typer.Context,
+        action: "Callable[[SectigoClient], Awaitable[Report]]",
+        *,
+        single: bool,
+    ) -> None:
+        """Run ``action``, show its report, then exit 1 when a folder or a hook failed."""
+        reports: list[Report] = []
+
+        def show(out: Output, report: Report) -> None:
+            reports.append(report)
+            _show(out, report, single=single)
+
+        run(ctx, action, show)
+        reports[0].raise_for_problems()
+
+
+def _with_renewal(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with the options of :class:`_Renewal` added after its own parameters;
+    it gets them as one ``renewal`` argument."""
+    shared = inspect.signature(_Renewal).parameters
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "renewal"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        renewal = _Renewal(**{name: kwargs.pop(name) for name in shared})
+        command(renewal=renewal, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*own, *shared.values()])  # type: ignore[attr-defined]
+    return wrapper
+
+
+@_with_renewal
 def issue(
     ctx: typer.Context,
+    renewal: _Renewal,
     authority: Annotated[
         int,
-        typer.Option(
-            "--authority",
-            "-a",
-            metavar="ID",
-            help="Id of the issuing authority (the id that 'sectigo authorities' lists; "
+        value_option(
+            "--authority -a",
+            "ID",
+            "Id of the issuing authority (the id that 'sectigo authorities' lists; "
             "revoking the replaced certificate needs it).",
-            show_default=False,
         ),
     ] = 0,
     domains: DomainsOption = None,
     dns_names: DnsNamesOption = None,
     organization: Annotated[
         str,
-        typer.Option(
-            "--organization",
-            "-o",
-            metavar="ORG",
-            help="Organization name (sent as the organizationName profile parameter).",
-            show_default=False,
+        value_option(
+            "--organization -o",
+            "ORG",
+            "Organization name (sent as the organizationName profile parameter).",
         ),
     ] = "",
     directory: Annotated[
@@ -336,13 +405,6 @@ def issue(
             show_default=False,
         ),
     ] = None,
-    root: RootOption = None,
-    before: BeforeOption = DEFAULT_BEFORE,
-    revoke_replaced: RevokeReplacedOption = False,
-    deploy_hook: DeployHookOption = None,
-    dry_run: DryRunOption = False,
-    force: RenewForceOption = False,
-    timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Put a certificate in DIR, or keep the one there while it is valid.
 
@@ -355,11 +417,8 @@ def issue(
     """
     if not domains:
         raise CLIError("must specify domain name of cert subject (-d DOMAIN)")
-    if not authority:
-        raise CLIError("must specify authority ID (-a ID)")
-    if authority < 0:
-        raise CLIError(f"authority ID must be positive, got {authority}")
-    renew_before = parse_duration(before)
+    check_id(authority, "authority ID", "must specify authority ID (-a ID)")
+    options = renewal.options()
     from ..lifecycle import CertificateSpec, ensure_certificate
 
     spec = CertificateSpec(
@@ -371,35 +430,18 @@ def issue(
     if directory is not None:
         folder = _folder_for(directory)
     else:
-        folder = _root_folder(root) / spec.common_name.replace("*", "_wildcard", 1)
-    hook = DeployHook(deploy_hook) if deploy_hook else None
+        folder = _root_folder(renewal.root) / spec.common_name.replace("*", "_wildcard", 1)
 
     async def action(client: "SectigoClient") -> Report:
-        result = await ensure_certificate(
-            client,
-            spec,
-            folder,
-            renew_before=renew_before,
-            revoke_replaced=revoke_replaced,
-            force=force,
-            dry_run=dry_run,
-            on_change=hook,
-            wait_timeout=timeout,
-        )
-        return Report([result], hook.outcomes if hook else {})
+        return renewal.report([await ensure_certificate(client, spec, folder, **options)])
 
-    reports: list[Report] = []
-
-    def show(out: Output, report: Report) -> None:
-        reports.append(report)
-        _show(out, report, single=True)
-
-    run(ctx, action, show)
-    reports[0].raise_for_problems()
+    renewal.run(ctx, action, single=True)
 
 
+@_with_renewal
 def renew(
     ctx: typer.Context,
+    renewal: _Renewal,
     directories: Annotated[
         list[str] | None,
         typer.Argument(
@@ -409,13 +451,6 @@ def renew(
             show_default=False,
         ),
     ] = None,
-    root: RootOption = None,
-    before: BeforeOption = DEFAULT_BEFORE,
-    revoke_replaced: RevokeReplacedOption = False,
-    deploy_hook: DeployHookOption = None,
-    dry_run: DryRunOption = False,
-    force: RenewForceOption = False,
-    timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Renew the certificates that are due, in every folder 'sectigo issue' made.
 
@@ -424,44 +459,28 @@ def renew(
     folder that fails does not stop the others. Exit status 0 when every folder holds a
     valid certificate and every hook succeeded, 1 otherwise (an error line names them).
     """
-    renew_before = parse_duration(before)
+    options = renewal.options()
     if directories:
         folders = list(dict.fromkeys(_folder_for(directory) for directory in directories))
     else:
-        base = _root_folder(root)
+        base = _root_folder(renewal.root)
         folders = _found_under(base)
         if not folders:
             note(f"no certificate folders under {base} (make one with 'sectigo issue')")
             _show(output_of(ctx), Report([], {}), single=False)
             return
-    hook = DeployHook(deploy_hook) if deploy_hook else None
 
     async def action(client: "SectigoClient") -> Report:
         from ..lifecycle import JOURNAL_NAME, renew_due
 
         present = [folder for folder in folders if (folder / JOURNAL_NAME).is_file()]
-        results = await renew_due(
-            client,
-            present,
-            renew_before=renew_before,
-            revoke_replaced=revoke_replaced,
-            force=force,
-            dry_run=dry_run,
-            on_change=hook,
-            wait_timeout=timeout,
-        )
+        results = await renew_due(client, present, **options)
         by_folder = dict(zip(present, results, strict=True))
-        ordered = [by_folder.get(folder) or _no_journal(folder, dry_run) for folder in folders]
-        return Report(ordered, hook.outcomes if hook else {})
+        return renewal.report(
+            [by_folder.get(folder) or _no_journal(folder, renewal.dry_run) for folder in folders]
+        )
 
-    reports: list[Report] = []
-
-    def show(out: Output, report: Report) -> None:
-        reports.append(report)
-        _show(out, report, single=False)
-
-    run(ctx, action, show)
-    reports[0].raise_for_problems()
+    renewal.run(ctx, action, single=False)
 
 
 def _no_journal(folder: Path, dry_run: bool) -> "CertificateResult":

@@ -56,6 +56,14 @@ class CLIError(Exception):
         self.code = code
 
 
+def check_id(value: int, name: str, missing: str) -> None:
+    """An id option: given (else the usage error ``missing``) and positive."""
+    if not value:
+        raise CLIError(missing)
+    if value < 0:
+        raise CLIError(f"{name} must be positive, got {value}")
+
+
 def _click_exceptions() -> Any:
     try:  # typer >= 0.26 vendors click
         from typer._click import exceptions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,21 +25,27 @@ __all__ = [
     "TimeoutOption",
     "WaitOption",
     "WaitTimeoutOption",
+    "subject_option",
+    "value_option",
 ]
 
 DEFAULT_TIMEOUT = 900.0
+
+
+def value_option(names: str, metavar: str, help_text: str, **settings: Any) -> Any:
+    """An option taking a value whose default ``--help`` does not show: its flags
+    (space-separated: ``"--domain -d"``), metavar and help, and any other setting."""
+    return typer.Option(
+        *names.split(), metavar=metavar, help=help_text, show_default=False, **settings
+    )
+
 
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Wait until the batch is ready for download.")
 ]
 DownloadOption = Annotated[
     str | None,
-    typer.Option(
-        "--download",
-        metavar="DIR",
-        help="Wait, then save the batch ZIP in DIR (created if missing).",
-        show_default=False,
-    ),
+    value_option("--download", "DIR", "Wait, then save the batch ZIP in DIR (created if missing)."),
 ]
 TimeoutOption = Annotated[
     float,
@@ -50,38 +56,34 @@ TimeoutOption = Annotated[
         min=0.001,
     ),
 ]
-BatchIdOption = Annotated[
-    int, typer.Option("--id", "-i", metavar="ID", help="Batch id.", show_default=False)
-]
+BatchIdOption = Annotated[int, value_option("--id -i", "ID", "Batch id.")]
 DomainOption = Annotated[
     str,
-    typer.Option(
-        "--domain",
-        "-d",
-        metavar="DOMAIN",
-        help="Common name, also the first DNS name.",
-        show_default=False,
-    ),
+    value_option("--domain -d", "DOMAIN", "Common name, also the first DNS name."),
 ]
 DnsNamesOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--dns-name",
-        metavar="NAME",
-        help="Another DNS name for the certificate (repeatable).",
-        show_default=False,
-    ),
+    value_option("--dns-name", "NAME", "Another DNS name for the certificate (repeatable)."),
 ]
 SerialOption = Annotated[
     str,
-    typer.Option(
-        "--serial-number",
-        "-s",
-        metavar="SERIAL",
-        help="Serial number of the certificate (hex).",
-        show_default=False,
-    ),
+    value_option("--serial-number -s", "SERIAL", "Serial number of the certificate (hex)."),
 ]
+
+
+#: the subject fields create and csr take: their flags and metavar
+_SUBJECT_FLAGS = {
+    "organization": ("--organization -o", "ORG"),
+    "locality": ("--locality -l", "CITY"),
+    "state": ("--state -s", "STATE"),
+    "country": ("--country -c", "CODE"),
+}
+
+
+def subject_option(field: str, help_text: str) -> Any:
+    """The option of a subject field: organization, locality, state or country."""
+    names, metavar = _SUBJECT_FLAGS[field]
+    return value_option(names, metavar, help_text)
 
 
 # -- certificates kept in folders (issue, renew) -----------------------------------------
@@ -92,25 +94,22 @@ ENV_CERTS_ROOT = "SECTIGO_CERTS_ROOT"
 
 DomainsOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--domain",
-        "-d",
-        metavar="DOMAIN",
-        help="A name for the certificate (repeatable): the first is the common name, "
+    value_option(
+        "--domain -d",
+        "DOMAIN",
+        "A name for the certificate (repeatable): the first is the common name, "
         "the others more DNS names.",
-        show_default=False,
     ),
 ]
 RootOption = Annotated[
     str | None,
-    typer.Option(
+    value_option(
         "--root",
-        metavar="DIR",
+        "DIR",
+        "Folder holding one sub-folder per certificate (default: certs in the user "
+        "data folder, e.g. ~/.local/share/sectigo-iot/certs).",
         envvar=ENV_CERTS_ROOT,
         show_envvar=True,
-        help="Folder holding one sub-folder per certificate (default: certs in the user "
-        "data folder, e.g. ~/.local/share/sectigo-iot/certs).",
-        show_default=False,
     ),
 ]
 BeforeOption = Annotated[
@@ -132,14 +131,13 @@ RevokeReplacedOption = Annotated[
 ]
 DeployHookOption = Annotated[
     str | None,
-    typer.Option(
+    value_option(
         "--deploy-hook",
-        metavar="CMD",
-        help="Shell command run once per folder that got a new certificate, after its "
+        "CMD",
+        "Shell command run once per folder that got a new certificate, after its "
         "files are in place, with SECTIGO_RENEWED_DIR set to the folder (also "
         "SECTIGO_RENEWED_ACTION, SECTIGO_RENEWED_SERIAL, SECTIGO_REPLACED_SERIAL). Its "
         "output goes to stderr; a failure gives exit status 1 but keeps the certificate.",
-        show_default=False,
     ),
 ]
 DryRunOption = Annotated[

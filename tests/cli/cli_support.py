@@ -96,13 +96,23 @@ class CLI:
 
     def create(self, domain: str = "example.com", password: str = "s3cretpass") -> int:  # noqa: S107
         """Create a batch and return its id."""
-        batch = self.json("create", "-a", "42", "-d", domain, "-p", password)
+        batch = self.json(*create_args(authority="42", domain=domain, password=password))
         return int(batch["batchId"])
 
     def serial_of(self, domain: str) -> str:
         """The serial number of the (first) certificate issued for ``domain``."""
         found = self.json("find", "-n", domain)
         return str(found["items"][0]["serialNumber"])
+
+
+def create_args(
+    *more: str,
+    authority: str = "1",
+    domain: str = "example.com",
+    password: str = "s3cretpass",  # noqa: S107
+) -> tuple[str, ...]:
+    """``create -a AUTHORITY -d DOMAIN -p PASSWORD MORE...``: the batch most tests create."""
+    return ("create", "-a", authority, "-d", domain, "-p", password, *more)
 
 
 def documents(text: str) -> list[Any]:

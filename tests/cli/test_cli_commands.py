@@ -9,7 +9,7 @@ import re
 import zipfile
 
 import pytest
-from cli_support import CLI, documents, make_csr
+from cli_support import CLI, create_args, documents, make_csr
 from support import EMULATOR_AUTHORITY
 
 from sectigo_iot.certs import open_batch_zip
@@ -82,9 +82,7 @@ def test_organization(cli: CLI) -> None:
 
 
 def test_create(cli: CLI) -> None:
-    batch = cli.json(
-        "create", "-a", "42", "-d", "example.com", "-p", "s3cretpass", "-b", "example.com certs"
-    )
+    batch = cli.json(*create_args("-b", "example.com certs", authority="42"))
     assert set(batch) == BATCH_FIELDS
     assert batch["batchName"] == "example.com certs"
     assert batch["status"] == "CREATED"
@@ -93,20 +91,10 @@ def test_create(cli: CLI) -> None:
 
 
 def test_create_default_batch_name_and_dns_names(cli: CLI) -> None:
-    batch = cli.json(
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "example.com",
-        "-p",
-        "s3cretpass",
-        "--dns-name",
-        "www.example.com",
-    )
+    batch = cli.json(*create_args("--dns-name", "www.example.com"))
     # a unique suffix, so an ambiguous create can be found again by its name
     assert re.fullmatch(r"new certs for example\.com \([0-9a-f]{8}\)", batch["batchName"])
-    again = cli.json("create", "-a", "1", "-d", "example.com", "-p", "s3cretpass")
+    again = cli.json(*create_args())
     assert again["batchName"] != batch["batchName"]
     with cli.state() as state:
         certificate = state.certificates()[0]
@@ -121,44 +109,14 @@ def test_create_default_batch_name_and_dns_names(cli: CLI) -> None:
 def test_global_flags_of_the_documented_example(cli: CLI) -> None:
     """`sectigo -P 17 -E production create -a ... -d example.com -p s3cretpass -b ...`."""
     batch = cli.json(
-        "-P",
-        "17",
-        "-E",
-        "production",
-        "create",
-        "-a",
-        "42",
-        "-d",
-        "example.com",
-        "-p",
-        "s3cretpass",
-        "-b",
-        "example.com certs",
+        "-P", "17", "-E", "production", *create_args("-b", "example.com certs", authority="42")
     )
     assert batch["batchName"] == "example.com certs"
 
 
 def test_end_entity_profile_sends_subject_params(cli: CLI) -> None:
-    cli.ok(
-        "-P",
-        "85",
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "ee.example.com",
-        "-p",
-        "s3cretpass",
-        "-c",
-        "DE",
-        "-s",
-        "Berlin",
-        "-l",
-        "Berlin",
-        "-o",
-        "ACME GmbH",
-        "--wait",
-    )
+    subject_args = ("-c", "DE", "-s", "Berlin", "-l", "Berlin", "-o", "ACME GmbH", "--wait")
+    cli.ok("-P", "85", *create_args(*subject_args, domain="ee.example.com"))
     with cli.state() as state:
         (certificate,) = state.certificates()
     subject = certificate.certificate.subject.rfc4514_string()

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import CLI, error_line
+from _certs_helpers import make_csr
+from cli_support import CLI, create_args, error_line
 
 from sectigo_iot import errors
 from sectigo_iot.cli import EXIT_CODES, ExitCode, app, main
@@ -78,26 +79,18 @@ def test_api_error_exit_1(cli: CLI) -> None:
     assert result.stdout == ""
 
 
-def test_server_error_exit_1(cli: CLI) -> None:
-    # 501 is not retried, so the test does not wait for back-off
-    cli.hooks.append(lambda e: e.inject("GET", "/api/v1/devices", "error", status=501))
+# 501 is not retried, so the test does not wait for back-off
+@pytest.mark.parametrize(("status", "code"), [(501, 1), (403, 4)], ids=["server", "permission"])
+def test_injected_error_exit_code(cli: CLI, status: int, code: int) -> None:
+    cli.hooks.append(lambda e: e.inject("GET", "/api/v1/devices", "error", status=status))
     result = cli.emu("licenses")
-    assert result.exit_code == 1
-    assert error_line(result).startswith("error: 501 ")
+    assert result.exit_code == code
+    assert error_line(result).startswith(f"error: {status} ")
 
 
 def test_wait_timeout_exit_3(cli: CLI) -> None:
     result = cli.emu(
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "slow.example.com",
-        "-p",
-        "s3cretpass",
-        "--wait",
-        "--timeout",
-        "0.3",
+        *create_args("--wait", "--timeout", "0.3", domain="slow.example.com"),
         env={"SECTIGO_EMULATOR_DELAY": "60"},
     )
     assert result.exit_code == 3
@@ -114,13 +107,6 @@ def test_bad_credentials_exit_4(cli: CLI) -> None:
     assert "n0t-the-password" not in result.output
 
 
-def test_permission_denied_exit_4(cli: CLI) -> None:
-    cli.hooks.append(lambda e: e.inject("GET", "/api/v1/devices", "error", status=403))
-    result = cli.emu("licenses")
-    assert result.exit_code == 4
-    assert error_line(result).startswith("error: 403 ")
-
-
 def test_no_username_exit_4(cli: CLI) -> None:
     result = cli("authorities")
     assert result.exit_code == 4
@@ -129,37 +115,14 @@ def test_no_username_exit_4(cli: CLI) -> None:
 
 
 def test_rejected_batch_exit_5(cli: CLI) -> None:
-    result = cli.emu(
-        "-P",
-        "85",
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "example.com",
-        "-p",
-        "s3cretpass",
-        "-c",
-        "USA",
-        "--wait",
-    )
+    result = cli.emu("-P", "85", *create_args("-c", "USA", "--wait"))
     assert result.exit_code == 5
     assert "was rejected: Cert subject name error: countryName" in error_line(result)
 
 
 def test_download_of_a_batch_not_ready_exit_5(cli: CLI) -> None:
-    batch_id = json.loads(
-        cli.emu(
-            "create",
-            "-a",
-            "1",
-            "-d",
-            "example.com",
-            "-p",
-            "s3cretpass",
-            env={"SECTIGO_EMULATOR_DELAY": "60"},
-        ).stdout
-    )["batchId"]
+    created = cli.emu(*create_args(), env={"SECTIGO_EMULATOR_DELAY": "60"})
+    batch_id = json.loads(created.stdout)["batchId"]
     result = cli.emu("download", "-i", str(batch_id), "-o", ".")
     assert result.exit_code == 5
     assert "cannot be downloaded" in error_line(result)
@@ -243,18 +206,7 @@ def test_environment_guard_exit_2(cli: CLI, args: list[str], message: str) -> No
 
 
 def test_bad_csr_is_refused_before_sending(cli: CLI) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    request = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no-san.example.com")]))
-        .sign(key, hashes.SHA256())
-    )
-    (cli.tmp / "nosan.csr").write_bytes(request.public_bytes(serialization.Encoding.PEM))
+    (cli.tmp / "nosan.csr").write_bytes(make_csr("no-san.example.com", dns_names=()))
     result = cli.emu("upload", "-p", "42", "nosan.csr")
     assert result.exit_code == 2
     assert error_line(result).startswith("error: CSR #1")
@@ -290,39 +242,12 @@ def test_generated_password_printed_once_on_stderr_only(cli: CLI) -> None:
 
 def test_given_passwords_never_printed(cli: CLI) -> None:
     api_password, pkcs12_password = "Api-Pa55word-Xyz", "Pkcs12-Pa55word-Abc"
-    result = cli.emu(
-        "--verbose",
-        "-u",
-        "tester",
-        "-p",
-        api_password,
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "example.com",
-        "-p",
-        pkcs12_password,
-        "--download",
-        "o",
-        "--pem",
-    )
+    create = (*create_args(password=pkcs12_password), "--download", "o", "--pem")
+    result = cli.emu("--verbose", "-u", "tester", "-p", api_password, *create)
     assert result.exit_code == 4  # tester's password is not that one
     for secret in (api_password, pkcs12_password):
         assert secret not in result.output
-    ok = cli.emu(
-        "--verbose",
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "example.com",
-        "-p",
-        pkcs12_password,
-        "--download",
-        "o",
-        "--pem",
-    )
+    ok = cli.emu("--verbose", *create)
     assert ok.exit_code == 0, ok.stderr
     assert pkcs12_password not in ok.output
     assert "supersecretsquirrel" not in ok.output

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from cli_support import CLI, error_line, make_csr, mode
+from cli_support import CLI, create_args, error_line, make_csr, mode
 
 from sectigo_iot.certs import load_pem_bundle, open_batch_zip
 from sectigo_iot.emulator import Emulator
@@ -18,20 +18,7 @@ from sectigo_iot.emulator import Emulator
 
 
 def test_create_wait_download_pem(cli: CLI) -> None:
-    result = cli.ok(
-        "create",
-        "-a",
-        "1",
-        "-d",
-        "example.com",
-        "-p",
-        "s3cretpass",
-        "--dns-name",
-        "www.example.com",
-        "--download",
-        "certs",
-        "--pem",
-    )
+    result = cli.ok(*create_args("--dns-name", "www.example.com", "--download", "certs", "--pem"))
     data = json.loads(result.stdout)
     batch_id = data["batch"]["batchId"]
     assert data["batch"]["status"] == "READY_FOR_DOWNLOAD"

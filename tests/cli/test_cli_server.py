@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import create_args
 
 # the console script of the installed package (python -m sectigo_iot.cli as a fallback)
 _SCRIPT = Path(sys.executable).parent / "sectigo"
@@ -31,6 +32,19 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
         NO_COLOR="1",
     )
     return env
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Stop ``sectigo serve`` with SIGINT (killed after 10 s) and close its pipes."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 @pytest.fixture
@@ -55,15 +69,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        _stop(process)
 
 
 def test_commands_over_http(server: str, tmp_path: Path) -> None:
@@ -85,18 +91,7 @@ def test_commands_over_http(server: str, tmp_path: Path) -> None:
         )
 
     created = run(
-        "create",
-        "-a",
-        "42",
-        "-d",
-        "example.com",
-        "-p",
-        "s3cretpass",
-        "-b",
-        "example.com certs",
-        "--download",
-        "certs",
-        "--pem",
+        *create_args("-b", "example.com certs", "--download", "certs", "--pem", authority="42")
     )
     assert created.returncode == 0, created.stderr
     data = json.loads(created.stdout)
@@ -178,12 +173,4 @@ def test_serve_with_the_original_addr_flag_and_sias_variables(tmp_path: Path) ->
 
         assert httpx.get(f"{url}/emulator/ca.pem", timeout=10).content == ca.certificate_pem
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        _stop(process)
