@@ -50,7 +50,6 @@ USER_AGENT = f"sectigo-iot/{__version__}"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a JSON reply larger than this is refused
 _JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE}
 _DOWNLOAD_HEADERS = {"Content-Type": OCTET_STREAM, "Accept": OCTET_STREAM}
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _ERROR_CLASSES: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -285,12 +284,22 @@ class Session:
             return decoded
         return decode(decoded, cast_to, path)
 
-    async def download(self, path: str, handle: BinaryIO, *, limit: int) -> int:
+    async def download(
+        self, path: str, handle: BinaryIO, *, limit: int, magic: tuple[bytes, ...], kind: str
+    ) -> int:
         """GET a binary body into ``handle`` (rewound for each try); return its size.
 
-        InvalidResponseError when the body is empty, is not a ZIP archive or exceeds
-        ``limit`` bytes once decoded.
+        InvalidResponseError when the body is empty, does not start with one of the
+        ``magic`` signatures (it is not ``kind``), or exceeds ``limit`` bytes once decoded.
         """
+        size = max(map(len, magic))
+
+        def check_start(start: bytes, *, complete: bool = False) -> None:
+            if len(start) < size and not complete:
+                return
+            if not start.startswith(magic):
+                shown = "an HTML page" if start.lstrip()[:1] == b"<" else f"not {kind}"
+                raise InvalidResponseError(f"the download is {shown}", path=path)
 
         async def into_file(response: httpx.Response) -> bytes:
             handle.seek(0)
@@ -298,14 +307,14 @@ class Session:
             first = bytearray()
 
             def write(piece: bytes) -> None:
-                if len(first) < len(_ZIP_MAGIC[0]):
-                    first.extend(piece[: len(_ZIP_MAGIC[0])])
-                    _check_zip_start(bytes(first), path)
+                if len(first) < size:
+                    first.extend(piece[:size])
+                    check_start(bytes(first))
                 handle.write(piece)
 
             if not await read_body(response, path, limit=limit, write=write):
                 raise InvalidResponseError("the download is empty", path=path)
-            _check_zip_start(bytes(first), path, complete=True)
+            check_start(bytes(first), complete=True)
             return b""
 
         await self._send("GET", path, headers=_DOWNLOAD_HEADERS, read_success=into_file)
@@ -432,15 +441,6 @@ async def _read_capped(response: httpx.Response) -> bytes:
     chunks: list[bytes] = []
     await read_body(response, response.request.url.path, limit=MAX_BODY_BYTES, write=chunks.append)
     return b"".join(chunks)
-
-
-def _check_zip_start(start: bytes, path: str, *, complete: bool = False) -> None:
-    """Refuse a download whose first bytes are not a ZIP signature (an HTML page, say)."""
-    if len(start) < len(_ZIP_MAGIC[0]) and not complete:
-        return
-    if not start.startswith(_ZIP_MAGIC):
-        kind = "an HTML page" if start.lstrip()[:1] == b"<" else "not a ZIP archive"
-        raise InvalidResponseError(f"the download is {kind}", path=path)
 
 
 def _redact_json(value: Any) -> Any:

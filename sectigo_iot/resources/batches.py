@@ -75,6 +75,7 @@ LIST_MAX_PAGES = 10
 # Polling of batches.wait: 1 s, times 1.5, capped at 20 s.
 POLL_INITIAL, POLL_FACTOR, POLL_MAX = 1.0, 1.5, 20.0
 _READY = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
 
 
 @frozen(kw_only=True)
@@ -338,7 +339,9 @@ class Batches(Resource):
         )
         try:
             with os.fdopen(fd, "w+b") as handle:
-                await self._session.download(path, handle, limit=max_bytes)
+                await self._session.download(
+                    path, handle, limit=max_bytes, magic=_ZIP_MAGIC, kind="a ZIP archive"
+                )
                 os.fsync(handle.fileno())
             publish(tmp_name, target, overwrite=overwrite)
             sync_folder(target.parent)
