@@ -53,46 +53,31 @@ _UNITS = {
 class Scale:
     """How much work each measurement does."""
 
-    rounds: int  # interleaved SDK/raw rounds of sequential calls (median round reported)
-    calls: int  # sequential calls per side per round
-    concurrent: int  # concurrent calls in one burst
-    burst_rounds: int  # interleaved SDK/raw burst pairs (median pair reported)
-    download_mb: int  # size of the served archive, MiB
-    download_rounds: int  # interleaved SDK/raw download pairs (median pair reported)
-    import_runs: int  # fresh-process runs of each start-up command
-    rps_clients: int  # concurrent raw clients for emulator_rps, in total
-    rps_processes: int  # load-generator processes sharing those clients
-    rps_seconds: float  # measuring window for emulator_rps
-    certificates: int  # certificates issued for issue_100_s (scaled to 100)
+    rounds: int = 7  # interleaved SDK/raw rounds of sequential calls (median round reported)
+    calls: int = 300  # sequential calls per side per round
+    concurrent: int = 500  # concurrent calls in one burst
+    burst_rounds: int = 9  # interleaved SDK/raw burst pairs (median pair reported)
+    download_mb: int = 64  # size of the served archive, MiB
+    download_rounds: int = 15  # interleaved SDK/raw download pairs (median pair reported)
+    import_runs: int = 20  # fresh-process runs of each start-up command
+    rps_clients: int = 50  # concurrent raw clients for emulator_rps, in total
+    rps_processes: int = 2  # load-generator processes sharing those clients
+    rps_seconds: float = 5.0  # measuring window for emulator_rps
+    certificates: int = 100  # certificates issued for issue_100_s (scaled to 100)
     issue_concurrency: int = 8  # batches created and awaited at once
     details: bool = True  # extra context for the notes (startup breakdown, raw download RSS)
 
 
-FULL = Scale(
-    rounds=7,
-    calls=300,
-    concurrent=500,
-    burst_rounds=9,
-    download_mb=64,
-    download_rounds=15,
-    import_runs=20,
-    rps_clients=50,
-    rps_processes=2,
-    rps_seconds=5.0,
-    certificates=100,
-)
+#: the defaults: the full run
+FULL = Scale()
 QUICK = Scale(
     rounds=3,
     calls=100,
-    concurrent=500,
     burst_rounds=5,
     download_mb=50,
     download_rounds=7,
     import_runs=5,
-    rps_clients=50,
-    rps_processes=2,
     rps_seconds=1.5,
-    certificates=100,
 )
 #: one tiny round of everything, for the test suite
 TINY = Scale(

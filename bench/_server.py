@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -28,6 +27,7 @@ import anyio
 import uvicorn
 
 from sectigo_iot.emulator import Emulator
+from sectigo_iot.emulator._server import bind_socket
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -121,16 +121,6 @@ async def create_ready_batch(emulator: Emulator) -> int:
     return batch.batch_id
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0: a free one)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(1024)
-    return sock
-
-
 async def serve(args: argparse.Namespace) -> None:
     options: dict[str, Any] = {"balance": args.balance, "access_ttl": args.access_ttl}
     if args.key_type:
@@ -140,7 +130,7 @@ async def serve(args: argparse.Namespace) -> None:
         batch_id = await create_ready_batch(emulator)
         size = args.archive_bytes
         app = LargeArchive(emulator.app, f"/api/v1/batches/{batch_id}/download", size)
-        sock = bind(args.host, args.port)
+        sock = bind_socket(args.host, args.port, backlog=1024)
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(
             app,

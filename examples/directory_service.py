@@ -117,10 +117,9 @@ class CertificateManager:
             return
         request.authority_id = spec.authority_id
         request.batch_id = result.batch.batch_id if result.batch else 0
-        request.serial_number, request.not_after = (
-            result.bundle.serial_number,
-            result.bundle.not_after,
-        )
+        bundle = result.bundle
+        assert bundle is not None  # not a dry run: the folder holds a certificate
+        request.serial_number, request.not_after = bundle.serial_number, bundle.not_after
         request.folder, request.state, request.error = result.folder, COMPLETED, ""
         logger.info("%s for %s: %s", result.action, request.common_name, request.serial_number)
 
@@ -153,19 +152,22 @@ async def run(args: argparse.Namespace, storage: Path) -> list[CertificateReques
 
         with Emulator(balance=len(names), processing_delay=args.processing_delay) as emulator:
             async with emulator.client() as client:
-                manager = CertificateManager(client, storage, concurrency=args.concurrency)
-                for name in names:
-                    manager.add(name)
-                await manager.run(args.interval)
-                return manager.requests
+                return await manage(client, storage, names, args)
     if not args.domains:
         raise SystemExit("give the members' domain names (each costs a license)")
     async with SectigoClient.from_env() as client:
-        manager = CertificateManager(client, storage, concurrency=args.concurrency)
-        for name in names:
-            manager.add(name)
-        await manager.run(args.interval)
-        return manager.requests
+        return await manage(client, storage, names, args)
+
+
+async def manage(
+    client: SectigoClient, storage: Path, names: list[str], args: argparse.Namespace
+) -> list[CertificateRequest]:
+    """Keep a certificate for each member name until every request is final."""
+    manager = CertificateManager(client, storage, concurrency=args.concurrency)
+    for name in names:
+        manager.add(name)
+    await manager.run(args.interval)
+    return manager.requests
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,16 +26,11 @@ from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
     InvalidInputError,
     InvalidResponseError,
-    NotFoundError,
-    PermissionDeniedError,
     RateLimitError,
-    ServerError,
     TLSClientAuthRequiredError,
+    error_class_for_status,
 )
 
 __all__ = ["JSON_CONTENT_TYPE", "Reply", "Session", "decode", "encode", "origin_of"]
@@ -50,14 +45,6 @@ USER_AGENT = f"sectigo-iot/{__version__}"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # a JSON reply larger than this is refused
 _JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE}
 _DOWNLOAD_HEADERS = {"Content-Type": OCTET_STREAM, "Accept": OCTET_STREAM}
-_ERROR_CLASSES: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    429: RateLimitError,
-}
 
 
 @frozen
@@ -482,9 +469,7 @@ def _transport_error(
 def error_from_reply(reply: Reply) -> APIError:
     """Turn a non-2xx reply into the typed error of its status."""
     message, error_code, timestamp = _describe_error_body(reply)
-    cls = _ERROR_CLASSES.get(reply.status_code)
-    if cls is None:
-        cls = ServerError if reply.status_code >= 500 else APIError
+    cls = error_class_for_status(reply.status_code)
     kwargs: dict[str, Any] = {
         "status_code": reply.status_code,
         "error_code": error_code,

@@ -25,8 +25,6 @@ from ._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, SectigoClient
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     import httpx
 
     from .auth import TokenPair, TokenStore
@@ -303,12 +301,7 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
     def __enter__(self) -> SyncSectigoClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

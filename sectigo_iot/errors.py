@@ -37,6 +37,7 @@ __all__ = [
     "TokenError",
     "UnsupportedPKCS12Error",
     "WaitTimeoutError",
+    "error_class_for_status",
 ]
 
 
@@ -167,6 +168,22 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed."""
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status_code: int) -> type[APIError]:
+    """The error class of an HTTP error status: its own class, else ServerError or APIError."""
+    default = ServerError if status_code >= 500 else APIError
+    return _STATUS_CLASSES.get(status_code, default)
 
 
 class BatchError(SectigoError):

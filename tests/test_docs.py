@@ -74,6 +74,13 @@ def _subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _run_ok(page: Path, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """Run ``argv``; fail the test with the page and both outputs unless it exits 0."""
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 # -- the markers themselves ------------------------------------------------------------
 
 
@@ -123,15 +130,7 @@ def test_program_blocks_run(page: Path, codes: list[str], tmp_path: Path) -> Non
             SECTIGO_PASSWORD=emulator.config.users[DEFAULT_USERNAME],
         )
         for code in codes:
-            done = subprocess.run(
-                [sys.executable, "-c", code],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
+            _run_ok(page, [sys.executable, "-c", code], tmp_path, env, timeout=120)
         assert emulator.licenses_used >= len(codes)
 
 
@@ -142,31 +141,16 @@ def test_pytest_blocks_pass(page: Path, codes: list[str], tmp_path: Path) -> Non
     )
     for index, code in enumerate(codes):
         (tmp_path / f"test_doc_{index}.py").write_text(code)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=_subprocess_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
-    assert " passed" in done.stdout and "failed" not in done.stdout
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
+    output = _run_ok(page, argv, tmp_path, _subprocess_env(tmp_path), timeout=300)
+    assert " passed" in output and "failed" not in output
 
 
 @pytest.mark.parametrize(("page", "codes"), _blocks("shell"), ids=_ids(_blocks("shell")))
 def test_shell_blocks_run(page: Path, codes: list[str], tmp_path: Path) -> None:
     env = _subprocess_env(tmp_path, SECTIGO_EMULATOR_DB=str(tmp_path / "emulator.sqlite3"))
     for code in codes:
-        done = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", code],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
+        _run_ok(page, ["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, env, timeout=300)
 
 
 # -- tables that must match the command --------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+from attrs import define, field
 
 from .._logging import SecretRegistry, get_logger
 from ..errors import (
@@ -33,36 +34,28 @@ DEFAULT_LOGIN_BACKOFF = 5.0  # seconds to wait after a 429 without Retry-After
 MAX_LOGIN_BACKOFF = 3600.0
 
 
+@define(kw_only=True)
 class TokenManager:
     """Holds the token pair of one (host, username) and keeps it usable.
 
     The password and every token are redacted through ``secrets``, the client's
-    registry (a registry of the manager's own when None).
+    registry (a registry of the manager's own by default).
     """
 
-    def __init__(
-        self,
-        *,
-        host: str,
-        username: str,
-        password: str,
-        store: TokenStore,
-        send: AuthSender,
-        clock: Callable[[], float],
-        secrets: SecretRegistry | None = None,
-    ) -> None:
-        self.host = host
-        self.username = username
-        self._password = password
-        self._store = store
-        self._send = send
-        self._clock = clock
-        self._pair: TokenPair | None = None
-        self._loaded = False
-        self._lock = anyio.Lock()
-        self._blocked_until = 0.0
-        self._secrets = secrets if secrets is not None else SecretRegistry()
-        self._secrets.set_password(password)
+    host: str
+    username: str
+    _password: str = field(repr=False)
+    _store: TokenStore = field(repr=False)
+    _send: AuthSender = field(repr=False)
+    _clock: Callable[[], float] = field(repr=False)
+    _secrets: SecretRegistry = field(factory=SecretRegistry, repr=False)
+    _pair: TokenPair | None = field(default=None, init=False, repr=False)
+    _loaded: bool = field(default=False, init=False, repr=False)
+    _lock: anyio.Lock = field(factory=anyio.Lock, init=False, repr=False)
+    _blocked_until: float = field(default=0.0, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._secrets.set_password(self._password)
 
     @property
     def tokens(self) -> TokenPair | None:
@@ -194,9 +187,6 @@ class TokenManager:
             await self._store.delete(self.host, self.username)
         except Exception as exc:
             logger.warning("could not delete stored tokens (%s)", type(exc).__name__)
-
-    def __repr__(self) -> str:
-        return f"TokenManager(host={self.host!r}, username={self.username!r})"
 
 
 def _tokens_of(reply: Any, path: str) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cryptography import x509
@@ -112,16 +112,11 @@ def _line(data: bytes, marker: re.Match[bytes]) -> int:
 
 def load_der_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
     """Read one DER certificate, or a DER PKCS#7 (``.p7b``) holding a chain."""
-    where = source or "DER data"
     try:
         certs = [x509.load_der_x509_certificate(data)]
     except (ValueError, x509.InvalidVersion):
-        try:
-            certs = pkcs7.load_der_pkcs7_certificates(data)
-        except (ValueError, x509.InvalidVersion):
-            raise InvalidInputError(
-                f"{where}: not a DER certificate nor a PKCS#7 certificate list"
-            ) from None
+        problem = "not a DER certificate nor a PKCS#7 certificate list"
+        certs = _parsed(pkcs7.load_der_pkcs7_certificates, data, source or "DER data", problem)
     return make_bundle(certs, None, source)
 
 
@@ -129,13 +124,19 @@ def load_pkcs7_bundle(data: bytes, *, source: str = "") -> CertificateBundle:
     """Read a PKCS#7 certificate list (``.p7b``/``.p7c``), PEM or DER."""
     if b"-----BEGIN" not in data:
         return load_der_bundle(data, source=source)
-    try:
-        certs = pkcs7.load_pem_pkcs7_certificates(data)
-    except (ValueError, x509.InvalidVersion):
-        raise InvalidInputError(
-            f"{source or 'PKCS#7 data'}: not a PKCS#7 certificate list"
-        ) from None
+    problem = "not a PKCS#7 certificate list"
+    certs = _parsed(pkcs7.load_pem_pkcs7_certificates, data, source or "PKCS#7 data", problem)
     return make_bundle(certs, None, source)
+
+
+def _parsed(
+    load: Callable[[bytes], list[x509.Certificate]], data: bytes, where: str, problem: str
+) -> list[x509.Certificate]:
+    """``load(data)``; InvalidInputError naming ``where`` and the problem if it fails."""
+    try:
+        return load(data)
+    except (ValueError, x509.InvalidVersion):
+        raise InvalidInputError(f"{where}: {problem}") from None
 
 
 # Certificates are public: 0644. The private key: 0600.

@@ -31,6 +31,24 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+#: create: the archive is a PKCS#12, decrypted with the batch's password
+DecryptPemOption = Annotated[
+    bool,
+    typer.Option(
+        "--pem",
+        help="With --download: decrypt the PKCS#12 into DIR/<batchId>/ as cert.pem, "
+        "chain.pem, fullchain.pem and key.pem (0600).",
+    ),
+]
+#: upload: the archive holds certificates only (the keys are the caller's)
+CertificatesPemOption = Annotated[
+    bool,
+    typer.Option(
+        "--pem/--no-pem",
+        help="With --download: also write the certificates as PEM in DIR/<batchId>/.",
+    ),
+]
+
 
 def _parse_params(values: "list[str] | None") -> dict[str, str]:
     """``KEY=VALUE`` options as a dict; malformed or repeated keys are usage errors."""
@@ -127,14 +145,7 @@ def create(
     dns_names: DnsNamesOption = None,
     wait: WaitOption = False,
     download: DownloadOption = None,
-    pem: Annotated[
-        bool,
-        typer.Option(
-            "--pem",
-            help="With --download: decrypt the PKCS#12 into DIR/<batchId>/ as cert.pem, "
-            "chain.pem, fullchain.pem and key.pem (0600).",
-        ),
-    ] = False,
+    pem: DecryptPemOption = False,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Create a single-certificate batch (Sectigo generates the key).
@@ -219,13 +230,7 @@ def upload(
     ] = None,
     wait: WaitOption = False,
     download: DownloadOption = None,
-    pem: Annotated[
-        bool,
-        typer.Option(
-            "--pem/--no-pem",
-            help="With --download: also write the certificates as PEM in DIR/<batchId>/.",
-        ),
-    ] = True,
+    pem: CertificatesPemOption = True,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Submit a batch of CSRs (the private keys never leave your machine)."""

@@ -492,14 +492,7 @@ def _no_journal(folder: Path, dry_run: bool) -> "CertificateResult":
         detail = f"{folder} is not a directory"
     else:
         detail = f"{folder} holds no {JOURNAL_NAME}; make it with 'sectigo issue'"
-    return CertificateResult(
-        folder=folder,
-        action="failed",
-        reason="error",
-        detail=f"JournalError: {detail}",
-        dry_run=dry_run,
-        error=JournalError(detail),
-    )
+    return CertificateResult.failure(folder, JournalError(detail), dry_run=dry_run)
 
 
 def register(app: typer.Typer) -> None:

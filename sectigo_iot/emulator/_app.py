@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -101,6 +102,14 @@ def build_app(service: Service) -> Starlette:
     def user(request: Request) -> str:
         return service.authenticate(request.headers.get("authorization"))
 
+    def json_get(path: str, view: Callable[[str, Request], object]) -> Route:
+        """A GET route: check the bearer token, answer ``view(username, request)`` as JSON."""
+
+        async def endpoint(request: Request) -> Response:
+            return json_response(view(user(request), request))
+
+        return Route(path, endpoint, methods=["GET"])
+
     async def heartbeat(request: Request) -> Response:
         body = json.dumps(service.heartbeat(), separators=(",", ":"))
         return Response(body, media_type=GIN_JSON_TYPE)
@@ -111,34 +120,6 @@ def build_app(service: Service) -> Starlette:
 
     async def refresh(request: Request) -> Response:
         return json_response(service.refresh(await request.body()))
-
-    async def authorities(request: Request) -> Response:
-        user(request)
-        return json_response(service.authorities())
-
-    async def balance(request: Request) -> Response:
-        user(request)
-        return json_response(service.balance(_path_id(request, "authority_id", "Authority")))
-
-    async def devices(request: Request) -> Response:
-        user(request)
-        return json_response(service.licenses())
-
-    async def organization(request: Request) -> Response:
-        user(request)
-        return json_response(service.organization())
-
-    async def profiles(request: Request) -> Response:
-        user(request)
-        return json_response(service.profiles())
-
-    async def profile(request: Request) -> Response:
-        user(request)
-        return json_response(service.profile(_path_id(request, "profile_id", "Profile")))
-
-    async def parameters(request: Request) -> Response:
-        user(request)
-        return json_response(service.parameters(_path_id(request, "profile_id", "Profile")))
 
     async def batch_list(request: Request) -> Response:
         username = user(request)
@@ -178,20 +159,10 @@ def build_app(service: Service) -> Starlette:
         batch = await service.upload(username, profile_id, batch_request, files)
         return json_response(batch, create_status)
 
-    async def batch(request: Request) -> Response:
-        username = user(request)
-        return json_response(service.batch(username, _path_id(request, "batch_id", "Batch")))
-
     async def status(request: Request) -> Response:
         username = user(request)
         text = service.status_text(username, _path_id(request, "batch_id", "Batch"))
         return Response(text, media_type=TEXT_TYPE)
-
-    async def processing_info(request: Request) -> Response:
-        username = user(request)
-        return json_response(
-            service.processing_info(username, _path_id(request, "batch_id", "Batch"))
-        )
 
     async def download(request: Request) -> Response:
         username = user(request)
@@ -238,26 +209,33 @@ def build_app(service: Service) -> Starlette:
         Route("/status", heartbeat, methods=["GET"]),
         Route("/auth/pwd", login, methods=["POST"]),
         Route("/auth/refresh", refresh, methods=["POST"]),
-        Route(f"{api}/authorities/allowed", authorities, methods=["GET"]),
-        Route(
+        json_get(f"{api}/authorities/allowed", lambda *_: service.authorities()),
+        json_get(
             f"{api}/authorities/{{authority_id:sectigo_id}}/balanceavailable",
-            balance,
-            methods=["GET"],
+            lambda _, r: service.balance(_path_id(r, "authority_id", "Authority")),
         ),
-        Route(f"{api}/devices", devices, methods=["GET"]),
-        Route(f"{api}/organizations/user", organization, methods=["GET"]),
-        Route(f"{api}/profiles", profiles, methods=["GET"]),
-        Route(f"{api}/profiles/{{profile_id:sectigo_id}}", profile, methods=["GET"]),
-        Route(f"{api}/profiles/{{profile_id:sectigo_id}}/parameters", parameters, methods=["GET"]),
+        json_get(f"{api}/devices", lambda *_: service.licenses()),
+        json_get(f"{api}/organizations/user", lambda *_: service.organization()),
+        json_get(f"{api}/profiles", lambda *_: service.profiles()),
+        json_get(
+            f"{api}/profiles/{{profile_id:sectigo_id}}",
+            lambda _, r: service.profile(_path_id(r, "profile_id", "Profile")),
+        ),
+        json_get(
+            f"{api}/profiles/{{profile_id:sectigo_id}}/parameters",
+            lambda _, r: service.parameters(_path_id(r, "profile_id", "Profile")),
+        ),
         Route(f"{api}/batches", batch_list, methods=["GET"]),
         Route(f"{api}/batches/createSingleCertBatch", create, methods=["PUT"]),
         Route(f"{api}/batches/upload", upload, methods=["POST"]),
-        Route(f"{api}/batches/{{batch_id:sectigo_id}}", batch, methods=["GET"]),
+        json_get(
+            f"{api}/batches/{{batch_id:sectigo_id}}",
+            lambda username, r: service.batch(username, _path_id(r, "batch_id", "Batch")),
+        ),
         Route(f"{api}/batches/{{batch_id:sectigo_id}}/status", status, methods=["GET"]),
-        Route(
+        json_get(
             f"{api}/batches/{{batch_id:sectigo_id}}/processing_info",
-            processing_info,
-            methods=["GET"],
+            lambda username, r: service.processing_info(username, _path_id(r, "batch_id", "Batch")),
         ),
         Route(f"{api}/batches/{{batch_id:sectigo_id}}/download", download, methods=["GET"]),
         Route(f"{api}/certificates/find", find, methods=["POST"]),

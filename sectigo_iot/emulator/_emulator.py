@@ -25,8 +25,6 @@ from ._tokens import TokenIssuer
 from ._transport import EmulatorTransport
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from sectigo_iot import SectigoClient
 
 __all__ = ["Emulator"]
@@ -101,12 +99,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- ways to talk to it ------------------------------------------------------------

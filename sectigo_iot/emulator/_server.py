@@ -36,12 +36,13 @@ class _DroppableH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, *, backlog: int = 128) -> socket.socket:
+    """A listening TCP socket (port 0: a free one)."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(address)
-    sock.listen(128)
+    sock.listen(backlog)
     return sock
 
 
@@ -71,7 +72,7 @@ async def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve ``app`` with uvicorn until interrupted; ``on_ready`` gets the base URL."""
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     try:
         if on_ready is not None:
             on_ready(_url(sock))
@@ -84,7 +85,7 @@ async def serve(
 @contextmanager
 def run_in_thread(app: ASGIApp, host: str, port: int, log_level: str) -> Iterator[str]:
     """Serve ``app`` in a daemon thread while the block runs; yields the base URL."""
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     server = uvicorn.Server(_config(app, log_level, configure_logging=False))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="sectigo-iot-emulator", daemon=True

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 import anyio.to_thread
+from attrs import define, field
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -128,30 +129,26 @@ def _decimal(value: int, unit: int) -> str:
     return f"{whole}.{digits}" if digits else str(whole)
 
 
+@define(kw_only=True, eq=False)
 class Service:
     """The emulated Sectigo IoT Manager, one method per API operation."""
 
-    def __init__(
-        self,
-        *,
-        config: EmulatorConfig,
-        store: Store,
-        clock: Clock,
-        ca: CertificateAuthority,
-        tokens: TokenIssuer,
-        stats: EmulatorStats,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
-        self.ca = ca
-        self.tokens = tokens
-        self.stats = stats
-        self.user_ids = store.ensure_users(list(config.users))
-        self.ordered = sum(a.balance for a in config.initial_authorities())
-        self.started = clock()
-        self._next_outcomes: deque[tuple[str, str | None]] = deque()
-        self._outcomes_lock = threading.Lock()
+    config: EmulatorConfig
+    store: Store
+    clock: Clock
+    ca: CertificateAuthority
+    tokens: TokenIssuer
+    stats: EmulatorStats
+    user_ids: dict[str, int] = field(init=False)
+    ordered: int = field(init=False)
+    started: float = field(init=False)
+    _next_outcomes: deque[tuple[str, str | None]] = field(init=False, factory=deque)
+    _outcomes_lock: threading.Lock = field(init=False, factory=threading.Lock)
+
+    def __attrs_post_init__(self) -> None:
+        self.user_ids = self.store.ensure_users(list(self.config.users))
+        self.ordered = sum(a.balance for a in self.config.initial_authorities())
+        self.started = self.clock()
 
     def __repr__(self) -> str:
         return f"<Service users={sorted(self.config.users)}>"

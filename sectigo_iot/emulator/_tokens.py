@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from attrs import define, field
+
 __all__ = ["ACCESS_SCOPE", "REFRESH_SCOPE", "TokenError", "TokenIssuer"]
 
 #: scope of an access token (the only kind accepted as a bearer token)
@@ -41,23 +43,15 @@ def _json_segment(value: dict[str, Any]) -> str:
     return _b64encode(json.dumps(value, separators=(",", ":")).encode())
 
 
+@define(eq=False)
 class TokenIssuer:
     """Signs access/refresh token pairs and verifies them against one HMAC secret."""
 
-    def __init__(
-        self,
-        secret: bytes,
-        *,
-        clock: Callable[[], float],
-        issuer: str,
-        access_ttl: int,
-        refresh_ttl: int,
-    ) -> None:
-        self._secret = secret
-        self._clock = clock
-        self.issuer = issuer
-        self.access_ttl = access_ttl
-        self.refresh_ttl = refresh_ttl
+    _secret: bytes = field(repr=False)
+    _clock: Callable[[], float] = field(kw_only=True)
+    issuer: str = field(kw_only=True)
+    access_ttl: int = field(kw_only=True)
+    refresh_ttl: int = field(kw_only=True)
 
     def __repr__(self) -> str:
         return f"<TokenIssuer iss={self.issuer!r}>"

@@ -87,6 +87,19 @@ class CertificateResult:
         """True when a new certificate was put in place."""
         return self.action in ("issued", "renewed", "resumed") and not self.dry_run
 
+    @classmethod
+    def failure(cls, folder: Path, error: Exception, *, dry_run: bool) -> CertificateResult:
+        """The result of a folder whose renewal raised ``error``."""
+        detail = f"{type(error).__name__}: {error}"
+        return cls(
+            folder=folder,
+            action="failed",
+            reason="error",
+            detail=detail,
+            dry_run=dry_run,
+            error=error,
+        )
+
 
 OnChange = Callable[[CertificateResult], Awaitable[Any] | Any]
 
@@ -167,14 +180,7 @@ async def renew_due(
                 results[index] = await _ensure(client, folder, None, options)
             except Exception as exc:
                 logger.warning("renewal in %s failed: %s: %s", folder, type(exc).__name__, exc)
-                results[index] = CertificateResult(
-                    folder=folder,
-                    action="failed",
-                    reason="error",
-                    detail=f"{type(exc).__name__}: {exc}",
-                    dry_run=dry_run,
-                    error=exc,
-                )
+                results[index] = CertificateResult.failure(folder, exc, dry_run=dry_run)
 
     async with anyio.create_task_group() as group:
         for index, folder in enumerate(paths):

@@ -7,11 +7,12 @@ from typing import Any
 
 from attrs import field, frozen
 
+from .._checks import positive_id, profile_params
 from ..errors import InvalidInputError
 
 __all__ = ["CertificateSpec"]
 
-_RESERVED = frozenset({"commonName", "dNSName", "pkcs12Password"})
+_PARAMS_HINT = "use common_name and dns_names (the PKCS#12 password is made for each attempt)"
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -21,19 +22,7 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 def _params(value: Mapping[str, str] | None) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInputError(f"params must be a mapping of strings, got {value!r}")
-    for key, item in value.items():
-        if not isinstance(key, str) or not key or not isinstance(item, str):
-            raise InvalidInputError(f"profile parameter {key!r} must be a string, got {item!r}")
-        if key in _RESERVED:
-            raise InvalidInputError(
-                f"params must not set {key!r}: use common_name and dns_names (the PKCS#12 "
-                "password is made for each attempt)"
-            )
-    return dict(sorted(value.items()))
+    return dict(sorted(profile_params(value, reserved_hint=_PARAMS_HINT).items()))
 
 
 @frozen(kw_only=True)
@@ -52,14 +41,7 @@ class CertificateSpec:
     def __attrs_post_init__(self) -> None:
         from ..certs import validate_domain
 
-        if (
-            isinstance(self.authority_id, bool)
-            or not isinstance(self.authority_id, int)
-            or self.authority_id <= 0
-        ):
-            raise InvalidInputError(
-                f"authority_id must be a positive integer, got {self.authority_id!r}"
-            )
+        positive_id("authority_id", self.authority_id)
         object.__setattr__(self, "common_name", validate_domain(self.common_name))
         others = tuple(validate_domain(name) for name in self.dns_names)
         object.__setattr__(self, "dns_names", others)

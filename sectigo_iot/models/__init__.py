@@ -11,26 +11,8 @@ if TYPE_CHECKING:
         strict_converter,
     )
 
-from ._models import (
-    AuthenticationReply,
-    AuthenticationRequest,
-    Authority,
-    Batch,
-    BatchStatus,
-    CertificateItem,
-    CreateSingleCertBatchRequest,
-    ErrorBody,
-    FindCertificateRequest,
-    FindCertificateResponse,
-    Licenses,
-    Organization,
-    ProcessingInfo,
-    Profile,
-    ProfileDetail,
-    ProfileParameter,
-    RevokeCertificateRequest,
-    UploadCSRBatchRequest,
-)
+from . import _models
+from ._models import *  # noqa: F403  (the models; their names are _models.__all__)
 
 _CONVERTER_NAMES = frozenset(
     {"converter", "format_date", "make_converter", "parse_date", "strict_converter"}
@@ -47,27 +29,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AuthenticationReply",
-    "AuthenticationRequest",
-    "Authority",
-    "Batch",
-    "BatchStatus",
-    "CertificateItem",
-    "CreateSingleCertBatchRequest",
-    "ErrorBody",
-    "FindCertificateRequest",
-    "FindCertificateResponse",
-    "Licenses",
-    "Organization",
-    "ProcessingInfo",
-    "Profile",
-    "ProfileDetail",
-    "ProfileParameter",
-    "RevokeCertificateRequest",
-    "UploadCSRBatchRequest",
     "converter",
     "format_date",
     "make_converter",
     "parse_date",
     "strict_converter",
 ]
+__all__ += _models.__all__

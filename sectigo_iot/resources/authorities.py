@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .._checks import positive_id
 from ..models import Authority
-from ._base import Resource, positive_id
+from ._base import Resource
 
 __all__ = ["Authorities"]
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from attrs import frozen
 
+from .._checks import domain_names, positive_id, profile_params
 from .._files import publish, sync_folder
 from .._html import table_html
 from .._logging import MIN_SECRET_LENGTH, get_logger
@@ -48,7 +49,7 @@ from ..models import (
     ProcessingInfo,
     UploadCSRBatchRequest,
 )
-from ._base import Resource, positive_id
+from ._base import Resource
 
 if TYPE_CHECKING:
     from ..certs import CSRInfo
@@ -58,7 +59,6 @@ __all__ = ["Batches", "WaitProgress", "is_unique_batch_name", "unique_batch_name
 logger = get_logger("sectigo_iot.batches")
 
 BATCH_NAME_PREFIX = "sectigo-iot"
-RESERVED_PARAMS = frozenset({"commonName", "dNSName", "pkcs12Password"})
 # After an ambiguous create: look the batch up by name, waiting 1, 2, 4, 8, 15 s between
 # tries (about 30 s in all), before giving up with AmbiguousRequestError.
 RECONCILE_WAITS = (1.0, 2.0, 4.0, 8.0, 15.0)
@@ -128,13 +128,13 @@ class Batches(Resource):
         outcome is unknown, the batch is looked up by name (see ``_reconcile_create``).
         """
         authority_id = positive_id("authority_id", authority_id)
-        profile_params = _single_cert_params(common_name, dns_names, pkcs12_password, params)
+        wire_params = _single_cert_params(common_name, dns_names, pkcs12_password, params)
         self._session.secrets.add(pkcs12_password)
         batch_name = name if name is not None else unique_batch_name()
         if not isinstance(batch_name, str) or not batch_name.strip():
             raise InvalidInputError("name must be a non-empty string (or None to generate one)")
         request = CreateSingleCertBatchRequest(
-            authority_id=authority_id, batch_name=batch_name, profile_params=profile_params
+            authority_id=authority_id, batch_name=batch_name, profile_params=wire_params
         )
         path = "/api/v1/batches/createSingleCertBatch"
         attempted_at = await self._session.server_now()  # after logging in: the server's clock
@@ -166,7 +166,7 @@ class Batches(Resource):
         infos = load_csrs(csrs)
         filename = name or _csr_filename(csrs)
         request = UploadCSRBatchRequest(
-            profile_id=profile_id, batch_type="BATCH", profile_params=_string_params(params)
+            profile_id=profile_id, batch_type="BATCH", profile_params=profile_params(params)
         )
         part = json.dumps(encode(request), separators=(",", ":")).encode()
         pem = b"".join(info.pem for info in infos)
@@ -418,20 +418,6 @@ def _ambiguous_create(
     )
 
 
-def _string_params(params: Mapping[str, str] | None) -> dict[str, str]:
-    """Profile parameters as a plain dict; InvalidInputError unless all are strings."""
-    if params is None:
-        return {}
-    if not isinstance(params, Mapping):
-        raise InvalidInputError(f"params must be a mapping of strings, got {params!r}")
-    for key, value in params.items():
-        if not isinstance(key, str) or not key or not isinstance(value, str):
-            raise InvalidInputError(
-                f"profile parameter {key!r} must be a string with a non-empty name, got {value!r}"
-            )
-    return dict(params)
-
-
 def _single_cert_params(
     common_name: str,
     dns_names: Sequence[str],
@@ -439,16 +425,7 @@ def _single_cert_params(
     params: Mapping[str, str] | None,
 ) -> dict[str, str]:
     """Validated ``profileParams``: all strings, the common name first in ``dNSName``."""
-    from ..certs import validate_domain
-
-    if isinstance(dns_names, str):
-        raise InvalidInputError("dns_names must be a sequence of names, not a single string")
-    cn = validate_domain(common_name)
-    names = [cn]
-    for extra in dns_names:
-        normalized = validate_domain(extra)
-        if normalized not in names:
-            names.append(normalized)
+    names = domain_names(common_name, dns_names)
     if not isinstance(pkcs12_password, str) or not pkcs12_password:
         raise InvalidInputError(
             "pkcs12_password is required: it encrypts the delivered PKCS#12 file "
@@ -459,20 +436,14 @@ def _single_cert_params(
             f"pkcs12_password must have at least {MIN_SECRET_LENGTH} characters, so that it "
             "can be redacted safely; sectigo_iot.certs.generate_password() makes a strong one"
         )
-    extra_params = _string_params(params)
-    for key in extra_params:
-        if key in RESERVED_PARAMS:
-            raise InvalidInputError(
-                f"params must not set {key!r}: use the common_name, dns_names and "
-                "pkcs12_password arguments"
-            )
-    profile_params = {
-        "commonName": cn,
+    hint = "use the common_name, dns_names and pkcs12_password arguments"
+    wire_params = {
+        "commonName": names[0],
         "dNSName": "\n".join(names),
         "pkcs12Password": pkcs12_password,
+        **profile_params(params, reserved_hint=hint),
     }
-    profile_params.update(extra_params)
-    return dict(sorted(profile_params.items()))
+    return dict(sorted(wire_params.items()))
 
 
 def _csr_filename(csrs: bytes | str | os.PathLike[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from .._checks import positive_id
 from .._html import shown_fields, table_html
 from .._logging import get_logger
 from .._retry import outcome_unknown
@@ -21,7 +22,7 @@ from ..models import (
     FindCertificateResponse,
     RevokeCertificateRequest,
 )
-from ._base import Resource, positive_id
+from ._base import Resource
 
 if TYPE_CHECKING:
     from ..certs import RevocationReason

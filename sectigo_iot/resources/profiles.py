@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import builtins
 
+from .._checks import positive_id
 from ..models import Profile, ProfileDetail, ProfileParameter
-from ._base import Resource, positive_id
+from ._base import Resource
 
 __all__ = ["Profiles"]
 

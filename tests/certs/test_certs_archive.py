@@ -22,7 +22,6 @@ from _certs_helpers import (
     FIXTURE_SHA256,
     FIXTURE_ZIP,
     PKI,
-    make_pki,
     mutations,
     openssl,
     pem,
@@ -50,11 +49,6 @@ P12_VARIANTS = {
     ),
     "aes256": ([], "AES-256-CBC"),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def pki() -> PKI:
-    return make_pki("node.example.net")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +90,7 @@ def _check_bundle(bundle: CertificateBundle, pki: PKI) -> None:
     assert bundle.chain == (pki.intermediate, pki.root)
     assert bundle.private_key is not None
     assert bundle.private_key.public_key() == pki.leaf_key.public_key()
-    assert bundle.common_name == "node.example.net"
+    assert bundle.common_name == "api.example.com"
 
 
 # -- PKCS#12 -------------------------------------------------------------------------------
@@ -112,10 +106,10 @@ def test_load_pkcs12_variants(variant: str, p12_files: dict[str, bytes], pki: PK
 
 @pytest.mark.parametrize("variant", list(P12_VARIANTS))
 def test_open_batch_zip_variants(variant: str, p12_files: dict[str, bytes], pki: PKI) -> None:
-    data = zip_bytes(("node.example.net.p12", p12_files[variant]))
+    data = zip_bytes(("api.example.com.p12", p12_files[variant]))
     [bundle] = open_batch_zip(data, PASSWORD)
     _check_bundle(bundle, pki)
-    assert bundle.source == "node.example.net.p12"
+    assert bundle.source == "api.example.com.p12"
 
 
 @pytest.mark.parametrize("variant", list(P12_VARIANTS))

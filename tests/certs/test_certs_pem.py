@@ -12,7 +12,6 @@ import pytest
 from _certs_helpers import (
     PKI,
     key_pem,
-    make_pki,
     mutations,
     openssl,
     openssl_ok,
@@ -32,16 +31,6 @@ from sectigo_iot.errors import InvalidInputError
 pytestmark = needs_openssl
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX modes and symlinks")
-
-
-@pytest.fixture(scope="module")
-def pki() -> PKI:
-    return make_pki("api.example.com", serial=0x00AB_CDEF_0123)
-
-
-@pytest.fixture(scope="module")
-def other_pki() -> PKI:
-    return make_pki("other.example.com")
 
 
 @pytest.fixture

@@ -21,24 +21,10 @@ from _emulator_helpers import (
 )
 from support import EMULATOR_AUTHORITY
 
-from sectigo_iot import __version__
+from sectigo_iot import __version__, models
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.emulator._service import go_duration
-from sectigo_iot.models import (
-    AuthenticationReply,
-    Authority,
-    Batch,
-    BatchStatus,
-    ErrorBody,
-    FindCertificateResponse,
-    Licenses,
-    Organization,
-    ProcessingInfo,
-    Profile,
-    ProfileDetail,
-    ProfileParameter,
-    strict_converter,
-)
+from sectigo_iot.models import strict_converter
 
 
 async def test_login_answers_token_pair(emu: Emulator) -> None:
@@ -47,7 +33,7 @@ async def test_login_answers_token_pair(emu: Emulator) -> None:
             "/auth/pwd", json={"username": "tester", "password": "supersecretsquirrel"}
         )
     assert response.status_code == 200
-    reply = strict(response, AuthenticationReply)
+    reply = strict(response, models.AuthenticationReply)
     assert reply.access_token.count(".") == 2 and reply.refresh_token.count(".") == 2
 
 
@@ -55,7 +41,7 @@ async def test_authorities_allowed_default(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/v1/authorities/allowed")
     assert response.status_code == 200
     assert response.json() == [EMULATOR_AUTHORITY]
-    strict_converter.structure(response.json(), list[Authority])
+    strict_converter.structure(response.json(), list[models.Authority])
     assert response.headers["content-type"] == JSON
 
 
@@ -66,17 +52,21 @@ async def test_balance_is_a_bare_integer(http: httpx.AsyncClient) -> None:
     assert response.content == b"10"
     missing = await http.get("/api/v1/authorities/77/balanceavailable")
     assert missing.status_code == 404
-    strict(missing, ErrorBody)
+    strict(missing, models.ErrorBody)
 
 
 async def test_devices_counts_licenses(http: httpx.AsyncClient) -> None:
-    assert strict(await http.get("/api/v1/devices"), Licenses) == Licenses(ordered=10, issued=0)
+    assert strict(await http.get("/api/v1/devices"), models.Licenses) == models.Licenses(
+        ordered=10, issued=0
+    )
     await create_id(http)
-    assert strict(await http.get("/api/v1/devices"), Licenses) == Licenses(ordered=10, issued=1)
+    assert strict(await http.get("/api/v1/devices"), models.Licenses) == models.Licenses(
+        ordered=10, issued=1
+    )
 
 
 async def test_organization(http: httpx.AsyncClient) -> None:
-    org = strict(await http.get("/api/v1/organizations/user"), Organization)
+    org = strict(await http.get("/api/v1/organizations/user"), models.Organization)
     assert org.org_status == "ACTIVE"
     assert org.organization_name
     assert org.authorities is not None and [a.id for a in org.authorities] == [1]
@@ -85,16 +75,16 @@ async def test_organization(http: httpx.AsyncClient) -> None:
 
 async def test_profiles_list_detail_and_parameters(http: httpx.AsyncClient) -> None:
     response = await http.get("/api/v1/profiles")
-    profiles = strict_converter.structure(response.json(), list[Profile])
+    profiles = strict_converter.structure(response.json(), list[models.Profile])
     assert [p.profile_id for p in profiles] == [42]
     assert response.headers["content-type"] == JSON
 
-    detail = strict(await http.get("/api/v1/profiles/42"), ProfileDetail)
+    detail = strict(await http.get("/api/v1/profiles/42"), models.ProfileDetail)
     assert detail.profile_name == "TRISA Profile" and detail.profile_id == 42
     assert detail.raw_profile_config and detail.key_algorithm_info.startswith("EC")
 
     response = await http.get("/api/v1/profiles/42/parameters")
-    parameters = strict_converter.structure(response.json(), list[ProfileParameter])
+    parameters = strict_converter.structure(response.json(), list[models.ProfileParameter])
     required = {p.name for p in parameters if p.required}
     optional = {p.name for p in parameters if not p.required}
     assert required == {"commonName", "dNSName", "pkcs12Password"}
@@ -107,9 +97,9 @@ async def test_profiles_list_detail_and_parameters(http: httpx.AsyncClient) -> N
 async def test_create_answers_batch_response(http: httpx.AsyncClient) -> None:
     response = await create(http, "api.example.com", name="wire batch")
     assert response.status_code == 200
-    batch = strict(response, Batch)
+    batch = strict(response, models.Batch)
     assert batch.batch_id == 10001
-    assert batch.status == BatchStatus.CREATED
+    assert batch.status == models.BatchStatus.CREATED
     assert batch.batch_name == "wire batch"
     assert batch.profile == "TRISA Profile"
     assert batch.size == 1 and batch.reject_reason == ""
@@ -129,21 +119,23 @@ async def test_create_status_is_configurable() -> None:
 async def test_create_is_a_put(http: httpx.AsyncClient) -> None:
     response = await http.post(CREATE, json={})
     assert response.status_code == 405
-    strict(response, ErrorBody)
+    strict(response, models.ErrorBody)
 
 
 async def test_batch_detail_status_info_and_download(http: httpx.AsyncClient) -> None:
     batch_id = await create_id(http, "API.Example.com")
-    batch = strict(await http.get(f"/api/v1/batches/{batch_id}"), Batch)
-    assert batch.status == BatchStatus.READY_FOR_DOWNLOAD and batch.downloadable
+    batch = strict(await http.get(f"/api/v1/batches/{batch_id}"), models.Batch)
+    assert batch.status == models.BatchStatus.READY_FOR_DOWNLOAD and batch.downloadable
 
     status = await http.get(f"/api/v1/batches/{batch_id}/status")
     assert status.status_code == 200
     assert status.headers["content-type"].startswith("text/plain")
     assert status.text == "Ready for download"
 
-    info = strict(await http.get(f"/api/v1/batches/{batch_id}/processing_info"), ProcessingInfo)
-    assert info == ProcessingInfo(active=0, success=1, failed=0)
+    info = strict(
+        await http.get(f"/api/v1/batches/{batch_id}/processing_info"), models.ProcessingInfo
+    )
+    assert info == models.ProcessingInfo(active=0, success=1, failed=0)
 
     download = await http.get(f"/api/v1/batches/{batch_id}/download")
     assert download.status_code == 200
@@ -155,15 +147,15 @@ async def test_batch_detail_status_info_and_download(http: httpx.AsyncClient) ->
 async def test_upload_answers_batch_response(http: httpx.AsyncClient) -> None:
     response = await upload(http, ("device.csr", make_csr("device.example.com"), "text/plain"))
     assert response.status_code == 200, response.text
-    batch = strict(response, Batch)
-    assert batch.status == BatchStatus.CREATED and batch.size == 1
+    batch = strict(response, models.Batch)
+    assert batch.status == models.BatchStatus.CREATED and batch.size == 1
     assert batch.batch_name == "device.csr"
 
 
 async def test_find_and_revoke(http: httpx.AsyncClient) -> None:
     await create_id(http, "find.example.com")
     response = await http.post("/api/v1/certificates/find", json={"commonName": "find.example.com"})
-    found = strict(response, FindCertificateResponse)
+    found = strict(response, models.FindCertificateResponse)
     assert found.total_count == 1 and found.items is not None
     serial = found.items[0].serial_number
     revoke = await http.post(
@@ -180,7 +172,7 @@ async def test_batch_list_is_a_spring_page(http: httpx.AsyncClient) -> None:
     body = response.json()
     assert set(body) == {"content", "totalElements", "totalPages", "number", "size"}
     assert (body["totalElements"], body["totalPages"], body["number"], body["size"]) == (3, 2, 0, 2)
-    batches = strict_converter.structure(body["content"], list[Batch])
+    batches = strict_converter.structure(body["content"], list[models.Batch])
     assert [b.batch_id for b in batches] == [10003, 10002]
 
 
@@ -194,7 +186,7 @@ async def test_errors_use_the_sectigo_body(emu: Emulator, http: httpx.AsyncClien
         cases.append((await anonymous.get("/api/v1/devices"), 401))
     for response, status in cases:
         assert response.status_code == status
-        error = strict(response, ErrorBody)
+        error = strict(response, models.ErrorBody)
         assert error.status == status and error.message
         assert error.error_code != 0
         assert abs(error.timestamp / 1000 - emu.clock()) < 60
@@ -223,17 +215,17 @@ async def test_ids_beyond_64_bits_are_not_found(
     body = {"reasonCode": 0, "serialNumber": "ABC"} if method == "POST" else None
     response = await http.request(method, path.format(ident), json=body)
     assert response.status_code == 404
-    error = strict(response, ErrorBody)
+    error = strict(response, models.ErrorBody)
     assert (error.status, error.message) == (404, f"{what} {ident} not found")
 
 
 async def test_the_largest_64_bit_id_is_just_unknown(http: httpx.AsyncClient) -> None:
     largest = str(2**63 - 1)
     response = await http.get(f"/api/v1/batches/{largest}")
-    assert strict(response, ErrorBody).message == f"Batch {largest} not found"
+    assert strict(response, models.ErrorBody).message == f"Batch {largest} not found"
     batch_id = await create_id(http)
     padded = await http.get(f"/api/v1/batches/{batch_id:030d}")  # leading zeros: same id
-    assert strict(padded, Batch).batch_id == batch_id
+    assert strict(padded, models.Batch).batch_id == batch_id
 
 
 async def test_status_heartbeat_as_the_original(emu: Emulator) -> None:
