@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-import anyio
 import httpx
 
 from . import _retry
 from ._defaults import DEFAULT_BASE_URL
-from ._session import Session
+from ._session import Session, default_sleep
 from .auth import TokenPair, TokenStore, resolve_token_store
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
@@ -44,7 +43,7 @@ class SectigoClient:
         max_retries: int = _retry.DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
     ) -> None:
         self._session = Session(

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO, TypeVar, get_origin, overload
 from urllib.parse import urlsplit
 
-import anyio
 import httpx
 from attrs import frozen
 
@@ -47,7 +46,14 @@ _JSON_HEADERS = {"Content-Type": JSON_CONTENT_TYPE, "Accept": JSON_CONTENT_TYPE}
 _DOWNLOAD_HEADERS = {"Content-Type": OCTET_STREAM, "Accept": OCTET_STREAM}
 
 
-@frozen
+async def default_sleep(seconds: float) -> None:
+    """``anyio.sleep``; anyio is imported on first use, not with the package."""
+    import anyio
+
+    await anyio.sleep(seconds)
+
+
+@frozen(eq=False, repr=False)  # internal: neither is used, and each costs import time
 class Reply:
     """A fully read response: status, headers and body (capped in size)."""
 
@@ -161,7 +167,7 @@ class Session:
         max_retries: int,
         transport: httpx.AsyncBaseTransport | None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:

@@ -22,6 +22,7 @@ from anyio.from_thread import BlockingPortal
 
 from . import _retry
 from ._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, SectigoClient
+from ._session import default_sleep
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
         max_retries: int = _retry.DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
     ) -> None:
         self._start(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 from attrs import define, field
 
 from .._logging import SecretRegistry, get_logger
@@ -20,6 +19,9 @@ from ..errors import (
 )
 from ._stores import TokenStore
 from ._tokens import TokenPair
+
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = ["TokenManager"]
 
@@ -34,7 +36,13 @@ DEFAULT_LOGIN_BACKOFF = 5.0  # seconds to wait after a 429 without Retry-After
 MAX_LOGIN_BACKOFF = 3600.0
 
 
-@define(kw_only=True)
+def _new_lock() -> anyio.Lock:
+    import anyio  # on first use: it is a large import
+
+    return anyio.Lock()
+
+
+@define(kw_only=True, eq=False, repr=False)
 class TokenManager:
     """Holds the token pair of one (host, username) and keeps it usable.
 
@@ -44,18 +52,21 @@ class TokenManager:
 
     host: str
     username: str
-    _password: str = field(repr=False)
-    _store: TokenStore = field(repr=False)
-    _send: AuthSender = field(repr=False)
-    _clock: Callable[[], float] = field(repr=False)
-    _secrets: SecretRegistry = field(factory=SecretRegistry, repr=False)
-    _pair: TokenPair | None = field(default=None, init=False, repr=False)
-    _loaded: bool = field(default=False, init=False, repr=False)
-    _lock: anyio.Lock = field(factory=anyio.Lock, init=False, repr=False)
-    _blocked_until: float = field(default=0.0, init=False, repr=False)
+    _password: str
+    _store: TokenStore
+    _send: AuthSender
+    _clock: Callable[[], float]
+    _secrets: SecretRegistry = field(factory=SecretRegistry)
+    _pair: TokenPair | None = field(default=None, init=False)
+    _loaded: bool = field(default=False, init=False)
+    _lock: anyio.Lock = field(factory=_new_lock, init=False)
+    _blocked_until: float = field(default=0.0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._secrets.set_password(self._password)
+
+    def __repr__(self) -> str:
+        return f"TokenManager(host={self.host!r}, username={self.username!r})"
 
     @property
     def tokens(self) -> TokenPair | None:

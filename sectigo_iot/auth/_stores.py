@@ -14,9 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-import anyio
-import anyio.to_thread
-
 from .._files import make_private_dirs, write_atomic
 from .._logging import get_logger
 
@@ -69,6 +66,13 @@ class MemoryTokenStore:
         return f"MemoryTokenStore(entries={len(self._entries)})"
 
 
+async def _in_worker_thread(function: Callable[..., _T], *args: object) -> _T:
+    """``function(*args)`` in a worker thread (anyio loads on first use, not on import)."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(function, *args)
+
+
 def default_token_dir() -> Path:
     """``<user cache dir>/sectigo-iot/tokens``."""
     import platformdirs
@@ -94,14 +98,14 @@ class FileTokenStore:
         return self.directory / f"{digest}.json"
 
     async def load(self, host: str, username: str) -> str | None:
-        return await anyio.to_thread.run_sync(self._load, self.path_for(host, username))
+        return await _in_worker_thread(self._load, self.path_for(host, username))
 
     async def save(self, host: str, username: str, data: str) -> None:
-        await anyio.to_thread.run_sync(self._save, self.path_for(host, username), data)
+        await _in_worker_thread(self._save, self.path_for(host, username), data)
 
     async def delete(self, host: str, username: str) -> None:
         path = self.path_for(host, username)
-        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+        await _in_worker_thread(lambda: path.unlink(missing_ok=True))
 
     def _load(self, path: Path) -> str | None:
         try:
@@ -170,6 +174,8 @@ class KeyringTokenStore:
     async def _in_thread(self, function: Callable[..., _T], *args: str) -> _T | None:
         """``function(*args)`` in an abandonable thread; None (and the fallback from
         now on) when it does not return within the timeout."""
+        import anyio.to_thread
+
         with anyio.move_on_after(self.timeout):
             return await anyio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
         self._give_up(f"the keyring did not answer within {self.timeout:g} s")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
-from .._html import HTMLRepr
+from .._html import fields_html, shown_fields
 
 __all__ = [
     "AuthenticationReply",
@@ -47,6 +48,34 @@ def _masked_params(params: dict[str, str] | None) -> str:
     return repr(shown)
 
 
+class _Model:
+    """What every model shares: attrs' repr, eq and hash, written once here rather than
+    generated for each class (which would double this module's import time), and an
+    HTML table for Jupyter showing the fields the repr shows."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={text}" for name, text in shown_fields(self, repr))
+        return f"{type(self).__qualname__}({shown})"
+
+    def _repr_html_(self) -> str:
+        return fields_html(self)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _compared(self) == _compared(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), _compared(self)))
+
+
+def _compared(model: Any) -> tuple[Any, ...]:
+    """The values of the fields that take part in eq, in order."""
+    return tuple(getattr(model, a.name) for a in attrs.fields(type(model)) if a.eq)
+
+
 class BatchStatus:
     """Known batch statuses. ``Batch.status`` is an open string: others may appear."""
 
@@ -77,24 +106,24 @@ class BatchStatus:
         return head.strip().upper().replace(" ", "_")
 
 
-@frozen(kw_only=True)
-class AuthenticationRequest(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class AuthenticationRequest(_Model):
     """Body of ``POST /auth/pwd``."""
 
     username: str
     password: str = field(repr=False)
 
 
-@frozen(kw_only=True)
-class AuthenticationReply(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class AuthenticationReply(_Model):
     """Tokens returned by login and refresh."""
 
     access_token: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
 
 
-@frozen(kw_only=True)
-class CreateSingleCertBatchRequest(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class CreateSingleCertBatchRequest(_Model):
     """Body of ``PUT /api/v1/batches/createSingleCertBatch``."""
 
     authority_id: int
@@ -102,8 +131,8 @@ class CreateSingleCertBatchRequest(HTMLRepr):
     profile_params: dict[str, str] = field(factory=dict, repr=_masked_params)
 
 
-@frozen(kw_only=True)
-class UploadCSRBatchRequest(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class UploadCSRBatchRequest(_Model):
     """The ``csrBatchRequest`` part of a CSR upload."""
 
     profile_id: int
@@ -111,8 +140,8 @@ class UploadCSRBatchRequest(HTMLRepr):
     profile_params: dict[str, str] | None = field(factory=dict, repr=_masked_params)
 
 
-@frozen(kw_only=True)
-class Batch(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class Batch(_Model):
     """A batch, as returned by create, upload and batch detail."""
 
     batch_id: int = 0
@@ -131,8 +160,8 @@ class Batch(HTMLRepr):
     _unparsed_dates: dict[str, Any] | None = field(default=None, init=False, eq=False, repr=False)
 
 
-@frozen(kw_only=True)
-class ProcessingInfo(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class ProcessingInfo(_Model):
     """Certificates of a batch counted by state."""
 
     active: int = 0
@@ -140,16 +169,16 @@ class ProcessingInfo(HTMLRepr):
     failed: int = 0
 
 
-@frozen(kw_only=True)
-class Licenses(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class Licenses(_Model):
     """Ordered and issued certificate counts (``/api/v1/devices``)."""
 
     ordered: int = 0
     issued: int = 0
 
 
-@frozen(kw_only=True)
-class Authority(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class Authority(_Model):
     """An authority the user may issue under."""
 
     id: int = 0
@@ -162,8 +191,8 @@ class Authority(HTMLRepr):
     profile_name: str = ""
 
 
-@frozen(kw_only=True)
-class Profile(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class Profile(_Model):
     """An entry of the profile list."""
 
     profile_id: int = 0
@@ -171,8 +200,8 @@ class Profile(HTMLRepr):
     ca: str = ""
 
 
-@frozen(kw_only=True)
-class ProfileParameter(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class ProfileParameter(_Model):
     """One parameter a profile takes in ``profileParams``."""
 
     name: str = ""
@@ -187,8 +216,8 @@ class ProfileParameter(HTMLRepr):
     dynamic: bool = False
 
 
-@frozen(kw_only=True)
-class ProfileDetail(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class ProfileDetail(_Model):
     """A profile's detail; ``raw_profile_config`` is opaque text."""
 
     profile_name: str = ""
@@ -198,8 +227,8 @@ class ProfileDetail(HTMLRepr):
     key_algorithm_info: str = ""
 
 
-@frozen(kw_only=True)
-class Organization(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class Organization(_Model):
     """The organization of the current user."""
 
     organization_id: int = 0
@@ -216,16 +245,16 @@ class Organization(HTMLRepr):
     org_status: str = ""
 
 
-@frozen(kw_only=True)
-class FindCertificateRequest(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class FindCertificateRequest(_Model):
     """Body of ``POST /api/v1/certificates/find``; empty fields are omitted."""
 
     common_name: str | None = None
     serial_number: str | None = None
 
 
-@frozen(kw_only=True)
-class CertificateItem(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class CertificateItem(_Model):
     """A certificate found by ``certificates.find``. ``device_id`` may be int or str."""
 
     device_id: str = ""
@@ -236,24 +265,24 @@ class CertificateItem(HTMLRepr):
     _unparsed_dates: dict[str, Any] | None = field(default=None, init=False, eq=False, repr=False)
 
 
-@frozen(kw_only=True)
-class FindCertificateResponse(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class FindCertificateResponse(_Model):
     """The find result: a count and the items."""
 
     total_count: int = 0
     items: list[CertificateItem] | None = None
 
 
-@frozen(kw_only=True)
-class RevokeCertificateRequest(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class RevokeCertificateRequest(_Model):
     """Body of ``POST /api/v1/certificates/{profileId}/revoke``."""
 
     reason_code: int
     serial_number: str
 
 
-@frozen(kw_only=True)
-class ErrorBody(HTMLRepr):
+@frozen(kw_only=True, repr=False, eq=False)
+class ErrorBody(_Model):
     """Sectigo's error body ``{status, message, errorCode, timestamp}``."""
 
     status: int = 0

@@ -16,13 +16,11 @@ import os
 import re
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from attrs import frozen
 
 from .._checks import domain_names, positive_id, profile_params
@@ -257,7 +255,7 @@ class Batches(Resource):
         self,
         batch_id: int,
         *,
-        timeout: float = 900.0,  # noqa: ASYNC109 (a deadline for the whole wait)
+        timeout: float = 900.0,
         on_progress: Callable[[WaitProgress], Any] | None = None,
         progress: bool = False,
     ) -> Batch:
@@ -280,6 +278,8 @@ class Batches(Resource):
             raise InvalidInputError(
                 f"timeout must be a finite number of seconds > 0, got {timeout!r}"
             )
+        import anyio  # on first use: it is a large import
+
         delay, waited = POLL_INITIAL, 0.0
         batch, status = None, ""
         with anyio.move_on_after(timeout):
@@ -398,6 +398,8 @@ class Batches(Resource):
 def unique_batch_name(label: str = BATCH_NAME_PREFIX) -> str:
     """``label`` with a unique suffix (``<label>-<uuid4>``): a name an ambiguous create
     can be found by without mistaking another batch for it."""
+    import uuid  # on first use: it is not needed to import the package
+
     return f"{label}-{uuid.uuid4()}"
 
 

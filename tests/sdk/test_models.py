@@ -208,3 +208,62 @@ def test_status_normalization_is_idempotent(text: str) -> None:
     once = BatchStatus.normalize(text)
     assert BatchStatus.normalize(once) == once
     assert once == once.upper() and " " not in once
+
+
+MODEL_CLASSES = [cls for cls in map(models.__dict__.get, models.__all__) if attrs.has(cls)]
+
+
+def _attrs_twin(cls: type) -> type:
+    """The same fields in a class whose repr, eq and hash attrs generates."""
+    fields = {
+        a.name: attrs.field(default=a.default, repr=a.repr, eq=a.eq, init=a.init)
+        for a in attrs.fields(cls)
+    }
+    return attrs.make_class(cls.__name__, fields, kw_only=True, frozen=True)
+
+
+def _required(cls: type, **given: Any) -> dict[str, Any]:
+    """Values for the fields without a default (an int or a str, by annotation)."""
+    samples = {"int": 7, "str": "pw-secret-value"}
+    required = [a for a in attrs.fields(cls) if a.init and a.default is attrs.NOTHING]
+    return {a.alias: samples[_type_name(a)] for a in required} | given
+
+
+def _type_name(field: attrs.Attribute[Any]) -> str:
+    """``str``, ``int``, ...: the annotation, whether still text or resolved."""
+    return field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+
+
+def _hash_or_error(obj: object) -> object:
+    try:
+        return hash(obj) is not None
+    except TypeError as exc:  # a dict field: unhashable, as attrs' own hash would be
+        return str(exc)
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda cls: cls.__name__)
+def test_shared_repr_eq_and_hash_match_what_attrs_generates(cls: type) -> None:
+    twin = _attrs_twin(cls)
+    values = _required(cls)
+    changed = next(a for a in attrs.fields(cls) if a.init and a.eq)
+    other = values | {changed.alias: {"int": 8}.get(_type_name(changed), "x")}
+    assert repr(cls(**values)) == repr(twin(**values))
+    assert repr(cls(**other)) == repr(twin(**other))
+    assert cls(**values) == cls(**values) and cls(**values) != twin(**values)
+    assert (cls(**values) == cls(**other)) is (twin(**values) == twin(**other)) is False
+    assert _hash_or_error(cls(**values)) == _hash_or_error(twin(**values))
+    if _hash_or_error(cls(**values)) is True:
+        assert hash(cls(**values)) == hash(cls(**values))
+
+
+def test_a_field_left_out_of_eq_does_not_change_equality() -> None:
+    data = {"batchId": 7, "creationDate": "yesterday"}
+    assert decode(data, Batch, "/api/v1/batches/7") == Batch(batch_id=7)
+    masked = CreateSingleCertBatchRequest(
+        authority_id=1, batch_name="b", profile_params={"pkcs12Password": "hunter2-secret"}
+    )
+    assert repr(masked) == repr(
+        _attrs_twin(CreateSingleCertBatchRequest)(
+            authority_id=1, batch_name="b", profile_params={"pkcs12Password": "hunter2-secret"}
+        )
+    )
