@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -190,12 +191,17 @@ def _check_size(path: Path, expected: int) -> None:
         raise RuntimeError(f"downloaded {size} bytes to {path}, expected {expected}")
 
 
-async def measure_download(info: ServerInfo, scale: Scale, workdir: Path) -> float:
-    """``batches.download()`` of the large archive vs raw httpx streaming it to a file."""
+async def measure_download(
+    info: ServerInfo, scale: Scale, workdir: Path, notes: dict[str, str] | None = None
+) -> float:
+    """``batches.download()`` of the large archive vs raw httpx streaming it to a file
+    with the same durability: a temporary file, fsync, rename, fsync of the folder (the
+    SDK's way of never showing a partial file). The note gives the fsyncs' share."""
     path = f"/api/v1/batches/{info.batch_id}/download"
     download_headers = {"Content-Type": OCTET_STREAM, "Accept": OCTET_STREAM}
-    sdk_dir, raw_file = workdir / "sdk", workdir / "raw.zip"
+    sdk_dir, raw_dir = workdir / "sdk", workdir / "raw"
     sdk_dir.mkdir(exist_ok=True)
+    raw_dir.mkdir(exist_ok=True)
     async with sdk_client(info) as client, raw_client(info) as http:
         await client.authenticate()
 
@@ -207,29 +213,53 @@ async def measure_download(info: ServerInfo, scale: Scale, workdir: Path) -> flo
             target.unlink()
             return elapsed
 
-        async def raw_download() -> float:
+        async def raw_download(*, durable: bool = True) -> float:
             start = time.perf_counter()
+            part, target = raw_dir / "raw.zip.part", raw_dir / "raw.zip"
             async with http.stream("GET", path, headers=download_headers) as response:
                 response.raise_for_status()
-                with open(raw_file, "wb") as handle:  # noqa: ASYNC230 - as the SDK does
+                with open(part, "wb") as handle:  # noqa: ASYNC230 - as the SDK does
                     async for chunk in response.aiter_bytes():
                         handle.write(chunk)
+                    if durable:
+                        handle.flush()
+                        os.fsync(handle.fileno())
+            os.replace(part, target)
+            if durable:
+                _fsync_folder(raw_dir)
             elapsed = time.perf_counter() - start
-            _check_size(raw_file, info.archive_bytes)
-            raw_file.unlink()
+            _check_size(target, info.archive_bytes)
+            target.unlink()
             return elapsed
 
         await sdk_download()  # warm up (page cache, connections)
         await raw_download()
-        ratios = []
+        ratios, sdk_times, raw_times, volatile_times = [], [], [], []
         for round_ in range(scale.download_rounds):
             if round_ % 2 == 0:
                 sdk_time, raw_time = await sdk_download(), await raw_download()
             else:
                 raw_time = await raw_download()
                 sdk_time = await sdk_download()
+            volatile_times.append(await raw_download(durable=False))
             ratios.append(ratio(sdk_time, raw_time))
+            sdk_times.append(sdk_time)
+            raw_times.append(raw_time)
+    if notes is not None:
+        ms = [f"{1000 * statistics.median(times):.0f} ms" for times in (sdk_times, raw_times)]
+        notes["download_ratio"] = (
+            f"SDK {ms[0]}; raw httpx {ms[1]} with the same fsyncs, "
+            f"{1000 * statistics.median(volatile_times):.0f} ms without them"
+        )
     return statistics.median(ratios)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 async def measure_issue(info: ServerInfo, scale: Scale) -> float:

@@ -128,7 +128,7 @@ def _served(report: Report, info: ServerInfo, scale: Scale, workdir: Path) -> No
     _measure(
         report,
         ("download_ratio",),
-        _async(measure_download, info, scale, workdir),
+        _async(measure_download, info, scale, workdir, report.notes),
         label=f"{scale.download_mb} MiB download",
     )
     _measure(

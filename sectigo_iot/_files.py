@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def check_target(target: Path, *, overwrite: bool) -> None:
 
 def write_temp(directory: Path, name: str, content: bytes, mode: int) -> Path:
     """A new hidden file beside ``name`` in ``directory``, holding ``content``, synced."""
-    temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
+    temp = directory / f".{name}.{os.urandom(8).hex()}.tmp"
     fd = os.open(temp, _OPEN_FLAGS, mode)
     try:
         with os.fdopen(fd, "wb") as handle:

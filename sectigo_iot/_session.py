@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
@@ -253,7 +253,7 @@ class Session:
             content = json.dumps(payload, separators=(",", ":")).encode()
         headers = {}
         if files is not None:  # the client's JSON Content-Type must not label the form
-            headers["Content-Type"] = f"multipart/form-data; boundary={secrets.token_hex(16)}"
+            headers["Content-Type"] = f"multipart/form-data; boundary={os.urandom(16).hex()}"
         reply = await self._send(
             method, path, content=content, files=files, data=data, headers=headers
         )
