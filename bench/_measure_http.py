@@ -19,6 +19,7 @@ from _report import Scale, ratio
 
 import sectigo_iot
 from sectigo_iot import SectigoClient
+from sectigo_iot._files import sync_folder
 
 __all__ = [
     "emulator_stats",
@@ -226,7 +227,7 @@ async def measure_download(
                         os.fsync(handle.fileno())
             os.replace(part, target)
             if durable:
-                _fsync_folder(raw_dir)
+                sync_folder(raw_dir)  # the SDK's own step, so both sides do the same
             elapsed = time.perf_counter() - start
             _check_size(target, info.archive_bytes)
             target.unlink()
@@ -252,14 +253,6 @@ async def measure_download(
             f"{1000 * statistics.median(volatile_times):.0f} ms without them"
         )
     return statistics.median(ratios)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def measure_issue(info: ServerInfo, scale: Scale) -> float:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from .errors import InvalidInputError
 
-__all__ = ["RESERVED_PARAMS", "domain_names", "positive_id", "profile_params"]
+__all__ = ["RESERVED_PARAMS", "domain_names", "name_sequence", "positive_id", "profile_params"]
 
 #: the profile parameters that have arguments of their own
 RESERVED_PARAMS = frozenset({"commonName", "dNSName", "pkcs12Password"})
@@ -23,13 +23,19 @@ def positive_id(name: str, value: object) -> int:
     return value
 
 
+def name_sequence(dns_names: Iterable[str]) -> tuple[str, ...]:
+    """``dns_names`` as a tuple; a single string (a common slip) is refused."""
+    if isinstance(dns_names, str):
+        raise InvalidInputError("dns_names must be a sequence of names, not a single string")
+    return tuple(dns_names)
+
+
 def domain_names(common_name: str, dns_names: Iterable[str]) -> tuple[str, ...]:
     """The common name, then the other DNS names, each validated, normalized and once."""
     from .certs import validate_domain
 
-    if isinstance(dns_names, str):
-        raise InvalidInputError("dns_names must be a sequence of names, not a single string")
-    names = [validate_domain(common_name), *(validate_domain(name) for name in dns_names)]
+    others = name_sequence(dns_names)
+    names = [validate_domain(common_name), *(validate_domain(name) for name in others)]
     return tuple(dict.fromkeys(names))
 
 

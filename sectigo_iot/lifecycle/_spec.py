@@ -7,18 +7,12 @@ from typing import Any
 
 from attrs import field, frozen
 
-from .._checks import positive_id, profile_params
+from .._checks import name_sequence, positive_id, profile_params
 from ..errors import InvalidInputError
 
 __all__ = ["CertificateSpec"]
 
 _PARAMS_HINT = "use common_name and dns_names (the PKCS#12 password is made for each attempt)"
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise InvalidInputError("dns_names must be a sequence of names, not a single string")
-    return tuple(value)
 
 
 def _params(value: Mapping[str, str] | None) -> dict[str, str]:
@@ -35,7 +29,7 @@ class CertificateSpec:
 
     authority_id: int
     common_name: str
-    dns_names: tuple[str, ...] = field(default=(), converter=_names)
+    dns_names: tuple[str, ...] = field(default=(), converter=name_sequence)
     params: Mapping[str, str] = field(factory=dict, converter=_params, hash=False)
 
     def __attrs_post_init__(self) -> None:
