@@ -56,6 +56,11 @@ class CredentialsError(SectigoError):
 class InvalidCSRError(InvalidInputError):
     """A certificate signing request is unreadable or breaks Sectigo's rules."""
 
+    index: int | None
+    """The CSR's position in the upload, from 0 (``None`` for a single CSR)."""
+    common_name: str
+    """The CSR's common name, when it could be read (else ``""``)."""
+
     def __init__(self, message: str, *, index: int | None = None, common_name: str = "") -> None:
         self.index = index
         self.common_name = common_name
@@ -84,12 +89,19 @@ class TokenError(SectigoError):
 class APIConnectionError(SectigoError):
     """The server could not be reached, or the connection broke mid-request."""
 
+    method: str
+    """The request's HTTP method (``"GET"``, ``"PUT"``...), or ``""``."""
+    path: str
+    """The request's path, without the query (``/api/v1/batches/24``), or ``""``."""
+    request_sent: bool
+    """False when the failure happened before the request left the client (so the
+    server cannot have acted on it); True when it may have reached the server."""
+
     def __init__(
         self, message: str, *, method: str = "", path: str = "", request_sent: bool = True
     ) -> None:
         self.method = method
         self.path = path
-        #: False when the failure happened before the request left the client
         self.request_sent = request_sent
         super().__init__(f"{message} ({method} {path})" if path else message)
 
@@ -100,6 +112,11 @@ class APITimeoutError(APIConnectionError):
 
 class InvalidResponseError(SectigoError):
     """The server answered 2xx with a body that is not what the endpoint returns."""
+
+    path: str
+    """The request's path, without the query, or ``""``."""
+    status_code: int
+    """The HTTP status of the reply (``0`` when not known)."""
 
     def __init__(self, message: str, *, path: str = "", status_code: int = 0) -> None:
         self.path = path
@@ -113,6 +130,19 @@ class APIError(SectigoError):
     Carries the HTTP status, Sectigo's ``errorCode``, its message, its ``timestamp``
     and the request path (never the query, the headers or the body).
     """
+
+    message: str
+    """Sectigo's error message (redacted: it never holds a secret)."""
+    status_code: int
+    """The HTTP status (``400``, ``401``, ``404``, ``500``...)."""
+    error_code: int | None
+    """Sectigo's ``errorCode`` from the error body, if it sent one."""
+    timestamp: int | None
+    """Sectigo's ``timestamp`` from the error body (milliseconds since the epoch), if any."""
+    method: str
+    """The request's HTTP method, or ``""``."""
+    path: str
+    """The request's path, without the query, or ``""``."""
 
     def __init__(
         self,
@@ -161,6 +191,10 @@ class ConflictError(APIError):
 class RateLimitError(APIError):
     """429: too many requests; ``retry_after`` is the server's wait, in seconds."""
 
+    retry_after: float | None
+    """How long the server asked to wait before the next request, in seconds (from
+    ``Retry-After``), or ``None`` when it did not say."""
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)
@@ -189,6 +223,9 @@ def error_class_for_status(status_code: int) -> type[APIError]:
 class BatchError(SectigoError):
     """A batch did not end ready for download."""
 
+    batch: Any
+    """The batch as last seen (a ``Batch``), or ``None``."""
+
     def __init__(self, message: str, *, batch: Any = None) -> None:
         self.batch = batch
         super().__init__(message)
@@ -196,6 +233,9 @@ class BatchError(SectigoError):
 
 class BatchRejectedError(BatchError):
     """Sectigo rejected the batch; ``reject_reason`` says why."""
+
+    reject_reason: str
+    """Sectigo's reason for the rejection (redacted), or ``""`` when it gave none."""
 
     def __init__(self, message: str, *, reject_reason: str = "", batch: Any = None) -> None:
         self.reject_reason = reject_reason
@@ -213,6 +253,9 @@ class BatchNotReadyError(BatchError):
 class WaitTimeoutError(BatchError):
     """``batches.wait`` gave up; ``status`` and ``batch`` hold the last state seen."""
 
+    status: str
+    """The batch's last text status (``"PROCESSING"``...), or ``""`` if none was read."""
+
     def __init__(self, message: str, *, status: str = "", batch: Any = None) -> None:
         self.status = status
         super().__init__(message, batch=batch)
@@ -225,6 +268,19 @@ class AmbiguousRequestError(SectigoError):
     ``attempted_at`` (for a CSR upload) let the caller check before trying again;
     ``candidates`` holds the batches that might be the create's, when several were found.
     """
+
+    operation: str
+    """What may have reached the server: ``"create"``, ``"upload"`` or ``"revoke"``."""
+    batch_name: str | None
+    """For a create: the batch name it sent, to look the batch up by (``sectigo batches``,
+    ``batches.find_by_name``); else ``None``."""
+    common_names: tuple[str, ...]
+    """For a CSR upload: the common names of its CSRs (``certificates.find``)."""
+    attempted_at: datetime | None
+    """For a CSR upload: when it was sent (UTC); else ``None``."""
+    candidates: tuple[Any, ...]
+    """For a create: the batches of that name created since the attempt began, when
+    there were several (so which one is this attempt's cannot be told); else empty."""
 
     def __init__(
         self,
