@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ..models import (
     AuthenticationRequest,
@@ -23,6 +24,7 @@ from ..models import (
     converter,
 )
 from ._csr import MAX_CSRS
+from ._limits import BodyLimit, decode_json
 from ._responses import GIN_JSON_TYPE, TEXT_TYPE, ErrorCode, error_response, json_response
 from ._service import ApiError, Service
 
@@ -73,15 +75,17 @@ def _spring_page(content: list[Any], total: int, page: int, size: int) -> dict[s
     }
 
 
-async def _parse(request: Request, model: type[T]) -> T:
+def _structure(data: bytes | str, model: type[T], what: str) -> T:
+    """A JSON document as ``model``; a 400 naming ``what`` when it is not one."""
+    value = decode_json(data, what)
     try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise ApiError(400, "Malformed JSON request") from None
-    try:
-        return converter.structure(data, model)
+        return converter.structure(value, model)
     except Exception:
-        raise ApiError(400, f"Invalid {model.__name__} body") from None
+        raise ApiError(400, f"Invalid {what}") from None
+
+
+async def _parse(request: Request, model: type[T]) -> T:
+    return _structure(await request.body(), model, f"{model.__name__} body")
 
 
 def _int_param(request: Request, name: str, default: int, lowest: int, highest: int) -> int:
@@ -95,8 +99,8 @@ def _int_param(request: Request, name: str, default: int, lowest: int, highest: 
     return value
 
 
-def build_app(service: Service) -> Starlette:
-    """The ASGI app of the emulated API."""
+def build_app(service: Service) -> ASGIApp:
+    """The ASGI app of the emulated API, request bodies capped (``_limits``)."""
     create_status = service.config.create_status
 
     def user(request: Request) -> str:
@@ -143,11 +147,8 @@ def build_app(service: Service) -> Starlette:
             part = form.get("csrBatchRequest")
             if part is None:
                 raise ApiError(400, "Form part csrBatchRequest is required")
-            text = await part.read() if isinstance(part, UploadFile) else part.encode()
-            try:
-                batch_request = converter.structure(json.loads(text), UploadCSRBatchRequest)
-            except Exception:
-                raise ApiError(400, "Invalid csrBatchRequest part") from None
+            text = await part.read() if isinstance(part, UploadFile) else part
+            batch_request = _structure(text, UploadCSRBatchRequest, "csrBatchRequest part")
             files = []
             for item in form.getlist("files"):
                 if isinstance(item, UploadFile):
@@ -243,6 +244,7 @@ def build_app(service: Service) -> Starlette:
         Route("/emulator/ca.pem", ca_pem, methods=["GET"]),
         Route("/emulator/stats", stats, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes, exception_handlers={ApiError: api_error, HTTPException: http_error}
     )
+    return BodyLimit(app, clock=service.clock)

@@ -36,13 +36,7 @@ PublicKey: TypeAlias = "rsa.RSAPublicKey | ec.EllipticCurvePublicKey"
 
 #: key types the emulator can generate, for leaf keys and for its CA
 
-#: subject values used when a profile parameter is missing or empty
-SUBJECT_DEFAULTS = {
-    "organizationName": "Staging",
-    "localityName": "Queenstown",
-    "stateOrProvinceName": "MD",
-    "countryName": "US",
-}
+#: the optional subject attributes of single-certificate params, in subject order
 _SUBJECT_OIDS = (
     ("countryName", NameOID.COUNTRY_NAME),
     ("stateOrProvinceName", NameOID.STATE_OR_PROVINCE_NAME),
@@ -51,6 +45,7 @@ _SUBJECT_OIDS = (
 )
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _CLOCK_SKEW = timedelta(minutes=5)
+_ZIP_EPOCH = datetime(1980, 1, 1, tzinfo=timezone.utc)  # the earliest date a ZIP can hold
 
 
 def is_dns_name(name: str) -> bool:
@@ -64,20 +59,23 @@ def is_dns_name(name: str) -> bool:
 
 
 def subject_from_params(params: Mapping[str, str]) -> x509.Name:
-    """The subject for single-certificate params; ``ValueError`` holds a reject reason."""
+    """The subject for single-certificate params: the common name and the optional
+    attributes the request gave (none is made up). ``ValueError`` holds a reject reason."""
     common_name = params.get("commonName", "")
     if not is_dns_name(common_name):
         raise ValueError(
             f"Cert subject name error: commonName value {common_name!r} is not a valid DNS name"
         )
-    values = {key: params.get(key) or default for key, default in SUBJECT_DEFAULTS.items()}
-    country = values["countryName"]
+    values = {key: params[key] for key, _ in _SUBJECT_OIDS if params.get(key)}
+    country = values.get("countryName", "US")
     if len(country) != 2 or not country.isascii() or not country.isalpha():
         raise ValueError("Cert subject name error: countryName must be a two-letter code")
     for key, value in values.items():
         if len(value) > 64:
             raise ValueError(f"Cert subject name error: {key} is longer than 64 characters")
-    attributes = [x509.NameAttribute(oid, values[key]) for key, oid in _SUBJECT_OIDS]
+    attributes = [
+        x509.NameAttribute(oid, values[key]) for key, oid in _SUBJECT_OIDS if key in values
+    ]
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     return x509.Name(attributes)
 
@@ -273,10 +271,15 @@ def entry_name(common_name: str, suffix: str) -> str:
     return (stem or "certificate") + suffix
 
 
-def build_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
-    """A deflated ZIP archive of ``(name, data)`` entries; duplicate names get a suffix."""
+def build_zip(entries: Sequence[tuple[str, bytes]], dated: datetime) -> bytes:
+    """A deflated ZIP archive of ``(name, data)`` entries; duplicate names get a suffix.
+
+    Every entry is dated ``dated`` (UTC) and made on "Unix" with mode 0600, so the same
+    entries always give the same bytes.
+    """
     buffer = io.BytesIO()
     seen: set[str] = set()
+    date_time = max(dated.astimezone(timezone.utc), _ZIP_EPOCH).timetuple()[:6]
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries:
             unique, counter = name, 1
@@ -285,5 +288,8 @@ def build_zip(entries: Sequence[tuple[str, bytes]]) -> bytes:
                 stem, dot, ext = name.rpartition(".")
                 unique = f"{stem}-{counter}{dot}{ext}" if dot else f"{name}-{counter}"
             seen.add(unique)
-            archive.writestr(unique, data)
+            info = zipfile.ZipInfo(unique, date_time)
+            info.create_system = 3
+            info.external_attr = 0o100600 << 16
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

@@ -277,7 +277,7 @@ class Emulator:
     @property
     def licenses_used(self) -> int:
         """Licenses spent: certificates ordered, issued or still processing."""
-        return len(self._store.certificates())
+        return self._store.count_certificates()
 
     @property
     def issued_count(self) -> int:

@@ -76,7 +76,6 @@ _OUTCOMES = {
 _FAILURES = (BatchStatus.REJECTED, BatchStatus.FAILED, BatchStatus.NOT_ACCEPTABLE)
 _KEY_ALGORITHMS = {"rsa2048": "RSA 2048", "rsa4096": "RSA 4096", "ec-p256": "EC P-256"}
 _DOWNLOADABLE = (BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED)
-_REQUIRED_PARAMS = ("commonName", "pkcs12Password")
 
 
 class ApiError(Exception):
@@ -221,7 +220,7 @@ class Service:
 
     def issued_count(self) -> int:
         """Certificates in batches that have finished processing."""
-        return len(self.store.certificates(issued_by=self.clock()))
+        return self.store.count_certificates(issued_by=self.clock())
 
     def organization(self) -> Organization:
         """The user's organization."""
@@ -284,13 +283,15 @@ class Service:
         if authority is None or not authority.enabled:
             raise ApiError(400, f"Unknown or disabled authority {request.authority_id}")
         params = request.profile_params
-        allowed = {p.name for p in profile_parameters()}
+        parameters = profile_parameters()
+        allowed = {p.name for p in parameters}
         for name in sorted(params):
             if name not in allowed:
                 raise ApiError(400, f"Unknown profile parameter {name}")
-        for name in _REQUIRED_PARAMS:
-            if not params.get(name):
-                raise ApiError(400, f"Profile parameter {name} is required")
+        # what the parameters endpoint lists as required is required, and nothing else
+        for parameter in parameters:
+            if parameter.required and not params.get(parameter.name, "").strip():
+                raise ApiError(400, f"Profile parameter {parameter.name} is required")
         self._check_balance(authority, 1)
         common_name = params["commonName"]
         # the SAN holds every dNSName line, and the common name
@@ -539,13 +540,20 @@ class Service:
         return [self._batch_model(row) for row in rows], self.store.count_batches(username)
 
     def download(self, username: str, batch_id: int) -> tuple[str, bytes]:
-        """The batch ZIP: a ``<cn>.p12`` per generated key, a ``<cn>.pem`` per CSR."""
+        """The batch ZIP: the same bytes on every download (built once, then stored)."""
         row = self._row(username, batch_id)
         if self.status(row) not in _DOWNLOADABLE:
             raise ApiError(400, f"Batch {batch_id} is not ready for download")
+        data = self.store.archive(batch_id)
+        if data is None:
+            data = self.store.keep_archive(batch_id, self._archive(row))
+        return f"{batch_id}.zip", data
+
+    def _archive(self, row: BatchRow) -> bytes:
+        """A ``<cn>.p12`` per generated key, a ``<cn>.pem`` per CSR, dated at creation."""
         ca_pem = self.ca.certificate_pem
         entries = []
-        for cert in self.store.certificates(batch_id=batch_id):
+        for cert in self.store.batch_certificates(row.id):
             if cert.key_pem is None:
                 entries.append((entry_name(cert.common_name, ".pem"), cert.cert_pem + ca_pem))
                 continue
@@ -559,9 +567,7 @@ class Service:
                 self.config.pkcs12_format,
             )
             entries.append((entry_name(cert.common_name, ".p12"), p12))
-        data = build_zip(entries)
-        self.store.mark_collected(batch_id)
-        return f"{batch_id}.zip", data
+        return build_zip(entries, _utc(row.created))
 
     # -- certificates ------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """SQLite state of the emulator: one connection, guarded by a lock.
 
 In memory by default; with a file path everything persists across restarts: the HMAC
-secret, the CA, authorities and balances, the batch-id sequence, batches and
-certificates. All methods are synchronous and quick; callers never hold the lock
-across an ``await``.
+secret, the CA, authorities and balances, the batch-id sequence, batches, certificates
+and the archive each batch was first downloaded as. All methods are synchronous and
+quick; callers never hold the lock across an ``await``. Every query the API makes
+(a user's batch page and count, one batch, its certificates and archive, a search by
+CN or serial) is an index search, so it costs the same with 10 batches or 10,000;
+only the views for tests read whole tables.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 CREATE INDEX IF NOT EXISTS certificates_by_cn ON certificates (common_name);
 CREATE INDEX IF NOT EXISTS certificates_by_batch ON certificates (batch_id, position);
+CREATE TABLE IF NOT EXISTS archives (
+    batch_id INTEGER PRIMARY KEY REFERENCES batches (id),
+    data BLOB NOT NULL
+);
 """
 _FIRST_USER_ID = 295
 
@@ -329,11 +336,15 @@ class Store:
         self, username: str | None = None, *, offset: int = 0, limit: int = -1
     ) -> list[BatchRow]:
         """Batches, newest first (of one user when given)."""
-        rows = self._query(
-            "SELECT * FROM batches WHERE (? IS NULL OR username = ?) ORDER BY id DESC"
-            " LIMIT ? OFFSET ?",
-            (username, username, limit, offset),
-        )
+        if username is None:
+            rows = self._query(
+                "SELECT * FROM batches ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+            )
+        else:
+            rows = self._query(
+                "SELECT * FROM batches WHERE username = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                (username, limit, offset),
+            )
         return [_batch(row) for row in rows]
 
     def count_batches(self, username: str) -> int:
@@ -341,27 +352,45 @@ class Store:
         count: int = self._scalar("SELECT COUNT(*) FROM batches WHERE username = ?", (username,))
         return count
 
-    def mark_collected(self, batch_id: int) -> None:
-        """Remember that the batch was downloaded."""
+    def archive(self, batch_id: int) -> bytes | None:
+        """The archive the batch was first downloaded as, if it was."""
+        rows = self._query("SELECT data FROM archives WHERE batch_id = ?", (batch_id,))
+        return bytes(rows[0][0]) if rows else None
+
+    def keep_archive(self, batch_id: int, data: bytes) -> bytes:
+        """Store the batch's archive unless one is stored already; the stored one, and
+        the batch is marked collected."""
         with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO archives VALUES (?, ?)", (batch_id, data))
             conn.execute("UPDATE batches SET collected = 1 WHERE id = ?", (batch_id,))
+            stored = conn.execute(
+                "SELECT data FROM archives WHERE batch_id = ?", (batch_id,)
+            ).fetchone()[0]
+        return bytes(stored)
 
     # -- certificates ------------------------------------------------------------------
 
-    def certificates(
-        self,
-        *,
-        batch_id: int | None = None,
-        username: str | None = None,
-        issued_by: float | None = None,
-    ) -> list[CertificateRow]:
-        """Certificates filtered by batch, owner, and batches ready by ``issued_by``."""
+    def certificates(self, username: str | None = None) -> list[CertificateRow]:
+        """Every certificate (of one user when given), oldest first: a view for tests."""
         rows = self._query(
-            _CERT_SELECT + " WHERE (? IS NULL OR c.batch_id = ?) AND (? IS NULL OR b.username = ?)"
-            " AND (? IS NULL OR b.ready_at <= ?) ORDER BY c.batch_id, c.position",
-            (batch_id, batch_id, username, username, issued_by, issued_by),
+            _CERT_SELECT + " WHERE (? IS NULL OR b.username = ?) ORDER BY c.batch_id, c.position",
+            (username, username),
         )
         return [CertificateRow(**dict(row)) for row in rows]
+
+    def batch_certificates(self, batch_id: int) -> list[CertificateRow]:
+        """The certificates of one batch, in order."""
+        rows = self._query(_CERT_SELECT + " WHERE c.batch_id = ? ORDER BY c.position", (batch_id,))
+        return [CertificateRow(**dict(row)) for row in rows]
+
+    def count_certificates(self, issued_by: float | None = None) -> int:
+        """How many certificates exist (in batches ready by ``issued_by`` when given)."""
+        count: int = self._scalar(
+            "SELECT COUNT(*) FROM certificates c JOIN batches b ON b.id = c.batch_id"
+            " WHERE ? IS NULL OR b.ready_at <= ?",
+            (issued_by, issued_by),
+        )
+        return count
 
     def find(
         self, username: str, *, common_name: str | None, serial: str | None, issued_by: float
