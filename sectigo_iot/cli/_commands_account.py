@@ -67,7 +67,7 @@ def auth(
     if cache:
         _auth_cache(ctx)
     elif debug:
-        run(ctx, _token_report, lambda out, report: out.text("\n".join(report[1]), data=report[0]))
+        run(ctx, _token_report, lambda out, report: out.text(report[1], data=report[0]))
     else:
         run(
             ctx,
@@ -333,7 +333,8 @@ def _show_profile(out: Output, profile: "ProfileDetail") -> None:
         )
         if profile.raw_profile_config:
             o.line("")
-            o.line(profile.raw_profile_config.rstrip())
+            for line in profile.raw_profile_config.rstrip().splitlines():
+                o.line(line)
 
     out.result(to_json(profile), human)
 

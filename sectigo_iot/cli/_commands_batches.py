@@ -339,9 +339,11 @@ def download(
 
 def _show_download(out: Output, batch_id: int, archive: Path) -> None:
     out.text(
-        f"downloaded batch {batch_id} to {archive}\n"
-        f"read it with `sectigo inspect {archive}`, or unzip it and decrypt with your "
-        "password using `openssl pkcs12 -legacy -in INFILE.p12 -out OUTFILE.pem -nodes`",
+        [
+            f"downloaded batch {batch_id} to {archive}",
+            f"read it with `sectigo inspect {archive}`, or unzip it and decrypt with your "
+            "password using `openssl pkcs12 -legacy -in INFILE.p12 -out OUTFILE.pem -nodes`",
+        ],
         data={"batchId": batch_id, "path": str(archive)},
     )
 

@@ -114,11 +114,13 @@ def _announcer(out: Output, emulator: "Emulator", config: "SiasConfig") -> Calla
 
     def ready(url: str) -> None:
         out.text(
-            f"Sectigo IoT emulator listening on {url} (Ctrl-C to stop)\n"
-            f"  SECTIGO_ENDPOINT={url}\n"
-            f"  SECTIGO_USERNAME={username}\n"
-            f"  SECTIGO_PASSWORD={shown}\n"
-            f"  CA certificate: {url}/emulator/ca.pem",
+            [
+                f"Sectigo IoT emulator listening on {url} (Ctrl-C to stop)",
+                f"  SECTIGO_ENDPOINT={url}",
+                f"  SECTIGO_USERNAME={username}",
+                f"  SECTIGO_PASSWORD={shown}",
+                f"  CA certificate: {url}/emulator/ca.pem",
+            ],
             data={"url": url, "username": username, "password": shown},
         )
         sys.stdout.flush()

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ._output import note
 
 __all__ = ["DOTENV_PREFIXES", "MAX_DOTENV_BYTES", "dotenv_applied", "parse_dotenv"]
 
@@ -98,7 +99,7 @@ def _read(path: Path) -> dict[str, str]:
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    note(f"warning: {message}")
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import sys
 import traceback
 from typing import Any
@@ -18,6 +19,7 @@ from ..errors import (
     SectigoError,
     WaitTimeoutError,
 )
+from ._output import printable
 from ._secrets import scrub_text
 
 __all__ = ["EXIT_CODES", "CLIError", "ExitCode", "exit_code_for", "report_error"]
@@ -33,6 +35,8 @@ class ExitCode(enum.IntEnum):
     AUTH = 4
     BATCH_FAILED = 5
     EXPIRING = 6
+    KEPT_ASIDE = 7
+    INTERRUPTED = 130
 
 
 #: exit status -> meaning, as documented in ``sectigo --help``
@@ -44,7 +48,25 @@ EXIT_CODES: dict[int, str] = {
     ExitCode.AUTH: "authentication failed, access denied, or no credentials",
     ExitCode.BATCH_FAILED: "the batch was rejected or failed",
     ExitCode.EXPIRING: "inspect: a certificate expires within --expires-within days",
+    ExitCode.KEPT_ASIDE: "create/upload --download: the batch was made, but a file was "
+    "already there: the new files went beside it, or the message says how to fetch them",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the message says how to resume",
 }
+
+#: SDK messages name Python arguments; the CLI user knows flags
+_PYTHON_TO_FLAGS = (
+    (r"\bpass overwrite=True to replace it", "use --force where the command has it"),
+    (
+        r"\bsectigo_iot\.certs\.generate_password\(\) makes a strong one",
+        "leave out --password/-p to have a strong one generated",
+    ),
+    (r"\bpkcs12_password\b", "the PKCS#12 password (--password/-p)"),
+    (r"\buse batches\.wait\(\) first", "wait for it with 'sectigo batches -i ID --wait'"),
+    (r"\bparams must not set '([^']*)'[^;]*: .*", r"--param \1 is not allowed here"),
+    (r"\bauthority_id\b", "the authority id (-a)"),
+    (r"\bprofile_id\b", "the profile id (-p)"),
+    (r"\bbatch_id\b", "the batch id (-i)"),
+)
 
 
 class CLIError(Exception):
@@ -91,7 +113,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, click_exc.ClickException):
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        return 130
+        return ExitCode.INTERRUPTED
     if isinstance(exc, WaitTimeoutError):
         return ExitCode.WAIT_TIMEOUT
     if isinstance(exc, BatchError):
@@ -129,11 +151,18 @@ def _message(exc: BaseException) -> str:
         hint = f"; check later with 'sectigo batches -i {batch_id} --status'" if batch_id else ""
         return f"{exc}{hint}"
     if isinstance(exc, SectigoError):
-        return str(exc) or type(exc).__name__
+        return in_flags(str(exc)) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
     return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def in_flags(message: str) -> str:
+    """An SDK message with the Python arguments it names replaced by the CLI's flags."""
+    for pattern, replacement in _PYTHON_TO_FLAGS:
+        message = re.sub(pattern, replacement, message, flags=re.IGNORECASE)
+    return message
 
 
 def report_error(exc: BaseException, *, verbose: bool = False) -> int:
@@ -148,8 +177,8 @@ def report_error(exc: BaseException, *, verbose: bool = False) -> int:
             sys.stdout.write(text.rstrip() + "\n")
         return code
     if verbose and not isinstance(exc, (CLIError, click_exc.ClickException)):
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-        sys.stderr.write(scrub_text("".join(lines)))
-    sys.stderr.write(f"error: {scrub_text(_message(exc))}\n")
+        text = scrub_text("".join(traceback.format_exception(exc)))
+        sys.stderr.writelines(printable(line) + "\n" for line in text.splitlines())
+    sys.stderr.write(f"error: {printable(scrub_text(_message(exc)))}\n")
     sys.stderr.flush()
     return code

@@ -1,4 +1,5 @@
-"""The SDK's log records on stderr: warnings always, everything with ``--verbose``."""
+"""The SDK's log records on stderr: warnings always, everything with ``--verbose``
+(each line escaped as everything the CLI prints)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ._output import printable
 from ._secrets import scrub_text
 
 __all__ = ["configure_logging"]
@@ -16,7 +18,8 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(scrub_text(self.format(record)) + "\n")
+            text = scrub_text(self.format(record))
+            sys.stderr.writelines(printable(line) + "\n" for line in text.splitlines())
             sys.stderr.flush()
         except Exception:  # logging must never break the command
             self.handleError(record)

@@ -3,23 +3,58 @@
 JSON is the API's own shape (the models' camelCase names, the API's date format, two
 spaces of indentation), printed when stdout is not a terminal or with ``--json``. Rich
 loads only when a table or a spinner is actually shown.
+
+Everything printed goes through this module, and nothing a server, a file or a user
+sent is ever interpreted by the terminal: control characters (C0, DEL, C1: escape
+sequences, BEL, newlines inside a value) and bidirectional overrides are shown escaped
+(``\\x1b``, ``\\u202e``), and rich never reads markup or emoji codes (``[/prod]`` and
+``:AB:`` print as such). In JSON, C1 and bidi characters are ``\\uXXXX`` escapes too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
-__all__ = ["Output", "isatty", "note", "scrub", "to_json"]
+__all__ = ["Output", "isatty", "make_console", "note", "printable", "scrub", "to_json"]
 
 _SECRET_KEYS = ("password", "secret", "token")
 MASK = "***"
+
+#: characters a terminal (or a reader) could take for something else: C0 controls
+#: (ESC, BEL, CR, LF, TAB...), DEL, C1 controls, bidi marks, embeddings, overrides and
+#: isolates, line/paragraph separators, and lone surrogates (which cannot be encoded)
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+#: the same, less what ``json.dumps`` already escapes (C0)
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` with every control and bidi character shown as an escape:
+    safe to print on a terminal, and always one line."""
+    return _UNSAFE.sub(_escape, str(value))
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def dumps(data: Any) -> str:
+    """JSON (2-space indent): non-ASCII text as is, except C1, DEL, bidi and separator
+    characters and lone surrogates, which are ``\\uXXXX`` escapes."""
+    return _JSON_UNSAFE.sub(_json_escape, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def scrub(value: Any) -> Any:
@@ -49,6 +84,14 @@ def to_json(value: Any) -> Any:
     return scrub(converter.unstructure(value))
 
 
+def make_console(file: TextIO) -> Console:
+    """A rich console that prints text literally: no markup, no emoji codes, no
+    highlighting, never wrapped by rich itself."""
+    from rich.console import Console
+
+    return Console(file=file, markup=False, emoji=False, highlight=False, soft_wrap=False)
+
+
 class Output:
     """Where and how a command prints its result."""
 
@@ -60,7 +103,7 @@ class Output:
 
     def emit_json(self, data: Any) -> None:
         """One JSON document (2-space indent, trailing newline) on stdout."""
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(data) + "\n")
         sys.stdout.flush()
 
     def result(self, data: Any, human: Callable[[Output], None]) -> None:
@@ -70,20 +113,15 @@ class Output:
         else:
             human(self)
 
-    def text(self, line: str, data: Any = None) -> None:
-        """A plain line the original tool printed; JSON of ``data`` only with ``--json``."""
+    def text(self, lines: str | Sequence[str], data: Any = None) -> None:
+        """Plain lines the original tool printed; JSON of ``data`` only with ``--json``."""
         if self.explicit and self.json and data is not None:
             self.emit_json(data)
-        else:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            return
+        for line in [lines] if isinstance(lines, str) else lines:
+            self.line(line)
 
     # -- people ----------------------------------------------------------------------
-
-    def console(self) -> Console:
-        from rich.console import Console
-
-        return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
     def table(
         self,
@@ -91,40 +129,58 @@ class Output:
         rows: Sequence[Sequence[Any]],
         *,
         title: str | None = None,
+        whole: Collection[str] = (),
     ) -> None:
-        """A rich table (``None`` cells are shown empty)."""
+        """A rich table (``None`` cells are shown empty).
+
+        A cell wraps only between words and never splits one (serials, fingerprints,
+        paths are copied whole); a column in ``whole`` never wraps at all. When the
+        terminal is too narrow, the table is wider than the terminal.
+        """
+        from rich.cells import cell_len
         from rich.table import Table
+        from rich.text import Text
 
-        table: Table = Table(title=title, title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
-        self.console().print(table)
-
-    def fields(self, pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
-        """A two-column "name: value" summary."""
-        from rich.table import Table
-
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column(overflow="fold")
-        for name, value in pairs:
-            table.add_row(name, "" if value is None else str(value))
-        console = self.console()
-        if title:
-            console.print(f"[bold underline]{title}[/]")
+        cells = [["" if cell is None else printable(cell) for cell in row] for row in rows]
+        headers = [printable(column) for column in columns]
+        table = Table(
+            title=Text(printable(title)) if title else None,
+            title_justify="left",
+            header_style="bold",
+        )
+        needed = 1  # the left border; each column adds its padding and a border
+        for index, header in enumerate(headers):
+            values = [header, *(row[index] for row in cells)]
+            keep = columns[index] in whole
+            widest = max(
+                cell_len(part) for value in values for part in ([value] if keep else value.split())
+            )
+            table.add_column(Text(header), no_wrap=keep, min_width=widest)
+            needed += widest + 3
+        for row in cells:
+            table.add_row(*(Text(cell) for cell in row))
+        console = make_console(sys.stdout)
+        console.width = max(console.width, needed)
         console.print(table)
 
+    def fields(self, pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
+        """A ``name  value`` summary, one pair per line (values are never wrapped)."""
+        if title:
+            self.line(title)
+        width = max((len(name) for name, _ in pairs), default=0)
+        for name, value in pairs:
+            shown = "" if value is None else printable(value)
+            self.line(f"{name:<{width}}  {shown}".rstrip())
+
     def line(self, text: str) -> None:
-        """A plain line on stdout."""
-        sys.stdout.write(text + "\n")
+        """One plain line on stdout (control characters escaped)."""
+        sys.stdout.write(printable(text) + "\n")
         sys.stdout.flush()
 
 
 def note(text: str) -> None:
-    """A line for the user on stderr (never part of the result)."""
-    sys.stderr.write(text + "\n")
+    """A line for the user on stderr (never part of the result; escaped like stdout)."""
+    sys.stderr.write(printable(text) + "\n")
     sys.stderr.flush()
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ._output import isatty, note
+from ._output import isatty, make_console, note, printable
 
 if TYPE_CHECKING:
     from ..resources import WaitProgress
@@ -24,10 +24,10 @@ def progress(label: str) -> Iterator[Callable[[WaitProgress], None]]:
     if not isatty(sys.stderr):
         yield _lines(label)
         return
-    from rich.console import Console
+    from rich.text import Text
 
-    with Console(file=sys.stderr).status(f"{label}: waiting...") as status:
-        yield lambda p: status.update(_describe(label, p))
+    with make_console(sys.stderr).status(Text(printable(f"{label}: waiting..."))) as status:
+        yield lambda p: status.update(Text(printable(_describe(label, p))))
 
 
 def _lines(label: str) -> Callable[[WaitProgress], None]:

@@ -59,7 +59,7 @@ def test_exit_codes_are_documented_in_help(cli: CLI) -> None:
     text = " ".join(result.stdout.split())
     for code, meaning in EXIT_CODES.items():
         assert f"{code} {' '.join(meaning.split())}" in text
-    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6]
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 130]
 
 
 def test_main_returns_the_status(cli: CLI) -> None:
