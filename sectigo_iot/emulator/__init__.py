@@ -15,6 +15,7 @@ from ._clock import Clock
 from ._config import BATCH_OUTCOMES, DEFAULT_USERNAME, EmulatorConfig
 from ._emulator import Emulator
 from ._faults import FAULT_KINDS, Fault
+from ._limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
 from ._server import is_loopback
 from ._transport import EmulatorTransport
@@ -23,6 +24,8 @@ __all__ = [
     "BATCH_OUTCOMES",
     "DEFAULT_USERNAME",
     "FAULT_KINDS",
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
     "CertificateAuthority",
     "Clock",
     "Emulator",

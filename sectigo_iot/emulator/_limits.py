@@ -27,7 +27,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 
 _TOO_LARGE = f"Request body larger than {MAX_BODY_BYTES} bytes"
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # every byte but brackets
 _SQUARE = bytes.maketrans(b"{}", b"[]")
 
@@ -35,14 +35,20 @@ _SQUARE = bytes.maketrans(b"{}", b"[]")
 def _too_deep(data: bytes) -> bool:
     """Whether the brackets outside strings nest deeper than :data:`MAX_JSON_DEPTH`.
 
-    Each pass removes the innermost pairs, one level; what is left after the bound is
-    either deeper or unbalanced (which the decoder refuses anyway).
+    Each pass removes the innermost pairs, one level; what is left after the bound, or
+    what a pass cannot shorten, is deeper or unbalanced (the decoder refuses the latter
+    anyway). A body with few opening brackets is shallow: nothing to scan.
     """
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return False
     brackets = _STRING.sub(b"", data).translate(_SQUARE, _BRACKETS_ONLY)
     for _ in range(MAX_JSON_DEPTH):
         if not brackets:
             return False
-        brackets = brackets.replace(b"[]", b"")
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            return True
+        brackets = shorter
     return bool(brackets)
 
 
