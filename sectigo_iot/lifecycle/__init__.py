@@ -18,21 +18,27 @@ and ``key.pem`` stay at stable paths (``<folder>/cert.pem`` -> ``live/cert.pem``
 A program that reads the files one by one can straddle a switch; one that must never
 pair a new key with an old certificate resolves ``live`` once, or uses
 :func:`load_certificate`. One process at a time works on a folder (``flock`` on
-``<folder>/.lock``). POSIX only. Uses the client and ``sectigo_iot.certs``; never the session.
+``<folder>/.lock``, which names its holder); another waits up to ``lock_timeout``
+(FolderLockedError after). A batch that ends rejected or failed closes its attempt
+(``Journal.last_failure``): the next run starts a new one. POSIX only. Uses the client
+and ``sectigo_iot.certs``; never the session.
 """
 
 from ._ensure import (
+    DEFAULT_LOCK_TIMEOUT,
     DEFAULT_RENEW_BEFORE,
     PENDING_SETTLE,
     Action,
     CertificateResult,
+    OnProgress,
     ensure_certificate,
     renew_due,
 )
-from ._folder import FILE_NAMES, load_certificate
+from ._folder import FILE_NAMES, FolderLockedError, LockHolder, OnLockWait, load_certificate
 from ._journal import (
     JOURNAL_NAME,
     CurrentCertificate,
+    FailedAttempt,
     Journal,
     JournalError,
     LifecycleError,
@@ -42,6 +48,7 @@ from ._journal import (
 from ._spec import CertificateSpec
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_RENEW_BEFORE",
     "FILE_NAMES",
     "JOURNAL_NAME",
@@ -50,9 +57,14 @@ __all__ = [
     "CertificateResult",
     "CertificateSpec",
     "CurrentCertificate",
+    "FailedAttempt",
+    "FolderLockedError",
     "Journal",
     "JournalError",
     "LifecycleError",
+    "LockHolder",
+    "OnLockWait",
+    "OnProgress",
     "PendingAttempt",
     "ensure_certificate",
     "load_certificate",

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
+import anyio.to_thread
 from attrs import evolve, frozen
 
-from .._files import make_private_dirs
 from .._logging import get_logger
-from ..errors import AmbiguousRequestError, InvalidArchiveError, InvalidInputError
+from ..errors import (
+    AmbiguousRequestError,
+    APIError,
+    BatchFailedError,
+    BatchRejectedError,
+    InvalidArchiveError,
+    InvalidInputError,
+    InvalidResponseError,
+)
 from ..resources.batches import unique_batch_name
 from ._folder import (
     LiveState,
+    OnLockWait,
     archive_path,
     folder_lock,
     load_live,
     publish_version,
+    remove_archives,
     remove_leftovers,
     switch_live,
 )
 from ._journal import (
+    JOURNAL_NAME,
     CurrentCertificate,
+    FailedAttempt,
     Journal,
     JournalError,
     LifecycleError,
@@ -40,12 +54,15 @@ if TYPE_CHECKING:
     from .._client import SectigoClient
     from ..certs import CertificateBundle
     from ..models import Batch
+    from ..resources import WaitProgress
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_RENEW_BEFORE",
     "PENDING_SETTLE",
     "Action",
     "CertificateResult",
+    "OnProgress",
     "ensure_certificate",
     "renew_due",
 ]
@@ -58,6 +75,11 @@ DEFAULT_RENEW_BEFORE = timedelta(days=30)
 #: took effect, and is sent again; before that, resuming raises AmbiguousRequestError
 PENDING_SETTLE = timedelta(minutes=10)
 DEFAULT_CONCURRENCY = 4
+#: seconds to wait for a folder locked by another process
+DEFAULT_LOCK_TIMEOUT = 300.0
+#: how much earlier than the attempt (our clock) its batch may say it was created
+CLOCK_MARGIN = timedelta(minutes=5)
+T = TypeVar("T")
 
 
 @frozen(kw_only=True)
@@ -102,6 +124,8 @@ class CertificateResult:
 
 
 OnChange = Callable[[CertificateResult], Awaitable[Any] | Any]
+#: called with the folder and each poll of a batch being waited for
+OnProgress = Callable[[Path, "WaitProgress"], Any]
 
 
 @frozen(kw_only=True)
@@ -112,6 +136,9 @@ class _Options:
     dry_run: bool
     on_change: OnChange | None
     wait_timeout: float
+    lock_timeout: float
+    on_lock_wait: OnLockWait | None
+    on_progress: OnProgress | None
 
 
 @frozen(kw_only=True)
@@ -134,19 +161,36 @@ async def ensure_certificate(
     dry_run: bool = False,
     on_change: OnChange | None = None,
     wait_timeout: float = 900.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: OnLockWait | None = None,
+    on_progress: OnProgress | None = None,
 ) -> CertificateResult:
     """Make ``folder`` hold a valid certificate for ``spec``; see the package docs.
 
     Keeps the certificate in place when it has exactly the spec's names, its key
     matches and more than ``renew_before`` is left (on the client's clock); otherwise
     issues or renews (``force`` renews anyway). A pending attempt left by a crash is
-    finished first. ``on_change`` (sync or async) gets the result after every new
-    certificate; ``revoke_replaced`` then revokes the old one (reason superseded).
+    finished first; one whose batch was rejected or failed is closed (the error is
+    raised, the next call starts a new attempt). ``on_change`` (sync or async) gets the
+    result after every new certificate; ``revoke_replaced`` then revokes the old one
+    (reason superseded). A folder locked by another process is waited for up to
+    ``lock_timeout`` seconds (then FolderLockedError); ``on_lock_wait`` (sync or async)
+    is told at once who holds it. ``on_progress`` gets each poll of the batch.
     """
     if not isinstance(spec, CertificateSpec):
         raise InvalidInputError(f"spec must be a CertificateSpec, got {type(spec).__name__}")
-    options = _options(renew_before, revoke_replaced, force, dry_run, on_change, wait_timeout)
-    return await _ensure(client, Path(folder), spec, options)
+    options = _options(
+        renew_before,
+        revoke_replaced,
+        force,
+        dry_run,
+        on_change,
+        wait_timeout,
+        lock_timeout,
+        on_lock_wait,
+        on_progress,
+    )
+    return await _ensure(client, _absolute(folder), spec, options)
 
 
 async def renew_due(
@@ -160,17 +204,32 @@ async def renew_due(
     on_change: OnChange | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     wait_timeout: float = 900.0,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: OnLockWait | None = None,
+    on_progress: OnProgress | None = None,
 ) -> list[CertificateResult]:
     """Run :func:`ensure_certificate` on each folder with the spec in its journal.
 
-    At most ``concurrency`` folders are worked on at once. Returns one result per
-    folder, in order; a folder that fails gets an ``action="failed"`` result carrying
-    the error, and the others go on.
+    Each real folder is worked on once, however many paths name it (symlinks, ``..``,
+    relative or absolute): folders are compared resolved, and results carry the
+    resolved path. At most ``concurrency`` folders are worked on at once. Returns one
+    result per real folder, in the order first given; a folder that fails gets an
+    ``action="failed"`` result carrying the error, and the others go on.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-    options = _options(renew_before, revoke_replaced, force, dry_run, on_change, wait_timeout)
-    paths = [Path(folder) for folder in folders]
+    options = _options(
+        renew_before,
+        revoke_replaced,
+        force,
+        dry_run,
+        on_change,
+        wait_timeout,
+        lock_timeout,
+        on_lock_wait,
+        on_progress,
+    )
+    paths = list(dict.fromkeys(_real_path(folder) for folder in folders))
     results: list[CertificateResult | None] = [None] * len(paths)
     limiter = anyio.CapacityLimiter(concurrency)
 
@@ -195,11 +254,28 @@ def _options(
     dry_run: bool,
     on_change: OnChange | None,
     wait_timeout: float,
+    lock_timeout: float,
+    on_lock_wait: OnLockWait | None,
+    on_progress: OnProgress | None,
 ) -> _Options:
     if not isinstance(renew_before, timedelta) or renew_before < timedelta(0):
         raise InvalidInputError(f"renew_before must be a timedelta >= 0, got {renew_before!r}")
-    if on_change is not None and not callable(on_change):
-        raise InvalidInputError("on_change must be callable")
+    for name, callback in (
+        ("on_change", on_change),
+        ("on_lock_wait", on_lock_wait),
+        ("on_progress", on_progress),
+    ):
+        if callback is not None and not callable(callback):
+            raise InvalidInputError(f"{name} must be callable")
+    if (
+        isinstance(lock_timeout, bool)
+        or not isinstance(lock_timeout, (int, float))
+        or not math.isfinite(lock_timeout)
+        or lock_timeout < 0
+    ):
+        raise InvalidInputError(
+            f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}"
+        )
     return _Options(
         renew_before=renew_before,
         revoke_replaced=bool(revoke_replaced),
@@ -207,22 +283,61 @@ def _options(
         dry_run=bool(dry_run),
         on_change=on_change,
         wait_timeout=wait_timeout,
+        lock_timeout=float(lock_timeout),
+        on_lock_wait=on_lock_wait,
+        on_progress=on_progress,
     )
+
+
+def _absolute(folder: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(os.fspath(folder)))
+
+
+def _real_path(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` absolute, with symlinks and ``..`` resolved (it need not exist)."""
+    return Path(os.path.realpath(os.fspath(folder)))
+
+
+@frozen
+class _State:
+    """What a folder holds, read in one go off the event loop."""
+
+    journal: Journal | None
+    live: LiveState
+    archives: bool  # downloads are left in the folder
+
+
+def _read_state(folder: Path) -> _State:
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return _State(None, LiveState(None, None, "empty"), archives=False)
+    archives = any(name.startswith("batch-") and name.endswith(".zip") for name in names)
+    return _State(read_journal(folder), load_live(folder), archives)
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a worker thread: file work never blocks the event loop."""
+    return await anyio.to_thread.run_sync(functools.partial(function, *args))
 
 
 async def _ensure(
     client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
 ) -> CertificateResult:
     if options.dry_run:
-        return _dry_run(client, folder, spec, options)
-    make_private_dirs(folder)
-    async with folder_lock(folder):
-        journal = read_journal(folder)
+        return await _dry_run(client, folder, spec, options)
+    reading = functools.partial(_read_state, folder)
+    async with folder_lock(
+        folder, reading, wait=options.lock_timeout, on_wait=options.on_lock_wait
+    ) as state:
+        journal = state.journal
         wanted = _wanted(folder, spec, journal)
         if journal is not None and journal.pending is not None:
             return await _resume(client, folder, journal, options)
-        plan = _plan(client, folder, wanted, journal, options)
+        plan = _plan(client, folder, wanted, journal, state.live, options)
         if plan.action == "kept":
+            if state.archives:
+                await _in_thread(remove_archives, folder)
             return await _keep(client, folder, wanted, journal, plan)
         return await _issue(client, folder, wanted, journal, plan, options)
 
@@ -235,11 +350,12 @@ def _wanted(folder: Path, spec: CertificateSpec | None, journal: Journal | None)
     return journal.spec
 
 
-def _dry_run(
+async def _dry_run(
     client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
 ) -> CertificateResult:
     """What ``_ensure`` would do, read without the lock; nothing is sent or written."""
-    journal = read_journal(folder) if folder.is_dir() else None
+    state = await _in_thread(_read_state, folder)
+    journal = state.journal
     wanted = _wanted(folder, spec, journal)
     if journal is not None and journal.pending is not None:
         return CertificateResult(
@@ -249,7 +365,7 @@ def _dry_run(
             detail=f"would finish the attempt of batch {journal.pending.batch_name}",
             dry_run=True,
         )
-    plan = _plan(client, folder, wanted, journal, options)
+    plan = _plan(client, folder, wanted, journal, state.live, options)
     return CertificateResult(
         folder=folder,
         action=plan.action,
@@ -266,10 +382,10 @@ def _plan(
     folder: Path,
     spec: CertificateSpec,
     journal: Journal | None,
+    live: LiveState,
     options: _Options,
 ) -> _Plan:
     """Decide between keeping, issuing and renewing, from the files in ``live``."""
-    live = load_live(folder) if folder.is_dir() else LiveState(None, None, "empty")
     bundle = live.bundle
     journaled = journal.current.serial if journal is not None and journal.current else None
     replaced = bundle.serial_number if bundle is not None else journaled
@@ -280,7 +396,7 @@ def _plan(
             reason=reason,
             detail=detail,
             live=live,
-            replaced_serial=None if action == "issued" else replaced,
+            replaced_serial=None if action in ("issued", "kept") else replaced,
         )
 
     if bundle is None:
@@ -321,7 +437,7 @@ async def _keep(
         )
     if journal is None or journal.spec != spec or journal.current != recorded:
         journal = (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
-        write_journal(folder, journal)
+        await _in_thread(write_journal, folder, journal)
     revoked = await _settle_revocations(client, folder, journal)
     return CertificateResult(
         folder=folder,
@@ -352,10 +468,10 @@ async def _issue(
         spec=spec,
     )
     journal = (journal or Journal(spec=spec)).replace(spec=spec, pending=pending)
-    write_journal(folder, journal)
+    await _in_thread(write_journal, folder, journal)
     batch = await _create(client, folder, journal)
     journal = journal.replace(pending=evolve(pending, batch_id=batch.batch_id))
-    write_journal(folder, journal)
+    await _in_thread(write_journal, folder, journal)
     return await _finish(client, folder, journal, plan.action, plan, options)
 
 
@@ -366,12 +482,13 @@ async def _resume(
 
     A batch not listed yet is looked for again later (AmbiguousRequestError, journal
     kept); once ``PENDING_SETTLE`` has passed since the attempt, the create is known
-    not to have taken effect and is sent again.
+    not to have taken effect and is sent again. A batch found by name is journaled
+    only once its certificate proves to be for the attempt's names.
     """
     pending = journal.pending
     assert pending is not None
     if pending.batch_id is None:
-        found = await client.batches.find_by_name(pending.batch_name)
+        found = await _find_own(client, folder, pending)
         if found is None:
             now = _now(client)
             if now - pending.attempted_at < PENDING_SETTLE:
@@ -380,7 +497,7 @@ async def _resume(
                     f"an earlier attempt in {folder} sent batch {pending.batch_name!r}, "
                     "which is not listed (yet); it is not sent again until "
                     f"{retry_at}. Run again then, or check the batch and edit "
-                    f"{folder / 'journal.json'} by hand",
+                    f"{folder / JOURNAL_NAME} by hand",
                     operation="create",
                     batch_name=pending.batch_name,
                     attempted_at=pending.attempted_at,
@@ -388,11 +505,12 @@ async def _resume(
             logger.info("batch %r never appeared; sending its create again", pending.batch_name)
             pending = evolve(pending, attempted_at=now)
             journal = journal.replace(pending=pending)
-            write_journal(folder, journal)
+            await _in_thread(write_journal, folder, journal)
             found = await _create(client, folder, journal)
-        pending = evolve(pending, batch_id=found.batch_id)
-        journal = journal.replace(pending=pending)
-        write_journal(folder, journal)
+            journal = journal.replace(pending=evolve(pending, batch_id=found.batch_id))
+            await _in_thread(write_journal, folder, journal)
+        else:
+            journal = journal.replace(pending=evolve(pending, batch_id=found.batch_id))
     replaced = journal.current.serial if journal.current is not None else None
     live = LiveState(journal.current.version if journal.current else None, None, "pending")
     plan = _Plan(
@@ -405,13 +523,57 @@ async def _resume(
     return await _finish(client, folder, journal, "resumed", plan, options)
 
 
+async def _find_own(client: SectigoClient, folder: Path, pending: PendingAttempt) -> Batch | None:
+    """The batch of ``pending``'s create, found by name; None when none is listed.
+
+    A batch is taken only when it can be the attempt's own: its name, a creation date
+    no earlier than the attempt (less ``CLOCK_MARGIN``), one certificate, a valid id.
+    Anything else is an AmbiguousRequestError naming the batch and what to check.
+    """
+    since = pending.attempted_at - CLOCK_MARGIN
+    found = await client.batches.find_by_name(pending.batch_name, created_after=since)
+    if found is None:
+        return None
+    if found.batch_name != pending.batch_name:
+        problem = f"it is called {found.batch_name!r}"
+    elif found.creation_date is None:
+        problem = "the server does not say when it was created"
+    elif found.creation_date < since:
+        problem = f"it was created on {found.creation_date.isoformat()}, before the attempt"
+    elif found.size > 1:
+        problem = f"it holds {found.size} certificates, not one"
+    elif not _valid_id(found.batch_id):
+        problem = f"its id {found.batch_id!r} is not a positive integer"
+    else:
+        return found
+    raise _not_own(folder, pending, found, problem)
+
+
+def _not_own(folder: Path, pending: PendingAttempt, batch: Batch, problem: str) -> Exception:
+    return AmbiguousRequestError(
+        f"{folder}: batch {batch.batch_id} is named like the attempt begun on "
+        f"{pending.attempted_at.isoformat()} ({pending.batch_name!r}), but it cannot be "
+        f"taken for it: {problem}. Nothing was downloaded into the folder. Check that batch "
+        f"('sectigo batches -i {batch.batch_id}'); if the attempt's create never took "
+        f'effect, remove the "pending" entry of {folder / JOURNAL_NAME} and run again',
+        operation="create",
+        batch_name=pending.batch_name,
+        attempted_at=pending.attempted_at,
+        candidates=[batch],
+    )
+
+
 async def _create(client: SectigoClient, folder: Path, journal: Journal) -> Batch:
-    """Send the journaled attempt's create; a refusal (no batch made) clears the attempt."""
+    """Send the journaled attempt's create; a refusal (no batch made) clears the attempt.
+
+    A reply whose batch id is not a positive integer is an ambiguous create: the batch
+    is looked up by name, else the attempt stays journaled for the next run.
+    """
     pending = journal.pending
     assert pending is not None
     spec = pending.spec
     try:
-        return await client.batches.create(
+        batch = await client.batches.create(
             spec.authority_id,
             common_name=spec.common_name,
             dns_names=spec.dns_names,
@@ -422,8 +584,30 @@ async def _create(client: SectigoClient, folder: Path, journal: Journal) -> Batc
     except AmbiguousRequestError:
         raise  # the batch may exist: the attempt stays journaled
     except Exception:
-        write_journal(folder, journal.replace(pending=None))
+        await _in_thread(write_journal, folder, journal.replace(pending=None))
         raise
+    if _valid_id(batch.batch_id):
+        return batch
+    invalid = InvalidResponseError(
+        f"the create of batch {pending.batch_name!r} was answered with batch id "
+        f"{batch.batch_id!r}, not a positive integer",
+        path="/api/v1/batches/createSingleCertBatch",
+    )
+    logger.warning("%s; looking the batch up by name", invalid)
+    found = await _find_own(client, folder, pending)
+    if found is None:
+        raise AmbiguousRequestError(
+            f"{invalid}; no batch of this name is listed yet. The attempt stays in "
+            f"{folder / JOURNAL_NAME}: the next run looks for it again",
+            operation="create",
+            batch_name=pending.batch_name,
+            attempted_at=pending.attempted_at,
+        ) from invalid
+    return found
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 async def _finish(
@@ -434,14 +618,30 @@ async def _finish(
     plan: _Plan,
     options: _Options,
 ) -> CertificateResult:
-    """Wait, download, write the version, switch ``live``, journal, notify, revoke."""
+    """Wait, download, write the version, switch ``live``, journal, notify, revoke.
+
+    A batch that ends rejected or failed closes the attempt in the journal (the error
+    is raised; the next run starts a new attempt).
+    """
     pending = journal.pending
     assert pending is not None and pending.batch_id is not None
-    batch, bundle = await _fetch(client, folder, pending.batch_id, pending.pkcs12_password, options)
+    try:
+        batch, bundle = await _fetch(client, folder, pending, options)
+    except (BatchRejectedError, BatchFailedError) as exc:
+        failure = FailedAttempt.of(pending, exc, _now(client))
+        await _in_thread(write_journal, folder, journal.replace(pending=None, last_failure=failure))
+        logger.warning(
+            "%s: batch %d did not end ready (%s); the attempt is closed, the next run "
+            "starts a new one",
+            folder,
+            pending.batch_id,
+            failure.reason,
+        )
+        raise
     await _checkpoint("downloaded")
-    version = publish_version(folder, bundle)
+    version = await _in_thread(publish_version, folder, bundle)
     await _checkpoint("files_written")
-    switch_live(folder, version)
+    await _in_thread(switch_live, folder, version)
     old = journal.current
     previous = old.version if old is not None and old.version != version else None
     replaced = plan.replaced_serial if plan.replaced_serial != bundle.serial_number else None
@@ -459,8 +659,9 @@ async def _finish(
         previous_version=previous or journal.previous_version,
         revoke_pending=owed,
     )
-    write_journal(folder, journal)
-    remove_leftovers(folder, {version, *filter(None, [journal.previous_version])})
+    await _in_thread(write_journal, folder, journal)
+    keep = {version, *filter(None, [journal.previous_version])}
+    await _in_thread(remove_leftovers, folder, keep)
     logger.info("%s %s: serial %s in place", action, folder, bundle.serial_number)
     result = CertificateResult(
         folder=folder,
@@ -481,29 +682,55 @@ async def _finish(
 
 
 async def _fetch(
-    client: SectigoClient, folder: Path, batch_id: int, password: str, options: _Options
+    client: SectigoClient, folder: Path, pending: PendingAttempt, options: _Options
 ) -> tuple[Batch, CertificateBundle]:
-    """The batch and its one bundle, from a download already on disk or a new one."""
+    """The batch and its one bundle, from a download already on disk or a new one.
+
+    The certificate must be for the attempt's names; otherwise the download is removed
+    and the batch is not taken (AmbiguousRequestError).
+    """
     from ..certs import open_batch_zip
 
+    assert pending.batch_id is not None
+    batch_id, password = pending.batch_id, pending.pkcs12_password
     archive = archive_path(folder, batch_id)
+    on_progress = None
+    if options.on_progress is not None:
+        on_progress = functools.partial(options.on_progress, folder)
     try:
-        bundles = open_batch_zip(archive, password)
+        bundles = await _in_thread(open_batch_zip, archive, password)
         batch = await client.batches.get(batch_id)
     except (OSError, InvalidArchiveError, InvalidInputError):
-        batch = await client.batches.wait(batch_id, timeout=options.wait_timeout)
+        batch = await client.batches.wait(
+            batch_id, timeout=options.wait_timeout, on_progress=on_progress
+        )
         await client.batches.download(batch_id, archive, overwrite=True)
-        bundles = open_batch_zip(archive, password)
+        bundles = await _in_thread(open_batch_zip, archive, password)
     keyed = [bundle for bundle in bundles if bundle.private_key is not None]
     if len(keyed) != 1:
         raise InvalidArchiveError(
             f"batch {batch_id} holds {len(keyed)} certificates with a key; expected one"
         )
-    return batch, keyed[0]
+    bundle = keyed[0]
+    wanted = pending.spec
+    if set(bundle.sans) != set(wanted.names) or bundle.common_name.lower() != wanted.common_name:
+        await _in_thread(remove_archives, folder)
+        raise _not_own(
+            folder,
+            pending,
+            batch,
+            f"its certificate is for {', '.join(bundle.sans)}, the attempt asked for "
+            f"{', '.join(wanted.names)}",
+        )
+    return batch, bundle
 
 
 async def _settle_revocations(client: SectigoClient, folder: Path, journal: Journal) -> bool:
-    """Revoke (reason superseded) the serials the journal owes; True if any was."""
+    """Revoke (reason superseded) the serials the journal owes; True if any was.
+
+    A serial the server already shows as revoked (an earlier run's revocation that
+    reached it before the process died or the reply was lost) counts as done.
+    """
     if not journal.revoke_pending:
         return False
     authority_id = journal.spec.authority_id
@@ -511,12 +738,26 @@ async def _settle_revocations(client: SectigoClient, folder: Path, journal: Jour
     if not profiles:
         raise LifecycleError(f"authority {authority_id} is not listed; cannot revoke")
     for serial in journal.revoke_pending:
-        await client.certificates.revoke(profiles[0], serial, "superseded")
-        logger.info("revoked %s (superseded) for %s", serial, folder)
+        try:
+            await client.certificates.revoke(profiles[0], serial, "superseded")
+            logger.info("revoked %s (superseded) for %s", serial, folder)
+        except (APIError, AmbiguousRequestError):
+            if not await _is_revoked(client, serial):
+                raise
+            logger.info("%s was already revoked; %s owes nothing more", serial, folder)
         owed = tuple(other for other in journal.revoke_pending if other != serial)
         journal = journal.replace(revoke_pending=owed)
-        write_journal(folder, journal)
+        await _in_thread(write_journal, folder, journal)
     return True
+
+
+async def _is_revoked(client: SectigoClient, serial: str) -> bool:
+    """Whether the server lists ``serial`` as revoked."""
+    found = await client.certificates.find(serial_number=serial)
+    return any(
+        item.serial_number.upper() == serial.upper() and item.status.upper() == "REVOKED"
+        for item in found
+    )
 
 
 def _now(client: SectigoClient) -> datetime:

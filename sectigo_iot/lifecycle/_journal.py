@@ -2,13 +2,23 @@
 
 ``journal.json`` (mode 0600) records the spec, the certificate in place, the pending
 attempt (written before its create is sent: batch name, PKCS#12 password, attempt time,
-then the batch id) and a revocation still owed. It is replaced atomically at each step.
+then the batch id), the last attempt that failed (its batch was rejected or failed: no
+password, the reason redacted) and a revocation still owed. It is replaced atomically at
+each step.
+
+The folder's files are read with :func:`read_regular`: a bounded read of a regular file
+that never follows a final symlink and never blocks on a FIFO or a device.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import re
+import stat
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,26 +26,33 @@ from typing import Any
 from attrs import evolve, field, frozen
 
 from .._files import write_atomic
-from .._logging import register_secret
+from .._logging import redact, register_secret
 from ..errors import InvalidInputError, SectigoError
 from ._spec import CertificateSpec
 
 __all__ = [
     "JOURNAL_NAME",
+    "READ_ONLY_ERRORS",
     "VERSION_NAME",
     "CurrentCertificate",
+    "FailedAttempt",
     "Journal",
     "JournalError",
     "LifecycleError",
     "PendingAttempt",
     "read_journal",
+    "read_regular",
     "write_journal",
+    "writing",
 ]
 
 JOURNAL_NAME = "journal.json"
 JOURNAL_VERSION = 1
 _MODE = 0o600
 _MAX_BYTES = 64 * 1024
+#: what a write in a read-only folder (or without the permission) fails with
+READ_ONLY_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS)
+_MAX_REASON = 500  # characters of a failure reason kept in the journal
 #: a version folder's name: the certificate's serial in hex (never a path)
 VERSION_NAME = re.compile(r"[0-9A-F]{1,64}")
 
@@ -70,6 +87,27 @@ class CurrentCertificate:
 
 
 @frozen(kw_only=True)
+class FailedAttempt:
+    """The last attempt whose batch ended rejected or failed: closed, never resumed."""
+
+    batch_id: int | None
+    batch_name: str
+    reason: str
+    failed_at: datetime
+
+    @classmethod
+    def of(cls, pending: PendingAttempt, error: Exception, failed_at: datetime) -> FailedAttempt:
+        """The record of ``pending`` ended by ``error``, its reason redacted and bounded."""
+        reason = redact(f"{type(error).__name__}: {error}").replace(pending.pkcs12_password, "***")
+        return cls(
+            batch_id=pending.batch_id,
+            batch_name=pending.batch_name,
+            reason=reason[:_MAX_REASON],
+            failed_at=failed_at,
+        )
+
+
+@frozen(kw_only=True)
 class Journal:
     """A folder's state (see the module docstring)."""
 
@@ -78,26 +116,62 @@ class Journal:
     previous_version: str | None = None
     pending: PendingAttempt | None = None
     revoke_pending: tuple[str, ...] = ()
+    last_failure: FailedAttempt | None = None
 
     def replace(self, **changes: Any) -> Journal:
         """A copy with ``changes``."""
         return evolve(self, **changes)
 
 
+def read_regular(
+    path: str | Path, limit: int, error: type[LifecycleError] = LifecycleError
+) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit``), read without
+    following a final symlink and without blocking on a FIFO or a device.
+
+    FileNotFoundError when it is missing; ``error`` when it is anything but a regular
+    file of at most ``limit`` bytes, or cannot be read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{path} is a symbolic link, not a file; move it away") from None
+        raise error(f"{path} cannot be read: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path} is {_kind(info.st_mode)}, not a regular file; move it away")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(limit, info.st_size) + 1 - size)
+            chunks.append(chunk)
+            size += len(chunk)
+            if not chunk or size >= info.st_size:
+                break
+    except OSError as exc:
+        raise error(f"{path} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise error(f"{path} is larger than {limit} bytes; not a file of this folder")
+    return b"".join(chunks)
+
+
 def read_journal(folder: str | Path) -> Journal | None:
     """The journal of ``folder``, or None when it has none. JournalError when damaged."""
     path = Path(folder) / JOURNAL_NAME
     try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_BYTES + 1)
+        data = read_regular(path, _MAX_BYTES, JournalError)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise JournalError(f"{path} cannot be read: {exc.strerror}") from None
-    if len(data) > _MAX_BYTES:
-        raise JournalError(f"{path} is larger than {_MAX_BYTES} bytes; not a journal")
     try:
         return _decode(json.loads(data))
+    except RecursionError:
+        raise JournalError(f"{path} is nested too deeply; not a journal") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         # the message names the field, never a value (the password is in here)
         raise JournalError(
@@ -109,12 +183,27 @@ def read_journal(folder: str | Path) -> Journal | None:
 def write_journal(folder: Path, journal: Journal) -> None:
     """Replace the journal of ``folder`` in one step (mode 0600)."""
     text = json.dumps(_encode(journal), indent=2, sort_keys=True) + "\n"
-    write_atomic(folder / JOURNAL_NAME, text.encode(), mode=_MODE, overwrite=True)
+    with writing(folder):
+        write_atomic(folder / JOURNAL_NAME, text.encode(), mode=_MODE, overwrite=True)
+
+
+@contextlib.contextmanager
+def writing(folder: Path) -> Iterator[None]:
+    """Turn a write refused by the system (read-only folder, no permission) into a
+    LifecycleError that says so."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in READ_ONLY_ERRORS:
+            raise
+        raise LifecycleError(
+            f"cannot write in {folder} ({exc.strerror}: {exc.filename}); the folder must "
+            "be writable to issue or renew its certificate"
+        ) from None
 
 
 def _encode(journal: Journal) -> dict[str, Any]:
-    current = journal.current
-    pending = journal.pending
+    current, pending, failure = journal.current, journal.pending, journal.last_failure
     return {
         "version": JOURNAL_VERSION,
         "spec": journal.spec.to_dict(),
@@ -124,7 +213,7 @@ def _encode(journal: Journal) -> dict[str, Any]:
             "serial": current.serial,
             "not_after": current.not_after.isoformat(),
             "version": current.version,
-            "batch_id": current.batch_id,
+            "batch_id": _optional_id(current.batch_id),
         },
         "previous_version": journal.previous_version,
         "pending": None
@@ -134,9 +223,17 @@ def _encode(journal: Journal) -> dict[str, Any]:
             "pkcs12_password": pending.pkcs12_password,
             "attempted_at": pending.attempted_at.isoformat(),
             "spec": pending.spec.to_dict(),
-            "batch_id": pending.batch_id,
+            "batch_id": _optional_id(pending.batch_id),
         },
         "revoke_pending": list(journal.revoke_pending),
+        "last_failure": None
+        if failure is None
+        else {
+            "batch_id": _optional_id(failure.batch_id),
+            "batch_name": failure.batch_name,
+            "reason": failure.reason,
+            "failed_at": failure.failed_at.isoformat(),
+        },
     }
 
 
@@ -145,6 +242,7 @@ def _decode(data: dict[str, Any]) -> Journal:
         raise ValueError("unknown journal version")
     current = data.get("current")
     pending = data.get("pending")
+    failure = data.get("last_failure")
     try:
         spec = CertificateSpec.from_dict(data["spec"])
         pending_spec = None if pending is None else CertificateSpec.from_dict(pending["spec"])
@@ -175,7 +273,26 @@ def _decode(data: dict[str, Any]) -> Journal:
             batch_id=_optional_id(pending.get("batch_id")),
         ),
         revoke_pending=tuple(_text(serial) for serial in data.get("revoke_pending", [])),
+        last_failure=None
+        if failure is None
+        else FailedAttempt(
+            batch_id=_optional_id(failure.get("batch_id")),
+            batch_name=_text(failure["batch_name"]),
+            reason=_text(failure["reason"]),
+            failed_at=_moment(failure["failed_at"]),
+        ),
     )
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISDIR: "a directory",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")
 
 
 def _text(value: Any) -> str:

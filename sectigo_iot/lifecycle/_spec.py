@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,20 @@ def _params(value: Mapping[str, str] | None) -> dict[str, str]:
     return dict(sorted(profile_params(value, reserved_hint=_PARAMS_HINT).items()))
 
 
+def _domain(name: str) -> str:
+    """``validate_domain``, remembered for text: a journal's spec is read at every check."""
+    from ..certs import validate_domain
+
+    return _known_domain(name) if isinstance(name, str) else validate_domain(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _known_domain(name: str) -> str:
+    from ..certs import validate_domain
+
+    return validate_domain(name)
+
+
 @frozen(kw_only=True)
 class CertificateSpec:
     """The certificate wanted: authority, names and other profile parameters.
@@ -33,11 +48,9 @@ class CertificateSpec:
     params: Mapping[str, str] = field(factory=dict, converter=_params, hash=False)
 
     def __attrs_post_init__(self) -> None:
-        from ..certs import validate_domain
-
         positive_id("authority_id", self.authority_id)
-        object.__setattr__(self, "common_name", validate_domain(self.common_name))
-        others = tuple(validate_domain(name) for name in self.dns_names)
+        object.__setattr__(self, "common_name", _domain(self.common_name))
+        others = tuple(_domain(name) for name in self.dns_names)
         object.__setattr__(self, "dns_names", others)
 
     @property
