@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from .._checks import domain_names, positive_id, profile_params
-from .._files import publish, sync_folder
+from .._files import make_private_dirs, publish, sync_folder
 from .._html import table_html
 from .._logging import MIN_SECRET_LENGTH, get_logger
 from .._retry import outcome_unknown
@@ -50,6 +50,7 @@ from ..models import (
 from ._base import Resource
 
 if TYPE_CHECKING:
+    from .._session import Session
     from ..certs import CSRInfo
 
 __all__ = ["Batches", "WaitProgress", "is_unique_batch_name", "unique_batch_name"]
@@ -69,7 +70,15 @@ _UNIQUE_SUFFIX = re.compile(
 )
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024  # a batch ZIP holds PKCS#12 files of a few KB each
 LIST_PAGE_SIZE = 50
-LIST_MAX_PAGES = 10
+# DOUBT: the real list endpoint's largest page is unknown. Spring Data's default cap is
+# 2000 (larger sizes are silently cut to it; the emulator refuses them), so 1000 is safe
+# either way: a cut page is never taken for the end of the list (see ``_page``).
+FIND_PAGE_SIZE = 1000
+# A walk of the list gives up (with an error, never "not found") after this many pages:
+# a server that never ends its list must not keep the client for ever.
+FIND_MAX_PAGES = 10_000
+# Batch ids seen ready that ``download`` need not check again (the most recent ones).
+READY_MEMORY = 1024
 # Polling of batches.wait: 1 s, times 1.5, capped at 20 s.
 POLL_INITIAL, POLL_FACTOR, POLL_MAX = 1.0, 1.5, 20.0
 _READY = frozenset({BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED})
@@ -107,6 +116,11 @@ class WaitProgress:
 
 class Batches(Resource):
     """Certificate batches."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        #: ids of batches seen ready: a batch once ready stays so (download checks no more)
+        self._seen_ready: dict[int, None] = {}
 
     async def create(
         self,
@@ -208,35 +222,65 @@ class Batches(Resource):
         """
         if isinstance(page, bool) or not isinstance(page, int) or page < 0:
             raise InvalidInputError(f"page must be an integer >= 0, got {page!r}")
-        size = positive_id("size", size)
-        path = "/api/v1/batches"
-        data = await self._session.call("GET", f"{path}?page={page}&size={size}", cast_to=object)
-        items = data.get("content") if isinstance(data, dict) else data
-        if not isinstance(items, list):
-            raise InvalidResponseError("expected a list of batches", path=path)
-        batches: list[Batch] = decode(items, list[Batch], path)
+        batches, _ = await self._page(page, positive_id("size", size))
         return batches
 
     async def find_by_name(
-        self,
-        name: str,
-        *,
-        created_after: datetime | None = None,
-        max_pages: int = LIST_MAX_PAGES,
+        self, name: str, *, created_after: datetime | None = None
     ) -> Batch | None:
-        """The newest batch called exactly ``name`` (and created after ``created_after``,
-        when given), searching ``max_pages`` pages."""
-        named = await self._named(name, created_after, max_pages)
+        """The newest batch called exactly ``name`` (and, with ``created_after``, not
+        created before it), or None when there is none.
+
+        Reads the list newest first, in large pages, and stops at the first page that
+        holds the name. Proving that there is none reads back to the end of the list,
+        or with ``created_after`` to a page of batches all created before it.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"name must be a non-empty string, got {name!r}")
+        named = await self._named(name, created_after, first_only=True)
         return named[0] if named else None
 
+    async def _page(self, page: int, size: int) -> tuple[builtins.list[Batch], bool]:
+        """One page of the list, and whether it is surely the last one.
+
+        Only an empty page, or a Spring page object saying so (``last``, or ``number``
+        and ``totalPages``), ends the list: a short page may only mean that the server
+        cut the size we asked for.
+        """
+        path = "/api/v1/batches"
+        data = await self._session.call("GET", f"{path}?page={page}&size={size}", cast_to=object)
+        items = data.get("content") if isinstance(data, dict) else data
+        if not isinstance(items, builtins.list):
+            raise InvalidResponseError("expected a list of batches", path=path)
+        batches: builtins.list[Batch] = decode(items, builtins.list[Batch], path)
+        last = not batches
+        if isinstance(data, dict):
+            number, total_pages = data.get("number"), data.get("totalPages")
+            if isinstance(number, int) and number != page:
+                raise InvalidResponseError(
+                    f"asked for page {page} of the batch list, got page {number}", path=path
+                )
+            if data.get("last") is True or (
+                isinstance(total_pages, int) and page >= total_pages - 1
+            ):
+                last = True
+        return batches, last
+
     async def _named(
-        self, name: str, created_after: datetime | None, max_pages: int
+        self, name: str, created_after: datetime | None, *, first_only: bool = False
     ) -> builtins.list[Batch]:
-        """Every batch called exactly ``name`` (created after ``created_after``, or of
-        unknown date), newest first, from the first ``max_pages`` pages."""
+        """The batches called exactly ``name`` (created after ``created_after``, or of
+        unknown date), newest first.
+
+        Pages are read newest first until the list ends, or a page holds only batches
+        created before ``created_after``; with ``first_only``, until the first page
+        holding one; else also until a page that holds one and reaches back before
+        ``created_after`` (the window since then is complete). DOUBT: a batch without a
+        creation date cannot be placed in time, so it never ends the walk early.
+        """
         found: builtins.list[Batch] = []
-        for page in range(max_pages):
-            batches = await self.list(page=page)
+        for page in range(FIND_MAX_PAGES):
+            batches, last = await self._page(page, FIND_PAGE_SIZE)
             found += [
                 batch
                 for batch in batches
@@ -247,9 +291,21 @@ class Batches(Resource):
                     or batch.creation_date >= created_after
                 )
             ]
-            if len(batches) < LIST_PAGE_SIZE:
-                break
-        return found
+            older = (
+                []
+                if created_after is None
+                else [
+                    batch
+                    for batch in batches
+                    if batch.creation_date is not None and batch.creation_date < created_after
+                ]
+            )
+            if last or len(older) == len(batches) or (found and (first_only or older)):
+                return found
+        raise InvalidResponseError(
+            f"the batch list did not end after {FIND_MAX_PAGES} pages of {FIND_PAGE_SIZE}",
+            path="/api/v1/batches",
+        )
 
     async def wait(
         self,
@@ -261,8 +317,10 @@ class Batches(Resource):
     ) -> Batch:
         """Poll until the batch is ready for download, and return it.
 
-        Polls the detail and the processing counts (1 s, x1.5, at most 20 s apart); the
-        text status stands in when the detail says COLLECTED or nothing. Each poll goes
+        Polls the batch detail (1 s, x1.5, at most 20 s apart): one request per poll.
+        The text status stands in when the detail says COLLECTED or nothing, and the
+        processing counts are asked only when the status cannot tell whether the batch
+        is ready, still processing or failed. Each poll goes
         to ``on_progress``; ``progress=True`` also shows it (a display updated in place
         under IPython, else a line on stderr). Raises BatchRejectedError,
         BatchFailedError or WaitTimeoutError (with the last state).
@@ -288,10 +346,11 @@ class Batches(Resource):
                 status = BatchStatus.normalize(batch.status)
                 if status in ("", BatchStatus.COLLECTED):
                     status = await self.status(batch_id)
-                info = await self.processing_info(batch_id)
+                info = _counts_told_by(batch, status) or await self.processing_info(batch_id)
                 if on_progress is not None:
                     on_progress(WaitProgress(batch=batch, status=status, info=info, elapsed=waited))
                 if _is_done(batch, status, info):
+                    self._remember_ready(batch_id)
                     return batch
                 if waited >= timeout:
                     break
@@ -315,24 +374,19 @@ class Batches(Resource):
     ) -> Path:
         """Stream the batch's ZIP to ``dest`` and return the file's path.
 
-        ``dest`` is an existing folder (the file is ``<batchId>.zip`` in it; the name in
-        the response header is never used) or a path ending in ``.zip``. The batch must
-        be ready. The file appears only when complete: a body cut short, larger than
-        ``max_bytes`` (counted after decompression) or not a ZIP leaves no file.
+        ``dest`` is a folder (the file is ``<batchId>.zip`` in it; the name in the
+        response header is never used) or a path ending in ``.zip``; a missing folder
+        is created, private (0700). The batch must be ready: its detail is checked
+        unless this client has seen it ready (``wait`` returned it). The file appears
+        only when complete: a body cut short, larger than ``max_bytes`` (counted after
+        decompression) or not a ZIP leaves no file.
         """
         batch_id = positive_id("batch_id", batch_id)
         max_bytes = positive_id("max_bytes", max_bytes)
         target = _download_target(Path(dest), batch_id, overwrite=overwrite)
-        batch = await self.get(batch_id)
-        status = BatchStatus.normalize(batch.status)
-        if status == "":
-            status = await self.status(batch_id)
-        if status not in _READY:
-            raise BatchNotReadyError(
-                f"batch {batch_id} cannot be downloaded: its status is {status or 'empty'}, "
-                "not READY_FOR_DOWNLOAD; use batches.wait() first",
-                batch=batch,
-            )
+        if batch_id not in self._seen_ready:
+            await self._check_ready(batch_id)
+        make_private_dirs(target.parent)
         path = f"/api/v1/batches/{batch_id}/download"
         fd, tmp_name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".part"
@@ -350,6 +404,25 @@ class Batches(Resource):
                 os.unlink(tmp_name)
             raise
         return target
+
+    async def _check_ready(self, batch_id: int) -> None:
+        """BatchNotReadyError unless the batch's detail (or text status) says ready."""
+        batch = await self.get(batch_id)
+        status = BatchStatus.normalize(batch.status)
+        if status == "":
+            status = await self.status(batch_id)
+        if status not in _READY:
+            raise BatchNotReadyError(
+                f"batch {batch_id} cannot be downloaded: its status is {status or 'empty'}, "
+                "not READY_FOR_DOWNLOAD; use batches.wait() first",
+                batch=batch,
+            )
+        self._remember_ready(batch_id)
+
+    def _remember_ready(self, batch_id: int) -> None:
+        self._seen_ready[batch_id] = None
+        while len(self._seen_ready) > READY_MEMORY:
+            del self._seen_ready[next(iter(self._seen_ready))]
 
     async def _reconcile_create(
         self, batch_name: str, attempted_at: datetime, cause: Exception
@@ -369,7 +442,7 @@ class Batches(Resource):
             if wait:
                 await self._session.sleep(wait)
             try:
-                named = await self._named(batch_name, since, LIST_MAX_PAGES)
+                named = await self._named(batch_name, since)
             except Exception as exc:
                 raise _ambiguous_create(
                     batch_name, cause, f"looking it up failed ({type(exc).__name__})"
@@ -495,6 +568,19 @@ def _with_display(
     return show
 
 
+def _counts_told_by(batch: Batch, status: str) -> ProcessingInfo | None:
+    """The processing counts as the detail tells them (its ``size``, ``active`` flag and
+    status), or None when only ``processing_info`` can tell (an unknown status)."""
+    size = max(batch.size, 1)
+    if batch.active or status in (BatchStatus.CREATED, BatchStatus.PROCESSING):
+        return ProcessingInfo(active=size)
+    if status in _READY:
+        return ProcessingInfo(success=size)
+    if status in BatchStatus.FAILURES:
+        return ProcessingInfo(failed=size)
+    return None
+
+
 def _is_done(batch: Batch, status: str, info: ProcessingInfo) -> bool:
     """True when ready; raises for rejected or failed batches; False to keep polling."""
     if status == BatchStatus.REJECTED or (batch.reject_reason and info.failed and not info.success):
@@ -519,16 +605,19 @@ def _is_done(batch: Batch, status: str, info: ProcessingInfo) -> bool:
 
 
 def _download_target(dest: Path, batch_id: int, *, overwrite: bool) -> Path:
-    if dest.is_dir():
-        target = dest / f"{batch_id}.zip"
-    elif dest.exists() and dest.suffix.lower() != ".zip":
-        raise InvalidInputError(f"{dest} is a file; give a folder or a path ending in .zip")
-    elif dest.suffix.lower() == ".zip":
+    """Where the archive goes: ``dest`` when it ends in ``.zip`` and is no folder, else
+    ``<batchId>.zip`` in the folder ``dest`` (made by ``download`` when missing)."""
+    if dest.suffix.lower() == ".zip" and not dest.is_dir():
         target = dest
-        if not dest.parent.is_dir():
-            raise InvalidInputError(f"folder {dest.parent} does not exist; create it first")
+    elif dest.exists() and not dest.is_dir():
+        raise InvalidInputError(f"{dest} is a file; give a folder or a path ending in .zip")
     else:
-        raise InvalidInputError(f"folder {dest} does not exist; create it first")
+        target = dest / f"{batch_id}.zip"
+    for folder in (target.parent, *target.parent.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise InvalidInputError(f"{folder} is not a folder; give another destination")
+            break
     if target.is_symlink() or (target.exists() and not overwrite):
         raise InvalidInputError(f"{target} already exists; pass overwrite=True to replace it")
     return target

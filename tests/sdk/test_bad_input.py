@@ -184,10 +184,10 @@ CLIENT_CASES: list[tuple[str, Call, type[Exception], str]] = [
         "is a file",
     ),
     (
-        "download into a missing folder",
-        lambda c, tmp: c.batches.download(5, tmp / "missing" / "sub"),
+        "download into a folder under a file",
+        lambda c, tmp: c.batches.download(5, tmp / "x.txt" / "sub"),
         InvalidInputError,
-        "does not exist",
+        "is not a folder",
     ),
     (
         "download over an existing file",

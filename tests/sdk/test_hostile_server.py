@@ -30,6 +30,7 @@ from sectigo_iot._session import MAX_BODY_BYTES
 
 DETAIL = f"{BASE}/api/v1/batches/5"
 CREATE = f"{BASE}/api/v1/batches/createSingleCertBatch"
+LIST = f"{BASE}/api/v1/batches?page=0&size=1000"
 DOWNLOAD = f"{BASE}/api/v1/batches/5/download"
 P12 = "canary-pkcs12-pass-Zx81"
 READY = {"batchId": 5, "batchName": "n", "status": "READY_FOR_DOWNLOAD"}
@@ -54,6 +55,11 @@ def cut(json_text: str, error: type[httpx.TransportError] = httpx.RemoteProtocol
 def batch_json(batch_id: int, name: str, created: datetime) -> dict[str, Any]:
     stamp = created.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return {"batchId": batch_id, "batchName": name, "status": "CREATED", "creationDate": stamp}
+
+
+def page_of(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The only page of a batch list, as a Spring page object."""
+    return {"content": batches, "number": 0, "totalPages": 1}
 
 
 def server_time(seconds: float) -> datetime:
@@ -113,7 +119,7 @@ async def test_create_cut_mid_body_reconciles_by_name(
     name = "sectigo-iot-0d6e1c3a-5a1e-4b6f-9c2d-1f2e3d4c5b6a"
     made = batch_json(77, name, server_time(clock.now + 1))
     httpx_mock.add_response(url=CREATE, stream=cut(json.dumps(made), error))
-    httpx_mock.add_response(url=f"{BASE}/api/v1/batches?page=0&size=50", json=[made])
+    httpx_mock.add_response(url=LIST, json=page_of([made]))
     batch = await client.batches.create(
         1, common_name="a.example.com", pkcs12_password=P12, name=name
     )
@@ -259,7 +265,7 @@ async def test_create_answered_2xx_with_a_bad_body_is_reconciled(
     name = "sectigo-iot-0d6e1c3a-5a1e-4b6f-9c2d-1f2e3d4c5b6a"
     httpx_mock.add_response(url=CREATE, **reply)
     made = batch_json(78, name, server_time(clock.now))
-    httpx_mock.add_response(url=f"{BASE}/api/v1/batches?page=0&size=50", json=[made])
+    httpx_mock.add_response(url=LIST, json=page_of([made]))
     batch = await client.batches.create(
         1, common_name="a.example.com", pkcs12_password=P12, name=name
     )
@@ -272,9 +278,7 @@ async def test_create_answered_2xx_with_a_bad_body_is_reconciled(
 
 def _ambiguous_create(httpx_mock: Any, listing: list[dict[str, Any]]) -> None:
     httpx_mock.add_response(url=CREATE, status_code=502)
-    httpx_mock.add_response(
-        url=f"{BASE}/api/v1/batches?page=0&size=50", json=listing, is_reusable=True
-    )
+    httpx_mock.add_response(url=LIST, json=page_of(listing), is_reusable=True)
 
 
 async def test_an_earlier_batch_of_the_same_name_30_s_before_is_not_ours(
@@ -324,9 +328,9 @@ async def test_a_generated_name_is_proof_even_without_a_date(
         create = json.loads(httpx_mock.get_requests(url=CREATE)[0].content)
         sent.append(create["batchName"])
         undated = {"batchId": 91, "batchName": create["batchName"], "creationDate": None}
-        return httpx.Response(200, json=[undated])
+        return httpx.Response(200, json=page_of([undated]))
 
-    httpx_mock.add_callback(listing, url=f"{BASE}/api/v1/batches?page=0&size=50")
+    httpx_mock.add_callback(listing, url=LIST)
     batch = await client.batches.create(1, common_name="a.example.com", pkcs12_password=P12)
     assert batch.batch_id == 91 and sent[0].startswith("sectigo-iot-")
 
@@ -360,10 +364,7 @@ async def test_a_password_echoed_in_reject_reason_is_redacted(
     httpx_mock.add_response(url=CREATE, json=made)
     await client.batches.create(1, common_name="a.example.com", pkcs12_password=P12, name="n")
     rejected = {**made, "status": "REJECTED", "rejectReason": f"weak password {P12}"}
-    httpx_mock.add_response(url=DETAIL, json=rejected)
-    httpx_mock.add_response(
-        url=f"{DETAIL}/processing_info", json={"active": 0, "success": 0, "failed": 1}
-    )
+    httpx_mock.add_response(url=DETAIL, json=rejected)  # the detail alone tells
     with pytest.raises(BatchRejectedError) as caught:
         await client.batches.wait(5)
     assert P12 not in str(caught.value) and P12 not in repr(caught.value.batch)

@@ -150,7 +150,7 @@ async def test_put_is_never_resent_after_it_may_have_arrived(
     # the lookup by name finds nothing, every time
     httpx_mock.add_response(
         method="GET",
-        url=httpx.URL(f"{BASE}/api/v1/batches", params={"page": 0, "size": 50}),
+        url=httpx.URL(f"{BASE}/api/v1/batches", params={"page": 0, "size": 1000}),
         json={"content": []},
         is_reusable=True,
     )

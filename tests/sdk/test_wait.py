@@ -30,28 +30,28 @@ def counts(active: int = 0, success: int = 0, failed: int = 0) -> dict[str, int]
     return {"active": active, "success": success, "failed": failed}
 
 
-def text_status_poll(httpx_mock: Any, detail_status: str, text: str, **info: int) -> None:
-    """One poll whose detail status is of no use: the text status and the counts follow."""
+def text_status_poll(httpx_mock: Any, detail_status: str, text: str) -> None:
+    """One poll whose detail status is of no use: the text status follows."""
     httpx_mock.add_response(url=DETAIL, json=batch(detail_status))
     httpx_mock.add_response(url=STATUS, text=text)
-    httpx_mock.add_response(url=INFO, json=counts(**info))
 
 
-async def test_ready_after_processing(
+async def test_ready_after_processing_one_request_per_poll(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
     for _ in range(3):
-        httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"))
-        httpx_mock.add_response(url=INFO, json=counts(active=1))
+        httpx_mock.add_response(url=DETAIL, json={**batch("PROCESSING"), "active": True})
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
-    httpx_mock.add_response(url=INFO, json=counts(success=1))
     seen: list[WaitProgress] = []
     ready = await client.batches.wait(5, on_progress=seen.append)
     assert ready.status == "READY_FOR_DOWNLOAD"
     assert sleeps == pytest.approx([1.0, 1.5, 2.25])
     assert [p.status for p in seen] == ["PROCESSING"] * 3 + ["READY_FOR_DOWNLOAD"]
+    assert [(p.info.active, p.info.success) for p in seen] == [(1, 0)] * 3 + [(0, 1)]
     assert seen[-1].elapsed == pytest.approx(4.75)
+    assert len(httpx_mock.get_requests(url=DETAIL)) == 4  # nothing but the detail
+    assert not httpx_mock.get_requests(url=INFO) and not httpx_mock.get_requests(url=STATUS)
 
 
 async def test_backoff_is_capped_at_twenty_seconds(
@@ -59,7 +59,6 @@ async def test_backoff_is_capped_at_twenty_seconds(
 ) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"), is_reusable=True)
-    httpx_mock.add_response(url=INFO, json=counts(active=1), is_reusable=True)
     with pytest.raises(WaitTimeoutError) as caught:
         await client.batches.wait(5, timeout=200)
     assert max(sleeps) == 20.0
@@ -71,7 +70,7 @@ async def test_collected_falls_back_to_the_text_status(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
-    text_status_poll(httpx_mock, "COLLECTED", "Ready for download", success=1)
+    text_status_poll(httpx_mock, "COLLECTED", "Ready for download")
     assert (await client.batches.wait(5)).batch_id == 5
     assert len(httpx_mock.get_requests(url=STATUS)) == 1
 
@@ -80,8 +79,8 @@ async def test_empty_status_falls_back_too(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
-    text_status_poll(httpx_mock, "", "Processing", active=1)
-    text_status_poll(httpx_mock, "", "Ready for download", success=1)
+    text_status_poll(httpx_mock, "", "Processing")
+    text_status_poll(httpx_mock, "", "Ready for download")
     await client.batches.wait(5)
     assert sleeps == [1.0]
 
@@ -92,7 +91,6 @@ async def test_rejected(
     login()
     reason = "Cert subject name error: SubjectAlternativeName dNSName value is missing"
     httpx_mock.add_response(url=DETAIL, json=batch("REJECTED", reason))
-    httpx_mock.add_response(url=INFO, json=counts(failed=1))
     with pytest.raises(BatchRejectedError, match="dNSName value is missing") as caught:
         await client.batches.wait(5)
     assert caught.value.reject_reason == reason
@@ -104,30 +102,40 @@ async def test_failed(
 ) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch(status))
-    httpx_mock.add_response(url=INFO, json=counts(failed=1))
     with pytest.raises(BatchFailedError, match=status):
         await client.batches.wait(5)
 
 
-async def test_partly_failed_but_ready_is_ready(
+async def test_ready_but_still_active_keeps_polling(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
+    httpx_mock.add_response(url=DETAIL, json={**batch("READY_FOR_DOWNLOAD"), "active": True})
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
-    httpx_mock.add_response(url=INFO, json=counts(success=1, failed=1))
-    assert (await client.batches.wait(5)).status == "READY_FOR_DOWNLOAD"
+    await client.batches.wait(5)
+    assert sleeps == [1.0]
 
 
-async def test_unknown_status_keeps_polling(
+async def test_unknown_status_asks_the_counts(
     client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
 ) -> None:
     login()
     httpx_mock.add_response(url=DETAIL, json=batch("PENDING_ISSUE"))
-    httpx_mock.add_response(url=INFO, json=counts())
+    httpx_mock.add_response(url=INFO, json=counts(active=1))
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
-    httpx_mock.add_response(url=INFO, json=counts(success=1))
-    await client.batches.wait(5)
-    assert sleeps == [1.0]
+    ready = await client.batches.wait(5)
+    assert ready.status == "READY_FOR_DOWNLOAD" and sleeps == [1.0]
+    assert len(httpx_mock.get_requests(url=INFO)) == 1
+
+
+async def test_unknown_status_that_only_failed_is_a_failure(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json=batch("ISSUE_ERROR"))
+    httpx_mock.add_response(url=INFO, json=counts(failed=1))
+    with pytest.raises(BatchFailedError):
+        await client.batches.wait(5)
 
 
 @pytest.mark.parametrize(
