@@ -1,4 +1,10 @@
-"""What follows a create or an upload: the batch name, waiting, the ZIP, PEM files."""
+"""What follows a create or an upload: the batch name, waiting, the ZIP, PEM files.
+
+Once the batch exists a license is spent, so nothing the flow finds on disk makes it
+drop the batch: a ZIP or a PEM folder already at the target is kept and the new files
+go beside it (``<id>-2.zip``, ``<id>-2/``), and any failure or a Ctrl-C says how to
+fetch the batch later.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,52 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import typer
 
+from ..errors import BatchError
+from ._errors import ExitCode, with_hint
+from ._output import note
 from ._progress import progress
+from ._run import set_resume_hint
 
 if TYPE_CHECKING:
     from .. import Batch, SectigoClient
     from ..certs import CertificateBundle
 
-__all__ = ["Flow", "default_batch_name", "finish"]
+__all__ = ["Flow", "default_batch_name", "end_if_aside", "finish", "written_lines"]
+
+#: how many other names are tried beside a target that is taken
+_MAX_ASIDE = 100
 
 
 @attrs.frozen(kw_only=True)
 class Flow:
     """What to do once the batch exists: wait, download into a folder, write PEM files."""
 
+    #: wait until the batch is ready (before a download too: ``download`` needs it)
     wait: bool = False
     download: Path | None = None
     pem: bool = False
     timeout: float
+    #: replace existing files (``download --force``) rather than writing beside them
+    force: bool = False
+    #: the PKCS#12 password is needed to write PEM files (batches made by ``create``)
+    encrypted: bool = False
+
+    def resume_command(self, batch_id: int) -> str:
+        """The command that finishes this flow for ``batch_id`` in a later run."""
+        if self.download is None:
+            return f"sectigo batches -i {batch_id} --wait"
+        command = f"sectigo download -i {batch_id} -o {_quoted(self.download)} --wait"
+        if self.pem:
+            command += " --pem -p PASSWORD" if self.encrypted else " --pem"
+        return command
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def default_batch_name(domain: str) -> str:
@@ -34,33 +68,137 @@ def default_batch_name(domain: str) -> str:
 
 
 async def finish(
-    client: SectigoClient, batch: Batch, flow: Flow, password: str | None = None
+    client: SectigoClient,
+    batch_id: int,
+    flow: Flow,
+    password: str | None = None,
+    *,
+    batch: Batch | None = None,
 ) -> dict[str, Any]:
     """Wait for the batch, download it and write PEM files (PKCS#12 ``password``), as
-    ``flow`` asks; the result holds the batch and the files written."""
+    ``flow`` asks; the result holds the batch (``batch`` when not waited for) and the
+    files written (``aside``: the targets that were taken, and where the files went).
+
+    A failure (or Ctrl-C) from here on says how to resume: the batch exists.
+    """
     result: dict[str, Any] = {"batch": batch}
     if not (flow.wait or flow.download is not None):
         return result
-    with progress(f"batch {batch.batch_id}") as on_progress:
-        batch = await client.batches.wait(
-            batch.batch_id, timeout=flow.timeout, on_progress=on_progress
-        )
-    result["batch"] = batch
+    hint = f"batch {batch_id} exists; finish with `{flow.resume_command(batch_id)}`"
+    set_resume_hint(hint)
+    try:
+        await _finish(client, batch_id, flow, password, result)
+    except BatchError:  # rejected or failed: nothing to fetch later
+        raise
+    except Exception as exc:
+        raise with_hint(exc, hint) from exc
+    set_resume_hint(None)
+    return result
+
+
+async def _finish(
+    client: SectigoClient,
+    batch_id: int,
+    flow: Flow,
+    password: str | None,
+    result: dict[str, Any],
+) -> None:
+    if flow.wait:
+        with progress(f"batch {batch_id}") as on_progress:
+            result["batch"] = await client.batches.wait(
+                batch_id, timeout=flow.timeout, on_progress=on_progress
+            )
     if flow.download is None:
-        return result
-    archive = await client.batches.download(batch.batch_id, flow.download)
+        return
+    aside: list[dict[str, str]] = []
+    archive = await _download(client, batch_id, flow, aside)
     result["zip"] = str(archive)
     if flow.pem:
         from ..certs import open_batch_zip
 
         bundles = open_batch_zip(archive, password)
-        result["pem"] = _write_bundles(bundles, flow.download / str(batch.batch_id))
-    return result
+        result["pem"] = _write_bundles(bundles, flow.download, batch_id, flow, aside)
+    if aside:
+        result["aside"] = aside
 
 
-def _write_bundles(bundles: list[CertificateBundle], folder: Path) -> list[dict[str, str]]:
-    """Write each bundle as PEM files: in ``folder`` for one bundle, else in a
-    sub-folder per certificate (named after its common name, or its position)."""
+async def _download(
+    client: SectigoClient, batch_id: int, flow: Flow, aside: list[dict[str, str]]
+) -> Path:
+    """The batch's ZIP at ``<id>.zip`` in the folder, else beside a file already there."""
+    from ..errors import InvalidInputError
+
+    assert flow.download is not None
+    wanted = flow.download / f"{batch_id}.zip"
+    for target in _candidates(wanted, flow.force):
+        if not flow.force and (target.exists() or target.is_symlink()):
+            continue
+        try:
+            archive = await client.batches.download(batch_id, target, overwrite=flow.force)
+        except InvalidInputError:
+            if flow.force or not (target.exists() or target.is_symlink()):
+                raise
+            continue  # appeared meanwhile: the next name
+        if target != wanted:
+            aside.append({"taken": str(wanted), "written": str(archive)})
+        return archive
+    raise _no_room(wanted)
+
+
+def _candidates(wanted: Path, force: bool) -> list[Path]:
+    """``wanted``, then (unless ``force``) ``stem-2``, ``stem-3``... beside it."""
+    if force:
+        return [wanted]
+    return [wanted] + [
+        wanted.with_name(f"{wanted.stem}-{n}{wanted.suffix}") for n in range(2, _MAX_ASIDE)
+    ]
+
+
+def _no_room(wanted: Path) -> Exception:
+    from ..errors import InvalidInputError
+
+    return InvalidInputError(f"{wanted} and {_MAX_ASIDE - 2} names beside it are taken")
+
+
+def _write_bundles(
+    bundles: list[CertificateBundle],
+    folder: Path,
+    batch_id: int,
+    flow: Flow,
+    aside: list[dict[str, str]],
+) -> list[dict[str, str]]:
+    """Write each bundle as PEM files in ``folder/<id>/`` (a sub-folder per certificate
+    when there are several), or in ``folder/<id>-2/``... when that one holds files."""
+    from ..errors import InvalidInputError
+
+    wanted = folder / str(batch_id)
+    for target in _candidates(wanted, flow.force):
+        if not flow.force and _taken(target):
+            continue
+        try:
+            written = _write_into(bundles, target, overwrite=flow.force)
+        except InvalidInputError:
+            if flow.force or not _taken(target):
+                raise
+            continue  # files appeared meanwhile: the next folder
+        if target != wanted:
+            aside.append({"taken": str(wanted), "written": str(target)})
+        return written
+    raise _no_room(wanted)
+
+
+def _taken(folder: Path) -> bool:
+    """Whether ``folder`` is anything but missing or an empty directory."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        return True
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def _write_into(
+    bundles: list[CertificateBundle], folder: Path, *, overwrite: bool
+) -> list[dict[str, str]]:
+    """Each bundle's PEM files in ``folder`` for one bundle, else in a sub-folder per
+    certificate (named after its common name, or its position)."""
     from ..certs import write_pem
 
     written = []
@@ -73,7 +211,7 @@ def _write_bundles(bundles: list[CertificateBundle], folder: Path) -> list[dict[
                 name = f"{name}-{index}"
             used.add(name)
             target = folder / name
-        paths = write_pem(bundle, target)
+        paths = write_pem(bundle, target, overwrite=overwrite)
         written.append({role: str(path) for role, path in paths.items()})
     return written
 
@@ -81,3 +219,23 @@ def _write_bundles(bundles: list[CertificateBundle], folder: Path) -> list[dict[
 def _safe_name(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
     return cleaned[:100]
+
+
+def written_lines(result: dict[str, Any]) -> list[str]:
+    """``wrote FILES`` for each certificate's PEM files."""
+    return [
+        "wrote " + ", ".join(files[role] for role in sorted(files))
+        for files in result.get("pem", [])
+    ]
+
+
+def end_if_aside(result: dict[str, Any]) -> None:
+    """Warn about each file written beside a target that was taken, then end with
+    :attr:`ExitCode.KEPT_ASIDE` (after the result is printed)."""
+    for entry in result.get("aside", []):
+        note(
+            f"warning: {entry['taken']} was already there and is kept; "
+            f"the new files went to {entry['written']}"
+        )
+    if result.get("aside"):
+        raise typer.Exit(ExitCode.KEPT_ASIDE)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._batch_flow import Flow, default_batch_name, finish
+from ._batch_flow import Flow, default_batch_name, end_if_aside, finish, written_lines
 from ._errors import CLIError, check_id
 from ._files import prepare_folder
 from ._options import (
@@ -72,12 +72,13 @@ def _show(out: Output, result: dict[str, Any]) -> None:
     extra = {key: value for key, value in result.items() if key != "batch"}
     if out.json:
         out.emit_json({"batch": to_json(batch), **extra} if extra else to_json(batch))
-        return
-    _show_batch(out, batch)
-    if "zip" in extra:
-        out.line(f"downloaded batch {batch.batch_id} to {extra['zip']}")
-    for files in extra.get("pem", []):
-        out.line("wrote " + ", ".join(files[role] for role in sorted(files)))
+    else:
+        _show_batch(out, batch)
+        if "zip" in extra:
+            out.line(f"downloaded batch {batch.batch_id} to {extra['zip']}")
+        for line in written_lines(result):
+            out.line(line)
+    end_if_aside(result)
 
 
 def _show_batch(out: Output, batch: "Batch") -> None:
@@ -108,7 +109,10 @@ def _check_flow(download: str | None, pem: bool | None) -> Path | None:
         return None
     if not download.strip():
         raise CLIError('directory "" does not exist')
-    return prepare_folder(Path(download))
+    folder = prepare_folder(Path(download))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f'directory "{download}" is not writable')
+    return folder
 
 
 def create(
@@ -159,7 +163,12 @@ def create(
 
     validate_domain(domain)
     extra_names = [validate_domain(name) for name in dns_names or []]
-    flow = Flow(wait=wait, download=_check_flow(download, pem), pem=pem, timeout=timeout)
+    folder = _check_flow(download, pem)
+    flow = Flow(
+        wait=wait or folder is not None, download=folder, pem=pem, timeout=timeout, encrypted=True
+    )
+    if password:
+        _check_password(password)
     params = _subject_params(
         settings_of(ctx).end_entity,
         localityName=locality,
@@ -167,7 +176,11 @@ def create(
         countryName=country,
         organizationName=organization,
     )
-    password = password or _new_password()
+    generated = not password
+    if generated:
+        from ..certs import generate_password
+
+        password = generate_password()
     remember_secret(password)
     name = batch_name or default_batch_name(domain)
 
@@ -180,7 +193,9 @@ def create(
             name=name,
             params=params,
         )
-        return await finish(client, batch, flow, password)
+        if generated:  # only now: the password of a batch that exists
+            note(f"pkcs12 password: {password}")
+        return await finish(client, batch.batch_id, flow, password, batch=batch)
 
     run(ctx, action, _show)
 
@@ -197,13 +212,16 @@ def _subject_params(end_entity: bool, **subject: str) -> dict[str, str] | None:
     return None
 
 
-def _new_password() -> str:
-    """A generated PKCS#12 password, printed once on stderr."""
-    from ..certs import generate_password
+def _check_password(password: str) -> None:
+    """The PKCS#12 password's rules, said with the flags (the SDK checks them too)."""
+    from .._logging import MIN_SECRET_LENGTH
 
-    password = generate_password()
-    note(f"pkcs12 password: {password}")
-    return password
+    if len(password) < MIN_SECRET_LENGTH:
+        raise CLIError(
+            f"the PKCS#12 password (--password/-p or SECTIGO_PKCS12_PASSWORD) must have at "
+            f"least {MIN_SECRET_LENGTH} characters; leave it out to have a strong one "
+            "generated and printed once"
+        )
 
 
 def upload(
@@ -244,13 +262,13 @@ def upload(
     # one read, capped by the toolkit; every CSR is checked before anything is sent
     data = b"".join(info.pem for info in load_csrs(path))
     folder = _check_flow(download, pem if download is not None else None)
-    flow = Flow(wait=wait, download=folder, pem=pem, timeout=timeout)
+    flow = Flow(wait=wait or folder is not None, download=folder, pem=pem, timeout=timeout)
 
     async def action(client: "SectigoClient") -> dict[str, Any]:
         batch = await client.batches.upload_csrs(
             profile, data, name=path.name, params=params or None
         )
-        return await finish(client, batch, flow)
+        return await finish(client, batch.batch_id, flow, batch=batch)
 
     run(ctx, action, _show)
 
@@ -285,8 +303,9 @@ def batches(
     else:
 
         async def detail(client: "SectigoClient") -> dict[str, Any]:
-            batch = await client.batches.get(batch_id)
-            return await finish(client, batch, Flow(wait=wait, timeout=timeout))
+            if wait:
+                return await finish(client, batch_id, Flow(wait=True, timeout=timeout))
+            return {"batch": await client.batches.get(batch_id)}
 
         run(ctx, detail, _show)
 
@@ -315,37 +334,68 @@ def download(
         ),
     ] = "",
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing ZIP of this batch.")
+        bool, typer.Option("--force", help="Replace an existing ZIP (and PEM files).")
     ] = False,
+    wait: WaitOption = False,
+    pem: Annotated[
+        bool,
+        typer.Option(
+            "--pem",
+            help="Also write PEM files in DIR/<batchId>/ (cert.pem, chain.pem, "
+            "fullchain.pem, and key.pem 0600 for a batch made by create).",
+        ),
+    ] = False,
+    password: Annotated[
+        str,
+        value_option(
+            "--password -p",
+            "PASSWORD",
+            "With --pem: the PKCS#12 password of a batch made by create.",
+            envvar="SECTIGO_PKCS12_PASSWORD",
+        ),
+    ] = "",
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
-    """Download a batch's ZIP archive."""
+    """Download a batch's ZIP archive (and write its PEM files with --pem)."""
     if batch_id <= 0:
         raise CLIError("must specify batch id for download")
     if not outdir.strip():
         raise CLIError('directory "" does not exist')
     folder = Path(outdir)
-    target = folder / f"{batch_id}.zip"
-    if (target.exists() or target.is_symlink()) and not force:
-        raise CLIError(f"{target} already exists; use --force to replace it")
-    prepare_folder(folder)
-    if not os.access(folder, os.W_OK):
-        raise CLIError(f'directory "{outdir}" is not writable')
+    taken = [folder / f"{batch_id}.zip"] + ([folder / str(batch_id)] if pem else [])
+    for target in taken:
+        if (target.exists() or target.is_symlink()) and not force:
+            raise CLIError(f"{target} already exists; use --force to replace it")
+    remember_secret(password)
+    flow = Flow(
+        wait=wait,
+        download=_check_flow(outdir, pem),
+        pem=pem,
+        timeout=timeout,
+        force=force,
+        encrypted=bool(password),
+    )
     run(
         ctx,
-        lambda client: client.batches.download(batch_id, folder, overwrite=force),
-        lambda out, archive: _show_download(out, batch_id, archive),
+        lambda client: finish(client, batch_id, flow, password or None),
+        lambda out, result: _show_download(out, batch_id, result),
     )
 
 
-def _show_download(out: Output, batch_id: int, archive: Path) -> None:
-    out.text(
-        [
-            f"downloaded batch {batch_id} to {archive}",
+def _show_download(out: Output, batch_id: int, result: dict[str, Any]) -> None:
+    archive = result["zip"]
+    lines = [f"downloaded batch {batch_id} to {archive}"]
+    lines += written_lines(result)
+    if "pem" not in result:
+        lines.append(
             f"read it with `sectigo inspect {archive}`, or unzip it and decrypt with your "
-            "password using `openssl pkcs12 -legacy -in INFILE.p12 -out OUTFILE.pem -nodes`",
-        ],
-        data={"batchId": batch_id, "path": str(archive)},
-    )
+            "password using `openssl pkcs12 -legacy -in INFILE.p12 -out OUTFILE.pem -nodes`"
+        )
+    data = {"batchId": batch_id, "path": archive}
+    if "pem" in result:
+        data["pem"] = result["pem"]
+    out.text(lines, data=data)
+    end_if_aside(result)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,6 @@
 """Certificate commands: find, revoke (API) and csr, inspect (offline)."""
 
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,7 +11,7 @@ from ._certfiles import load_bundles, summarize
 from ._errors import CLIError, ExitCode, check_id
 from ._files import write_new
 from ._options import DnsNamesOption, DomainOption, SerialOption, subject_option, value_option
-from ._output import Output, note, to_json
+from ._output import Output, isatty, note, printable, to_json
 from ._run import output_of, run
 from ._secrets import remember_secret
 
@@ -85,8 +86,19 @@ def revoke(
         ),
     ] = "unspecified",
     serial_number: SerialOption = "",
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask for confirmation (it is asked only on a terminal)."
+        ),
+    ] = False,
 ) -> None:
-    """Revoke a certificate (prints nothing on success in JSON mode)."""
+    """Revoke a certificate (prints nothing on success in JSON mode).
+
+    On a terminal it asks first (revoking cannot be undone); --yes skips the question,
+    and it is never asked when stdin is not a terminal. Declining exits with status 1
+    and sends nothing.
+    """
     check_id(profile, "profile id", "must specify profile id")
     from ..certs import RevocationReason, normalize_serial
 
@@ -94,12 +106,26 @@ def revoke(
     if not serial_number:
         raise CLIError("must specify serial number of certificate")
     serial = normalize_serial(serial_number)
+    if not yes and isatty(sys.stdin):
+        _confirm(f"Revoke certificate {serial} ({code.display}) under profile {profile}?")
 
     def show(out: Output, _: None) -> None:
         if not out.json:
             out.line(f"revoked certificate {serial} ({code.display}) under profile {profile}")
 
     run(ctx, lambda client: client.certificates.revoke(profile, serial, code), show)
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal; anything but yes is a refusal (exit status 1)."""
+    answer = typer.prompt(
+        f"{printable(question)} This cannot be undone. [y/N]",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CLIError("not revoked: not confirmed (nothing was sent)", ExitCode.ERROR)
 
 
 # -- csr --------------------------------------------------------------------------------

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import CLIError
+from ._errors import CLIError, ExitCode
 from ._files import prepare_folder
 from ._output import Output
 from ._run import output_of
+from ._settings import settings_of
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from ..emulator import Emulator
     from ._sias import SiasConfig
 
@@ -83,11 +86,43 @@ def serve(
     _check_listen(config, allow_remote=allow_remote)
     _check_db(db)
     emulator = Emulator(db_path=db, processing_delay=processing_delay, **config.emulator_options())
+    if settings_of(ctx).verbose:
+        emulator.app = _logging_requests(emulator.app)
     try:
         ready = _announcer(output_of(ctx), emulator, config)
         _serve(emulator, config, allow_remote=allow_remote, on_ready=ready)
+    except OSError as exc:  # e.g. the port is in use
+        where = f"{config.host}:{config.port}"
+        raise CLIError(f"cannot listen on {where}: {exc.strerror or exc}", ExitCode.ERROR) from None
     finally:
         emulator.close()
+
+
+def _logging_requests(app: "ASGIApp") -> "ASGIApp":
+    """``app``, logging each request it answers: method, path and status (never the
+    query, a header or a body, where tokens and passwords travel)."""
+    import logging
+
+    logger = logging.getLogger("sectigo_iot.emulator.requests")
+
+    async def logged(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        finally:
+            shown = status[0] if status else "no response"
+            logger.info("%s %s %s", scope["method"], scope["path"], shown)
+
+    return logged
 
 
 def _check_listen(config: "SiasConfig", *, allow_remote: bool) -> None:
@@ -208,8 +243,35 @@ def demo(
         out.emit_json(summary)
 
 
+def completion(
+    shell: Annotated[
+        str,
+        typer.Argument(metavar="SHELL", help="bash, zsh or fish.", show_default=False),
+    ],
+) -> None:
+    """Print the shell completion script for sectigo.
+
+    Load it in the current shell with, for bash: source <(sectigo completion bash);
+    for zsh: source <(sectigo completion zsh); for fish:
+    sectigo completion fish | source. Add that line to ~/.bashrc, ~/.zshrc or
+    ~/.config/fish/config.fish to have it in every new shell.
+    """
+    from typer._completion_shared import get_completion_script
+
+    from ._group import COMPLETE_VAR
+
+    if shell not in _SHELLS:
+        raise CLIError(f"unknown shell {shell!r}: give bash, zsh or fish")
+    script = get_completion_script(prog_name="sectigo", complete_var=COMPLETE_VAR, shell=shell)
+    sys.stdout.write(script + "\n")
+
+
+_SHELLS = ("bash", "zsh", "fish")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("serve")(serve)
     app.command("validate")(validate)
     app.command("demo")(demo)
+    app.command("completion")(completion)

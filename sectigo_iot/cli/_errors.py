@@ -22,7 +22,15 @@ from ..errors import (
 from ._output import printable
 from ._secrets import scrub_text
 
-__all__ = ["EXIT_CODES", "CLIError", "ExitCode", "exit_code_for", "report_error"]
+__all__ = [
+    "EXIT_CODES",
+    "CLIError",
+    "ExitCode",
+    "exit_code_for",
+    "in_flags",
+    "report_error",
+    "with_hint",
+]
 
 
 class ExitCode(enum.IntEnum):
@@ -156,6 +164,11 @@ def _message(exc: BaseException) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
     return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def with_hint(exc: BaseException, hint: str) -> CLIError:
+    """``exc`` reported as usual (same message and exit status), then ``hint``."""
+    return CLIError(f"{_message(_unwrap(exc))}; {hint}", exit_code_for(exc))
 
 
 def in_flags(message: str) -> str:

@@ -12,15 +12,24 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from ._client import open_client
+from ._errors import CLIError, ExitCode
 from ._output import Output
 from ._settings import Settings, settings_of
 
 if TYPE_CHECKING:
     from .. import SectigoClient
 
-__all__ = ["output_of", "run"]
+__all__ = ["output_of", "run", "set_resume_hint"]
 
 T = TypeVar("T")
+
+#: what the running command would leave unfinished if interrupted, and how to finish it
+_resume_hint: list[str] = []
+
+
+def set_resume_hint(hint: str | None) -> None:
+    """Say what a Ctrl-C from now on leaves unfinished, and how to resume (None: nothing)."""
+    _resume_hint[:] = [hint] if hint else []
 
 
 def run(
@@ -40,7 +49,16 @@ def run(
         async with open_client(resolved) as client:
             return await action(client)
 
-    show(Output(resolved.json), anyio.run(main))
+    set_resume_hint(None)
+    try:
+        result = anyio.run(main)
+    except KeyboardInterrupt:
+        if not _resume_hint:
+            raise
+        raise CLIError(f"interrupted: {_resume_hint[0]}", ExitCode.INTERRUPTED) from None
+    finally:
+        set_resume_hint(None)
+    show(Output(resolved.json), result)
 
 
 def output_of(ctx: typer.Context) -> Output:

@@ -69,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # e.g. the port is in use: one line, as `sectigo serve` says it
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         emulator.close()
     return 0
