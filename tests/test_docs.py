@@ -20,23 +20,25 @@ reference and the docstrings.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _docblocks import (
+    ANY_MARKER,
+    KINDS,
+    MARKER,
+    marked_blocks,
+    run_ok,
+    run_programs,
+    run_pytest_modules,
+    subprocess_env,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-MARKER = re.compile(
-    r"^<!-- test: (?P<kind>[a-z]+) -->\n```(?P<lang>[a-z]*)[^\n]*\n(?P<code>.*?)^```$",
-    re.M | re.S,
-)
-ANY_MARKER = re.compile(r"^<!-- test: [^\n]*-->$", re.M)
-KINDS = {"emulator": "python", "program": "python", "pytest": "python", "shell": "bash"}
 
 
 def _pages() -> list[Path]:
@@ -46,7 +48,7 @@ def _pages() -> list[Path]:
 def _blocks(kind: str) -> list[tuple[Path, list[str]]]:
     found = []
     for page in _pages():
-        codes = [m["code"] for m in MARKER.finditer(page.read_text()) if m["kind"] == kind]
+        codes = marked_blocks(page.read_text(), kind)
         if codes:
             found.append((page, codes))
     return found
@@ -54,31 +56,6 @@ def _blocks(kind: str) -> list[tuple[Path, list[str]]]:
 
 def _ids(items: list[tuple[Path, list[str]]]) -> list[str]:
     return [str(page.relative_to(DOCS)) for page, _ in items]
-
-
-def _subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        HOME=str(tmp_path / "home"),
-        COLUMNS="100",
-        **extra,
-    )
-    for name in ("SECTIGO_USERNAME", "SECTIGO_PASSWORD", "SECTIGO_ENDPOINT", "SECTIGO_PROFILE"):
-        if name not in extra:
-            env.pop(name, None)
-    (tmp_path / "home").mkdir(exist_ok=True)
-    return env
-
-
-def _run_ok(page: Path, argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
-    """Run ``argv``; fail the test with the page and both outputs unless it exits 0."""
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{page}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 # -- the markers themselves ------------------------------------------------------------
@@ -120,37 +97,19 @@ async def test_emulator_blocks_run(
 
 @pytest.mark.parametrize(("page", "codes"), _blocks("program"), ids=_ids(_blocks("program")))
 def test_program_blocks_run(page: Path, codes: list[str], tmp_path: Path) -> None:
-    from sectigo_iot.emulator import DEFAULT_USERNAME, Emulator
-
-    with Emulator() as emulator, emulator.run_in_thread() as url:
-        env = _subprocess_env(
-            tmp_path,
-            SECTIGO_ENDPOINT=url,
-            SECTIGO_USERNAME=DEFAULT_USERNAME,
-            SECTIGO_PASSWORD=emulator.config.users[DEFAULT_USERNAME],
-        )
-        for code in codes:
-            _run_ok(page, [sys.executable, "-c", code], tmp_path, env, timeout=120)
-        assert emulator.licenses_used >= len(codes)
+    assert run_programs(page, codes, tmp_path, tmp_path) >= len(codes)
 
 
 @pytest.mark.parametrize(("page", "codes"), _blocks("pytest"), ids=_ids(_blocks("pytest")))
 def test_pytest_blocks_pass(page: Path, codes: list[str], tmp_path: Path) -> None:
-    (tmp_path / "pytest.ini").write_text(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-    )
-    for index, code in enumerate(codes):
-        (tmp_path / f"test_doc_{index}.py").write_text(code)
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
-    output = _run_ok(page, argv, tmp_path, _subprocess_env(tmp_path), timeout=300)
-    assert " passed" in output and "failed" not in output
+    run_pytest_modules(page, codes, tmp_path)
 
 
 @pytest.mark.parametrize(("page", "codes"), _blocks("shell"), ids=_ids(_blocks("shell")))
 def test_shell_blocks_run(page: Path, codes: list[str], tmp_path: Path) -> None:
-    env = _subprocess_env(tmp_path, SECTIGO_EMULATOR_DB=str(tmp_path / "emulator.sqlite3"))
+    env = subprocess_env(tmp_path, SECTIGO_EMULATOR_DB=str(tmp_path / "emulator.sqlite3"))
     for code in codes:
-        _run_ok(page, ["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, env, timeout=300)
+        run_ok(page, ["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, env, timeout=300)
 
 
 # -- tables that must match the command --------------------------------------------------
@@ -199,13 +158,27 @@ def test_the_go_migration_table_names_only_real_commands_and_flags() -> None:
     assert rows >= 40
 
 
-def test_the_generated_cli_reference_covers_every_visible_command() -> None:
+def _hook() -> Any:
+    """docs/_hooks/cli_reference.py, the MkDocs hook, as a module."""
     sys.path.insert(0, str(DOCS / "_hooks"))
     try:
         import cli_reference
     finally:
         sys.path.remove(str(DOCS / "_hooks"))
-    markdown = cli_reference.render_reference()
+    return cli_reference
+
+
+def test_the_reference_check_reads_each_modules_all_from_its_source() -> None:
+    # The hook reads __all__ without importing (a [docs]-only venv has no pytest for
+    # sectigo_iot.testing): what it reads must be what Python exports.
+    hook = _hook()
+    for module in hook.REFERENCE_MODULES:
+        exported = importlib.import_module(module).__all__
+        assert hook.public_names(DOCS.parent, module) == list(exported), module
+
+
+def test_the_generated_cli_reference_covers_every_visible_command() -> None:
+    markdown = _hook().render_reference()
     commands = _cli_commands()
     visible = [path for path in commands if f"`sectigo {' '.join(path)}`" in markdown]
     assert len(visible) >= 16
