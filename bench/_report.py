@@ -22,6 +22,7 @@ KEYS = (
     "cli_start_ratio",
     "cli_subcommand_ratio",
     "emulator_rps",
+    "emulator_scale_ratio",
     "issue_100_s",
 )
 
@@ -37,6 +38,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "import_ratio": ("<=", 1.30),
     "cli_start_ratio": ("<=", 1.5),
     "cli_subcommand_ratio": ("<=", 1.5),
+    "emulator_scale_ratio": ("<=", 1.5),
 }
 
 _UNITS = {

@@ -38,6 +38,7 @@ import anyio
 if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the tests)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _measure_emulator_scale import measure_emulator_scale
 from _measure_http import (
     measure_call_overhead,
     measure_concurrent,
@@ -71,6 +72,7 @@ __all__ = [
     "measure_download",
     "measure_download_rss",
     "measure_emulator_rps",
+    "measure_emulator_scale",
     "measure_hostile_inputs",
     "measure_issue",
     "measure_startup",
@@ -177,6 +179,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
         ("hostile_input_worst_s",),
         lambda: measure_hostile_inputs(report.notes),
         label="hostile inputs",
+    )
+    _measure(
+        report,
+        ("emulator_scale_ratio",),
+        lambda: measure_emulator_scale(scale, report.notes),
+        label="emulator list + download, 10,000 batches against 10",
     )
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:

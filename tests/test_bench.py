@@ -116,6 +116,8 @@ def test_startup_baselines_see_only_an_install(
 
 def test_emulator_figures(report: Any) -> None:
     assert _positive(report.values["emulator_rps"])
+    assert _positive(report.values["emulator_scale_ratio"])
+    assert "seeding 10 + 10000 batches" in report.notes["emulator_scale_ratio"]
     assert _positive(report.values["issue_100_s"])
     assert "scaled from 3 certificates" in report.notes["issue_100_s"]
 

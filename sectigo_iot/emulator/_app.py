@@ -67,7 +67,7 @@ def _spring_page(content: list[Any], total: int, page: int, size: int) -> dict[s
     only place that defines that shape.
     """
     return {
-        "content": converter.unstructure(content),
+        "content": content,  # unstructured once, with the page, by json_response
         "totalElements": total,
         "totalPages": -(-total // size),
         "number": page,

@@ -552,6 +552,7 @@ class Service:
     def _archive(self, row: BatchRow) -> bytes:
         """A ``<cn>.p12`` per generated key, a ``<cn>.pem`` per CSR, dated at creation."""
         ca_pem = self.ca.certificate_pem
+        password = self.store.batch_params(row.id).get("pkcs12Password", "")
         entries = []
         for cert in self.store.batch_certificates(row.id):
             if cert.key_pem is None:
@@ -563,7 +564,7 @@ class Service:
             p12 = pkcs12_bytes(
                 key,
                 [leaf, *self.ca.certificates],
-                row.params["pkcs12Password"],
+                password,
                 self.config.pkcs12_format,
             )
             entries.append((entry_name(cert.common_name, ".p12"), p12))

@@ -75,7 +75,17 @@ CREATE TABLE IF NOT EXISTS archives (
     batch_id INTEGER PRIMARY KEY REFERENCES batches (id),
     data BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS batches_by_ready ON batches (ready_at);
+CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+#: the counts kept with every insert, so that counting never reads a table; a database
+#: from before they were kept gets them once, when it is opened
+_COUNTS = """
+INSERT OR IGNORE INTO counts SELECT 'certificates', COUNT(*) FROM certificates;
+INSERT OR IGNORE INTO counts SELECT 'batches:' || username, COUNT(*) FROM batches
+    GROUP BY username;
+"""
+_COUNT_UP = "INSERT INTO counts VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + ?"
 _FIRST_USER_ID = 295
 
 
@@ -95,8 +105,8 @@ class NewCertificate:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NewBatch:
-    """A batch to store; ``outcome`` is the status it reaches at ``ready_at``."""
+class _BatchFields:
+    """What a stored batch and a batch to store have in common."""
 
     username: str
     name: str
@@ -109,12 +119,18 @@ class NewBatch:
     ready_at: float
     outcome: str
     reject_reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewBatch(_BatchFields):
+    """A batch to store; ``outcome`` is the status it reaches at ``ready_at``."""
+
     params: Mapping[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchRow(NewBatch):
-    """A stored batch."""
+class BatchRow(_BatchFields):
+    """A stored batch (its params, read only where needed: :meth:`Store.batch_params`)."""
 
     id: int
     collected: bool
@@ -139,9 +155,15 @@ class CertificateRow:
     revoked_under_profile: int | None
 
 
+_BATCH_SELECT = """
+SELECT id, username, name, kind, authority_id, profile_id, profile_name, size, created,
+       ready_at, outcome, reject_reason, collected, order_number
+FROM batches
+"""
+
+
 def _batch(row: sqlite3.Row) -> BatchRow:
     values = dict(row)
-    values["params"] = json.loads(values["params"])
     values["collected"] = bool(values["collected"])
     return BatchRow(**values)
 
@@ -168,7 +190,7 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         with self._lock:
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_SCHEMA + _COUNTS)
 
     def __repr__(self) -> str:
         return f"<Store {self.path or ':memory:'}>"
@@ -321,16 +343,25 @@ class Store:
                     for position, c in enumerate(certificates)
                 ],
             )
-            row = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            conn.execute(_COUNT_UP, (f"batches:{batch.username}", 1, 1))
+            conn.execute(_COUNT_UP, ("certificates", len(certificates), len(certificates)))
+            row = conn.execute(_BATCH_SELECT + " WHERE id = ?", (batch_id,)).fetchone()
         return _batch(row)
 
     def batch(self, batch_id: int, username: str | None = None) -> BatchRow | None:
         """One batch, if it exists (and belongs to ``username`` when given)."""
         rows = self._query(
-            "SELECT * FROM batches WHERE id = ? AND (? IS NULL OR username = ?)",
+            _BATCH_SELECT + " WHERE id = ? AND (? IS NULL OR username = ?)",
             (batch_id, username, username),
         )
         return _batch(rows[0]) if rows else None
+
+    def batch_params(self, batch_id: int) -> dict[str, str]:
+        """The ``profileParams`` a batch was created with."""
+        params: dict[str, str] = json.loads(
+            self._scalar("SELECT params FROM batches WHERE id = ?", (batch_id,))
+        )
+        return params
 
     def batches(
         self, username: str | None = None, *, offset: int = 0, limit: int = -1
@@ -338,19 +369,19 @@ class Store:
         """Batches, newest first (of one user when given)."""
         if username is None:
             rows = self._query(
-                "SELECT * FROM batches ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+                _BATCH_SELECT + " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
             )
         else:
             rows = self._query(
-                "SELECT * FROM batches WHERE username = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+                _BATCH_SELECT + " WHERE username = ? ORDER BY id DESC LIMIT ? OFFSET ?",
                 (username, limit, offset),
             )
         return [_batch(row) for row in rows]
 
     def count_batches(self, username: str) -> int:
         """How many batches ``username`` has."""
-        count: int = self._scalar("SELECT COUNT(*) FROM batches WHERE username = ?", (username,))
-        return count
+        rows = self._query("SELECT value FROM counts WHERE key = ?", (f"batches:{username}",))
+        return int(rows[0][0]) if rows else 0
 
     def archive(self, batch_id: int) -> bytes | None:
         """The archive the batch was first downloaded as, if it was."""
@@ -384,13 +415,17 @@ class Store:
         return [CertificateRow(**dict(row)) for row in rows]
 
     def count_certificates(self, issued_by: float | None = None) -> int:
-        """How many certificates exist (in batches ready by ``issued_by`` when given)."""
-        count: int = self._scalar(
-            "SELECT COUNT(*) FROM certificates c JOIN batches b ON b.id = c.batch_id"
-            " WHERE ? IS NULL OR b.ready_at <= ?",
-            (issued_by, issued_by),
+        """How many certificates exist (in batches ready by ``issued_by`` when given):
+        the kept count, less those of the batches still processing."""
+        total: int = self._scalar("SELECT value FROM counts WHERE key = 'certificates'")
+        if issued_by is None:
+            return total
+        pending: int = self._scalar(
+            "SELECT COUNT(*) FROM batches b JOIN certificates c ON c.batch_id = b.id"
+            " WHERE b.ready_at > ?",
+            (issued_by,),
         )
-        return count
+        return total - pending
 
     def find(
         self, username: str, *, common_name: str | None, serial: str | None, issued_by: float
