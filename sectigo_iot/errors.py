@@ -272,8 +272,8 @@ class AmbiguousRequestError(SectigoError):
     operation: str
     """What may have reached the server: ``"create"``, ``"upload"`` or ``"revoke"``."""
     batch_name: str | None
-    """For a create: the batch name it sent, to look the batch up by (``sectigo batches``,
-    ``batches.find_by_name``); else ``None``."""
+    """For a create: the batch name it sent, to look the batch up by
+    (``batches.find_by_name``); else ``None``."""
     common_names: tuple[str, ...]
     """For a CSR upload: the common names of its CSRs (``certificates.find``)."""
     attempted_at: datetime | None
