@@ -186,3 +186,35 @@ def test_the_generated_cli_reference_covers_every_visible_command() -> None:
         if path in visible:
             assert all(f"`{flag}`" in markdown for flag in flags)
     assert "`sectigo create`" in markdown and "`--authority`, `-a`" in markdown
+
+
+def test_every_error_attribute_is_documented_where_the_class_declares_it() -> None:
+    # The reference renders an attribute set only in __init__ as `operation = operation`;
+    # declared in the class body with a docstring, it reads as documentation.
+    source = (DOCS.parent / "sectigo_iot" / "errors.py").read_text()
+    classes = [node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
+    checked = 0
+    for cls in classes:
+        documented = {
+            node.target.id
+            for node, after in zip(cls.body, cls.body[1:], strict=False)
+            if isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        }
+        assigned = {
+            target.attr
+            for function in cls.body
+            if isinstance(function, ast.FunctionDef) and function.name == "__init__"
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+        }
+        assert assigned <= documented, f"{cls.name}: undocumented {assigned - documented}"
+        checked += len(assigned)
+    assert checked >= 20
