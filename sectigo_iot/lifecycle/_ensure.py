@@ -24,6 +24,7 @@ from ..errors import (
     InvalidArchiveError,
     InvalidInputError,
     InvalidResponseError,
+    PKCS12PasswordError,
 )
 from ..resources.batches import unique_batch_name
 from ._folder import (
@@ -700,12 +701,17 @@ async def _fetch(
     try:
         bundles = await _in_thread(open_batch_zip, archive, password)
         batch = await client.batches.get(batch_id)
-    except (OSError, InvalidArchiveError, InvalidInputError):
+    except (OSError, InvalidArchiveError, InvalidInputError, PKCS12PasswordError):
         batch = await client.batches.wait(
             batch_id, timeout=options.wait_timeout, on_progress=on_progress
         )
         await client.batches.download(batch_id, archive, overwrite=True)
-        bundles = await _in_thread(open_batch_zip, archive, password)
+        try:
+            bundles = await _in_thread(open_batch_zip, archive, password)
+        except PKCS12PasswordError:
+            await _in_thread(remove_archives, folder)
+            problem = "the attempt's PKCS#12 password does not open its archive"
+            raise _not_own(folder, pending, batch, problem) from None
     keyed = [bundle for bundle in bundles if bundle.private_key is not None]
     if len(keyed) != 1:
         raise InvalidArchiveError(
@@ -752,8 +758,11 @@ async def _settle_revocations(client: SectigoClient, folder: Path, journal: Jour
 
 
 async def _is_revoked(client: SectigoClient, serial: str) -> bool:
-    """Whether the server lists ``serial`` as revoked."""
-    found = await client.certificates.find(serial_number=serial)
+    """Whether the server lists ``serial`` as revoked (False when it cannot be told)."""
+    try:
+        found = await client.certificates.find(serial_number=serial)
+    except Exception:
+        return False
     return any(
         item.serial_number.upper() == serial.upper() and item.status.upper() == "REVOKED"
         for item in found
