@@ -30,6 +30,11 @@ class SectigoClient:
     ``clock`` (seconds since the epoch) and ``sleep`` (every pause: retries, polling)
     are for tests that move time. Plain ``http://`` is refused for any host but this
     machine unless ``allow_insecure_http`` is set.
+
+    The proxy comes from ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` (``NO_PROXY``
+    respected), never for this machine (the emulator); ``trust_env=False`` uses none.
+    ``limits`` sets the connection pool (httpx's default: 100 connections, 20 kept
+    alive).
     """
 
     def __init__(
@@ -45,6 +50,8 @@ class SectigoClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
+        trust_env: bool = True,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self._session = Session(
             base_url=base_url,
@@ -57,6 +64,8 @@ class SectigoClient:
             clock=clock,
             sleep=sleep,
             allow_insecure_http=allow_insecure_http,
+            trust_env=trust_env,
+            limits=limits,
         )
         self._clock = clock
         self.authorities = Authorities(self._session)

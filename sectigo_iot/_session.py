@@ -18,7 +18,7 @@ from attrs import frozen
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
 from ._logging import SecretRegistry, get_logger, redact
-from ._net import is_loopback
+from ._net import environment_proxy, is_loopback
 from ._version import __version__
 from .auth import TokenManager, TokenStore
 from .errors import (
@@ -169,19 +169,27 @@ class Session:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
+        trust_env: bool = True,
+        limits: httpx.Limits | None = None,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInputError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if limits is not None and not isinstance(limits, httpx.Limits):
+            raise InvalidInputError(f"limits must be an httpx.Limits, got {limits!r}")
         self.base_url = origin_of(base_url, allow_insecure_http=allow_insecure_http)
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
         self.sleep = sleep
+        options = _network_options(self.base_url, transport, trust_env=trust_env)
+        if limits is not None:  # else httpx's: 100 connections, 20 kept alive
+            options["limits"] = limits
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
             transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **_JSON_HEADERS},
             follow_redirects=False,
+            **options,
         )
         #: the secrets of this client (password, tokens, PKCS#12 passwords) to redact
         self.secrets = SecretRegistry()
@@ -427,6 +435,22 @@ class Session:
 
 
 _Reader = Callable[[httpx.Response], Awaitable[bytes]]
+
+
+def _network_options(
+    base_url: str, transport: httpx.AsyncBaseTransport | None, *, trust_env: bool
+) -> dict[str, Any]:
+    """httpx options for the environment: its proxy (see ``environment_proxy``) and,
+    over https, its CA bundle (``SSL_CERT_FILE``, ``SSL_CERT_DIR``). httpx's own
+    reading of the environment is off: it would proxy a loopback host too, and fail
+    with a bare ImportError or ValueError on a proxy it cannot use."""
+    options: dict[str, Any] = {"trust_env": False}
+    if transport is not None or not trust_env:  # a given transport is never proxied
+        return options
+    options["proxy"] = environment_proxy(base_url)
+    if base_url.startswith("https:") and {"SSL_CERT_FILE", "SSL_CERT_DIR"} & os.environ.keys():
+        options["verify"] = httpx.create_ssl_context(trust_env=True)
+    return options
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -217,6 +217,8 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = default_sleep,
         allow_insecure_http: bool = False,
+        trust_env: bool = True,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self._start(
             functools.partial(
@@ -231,6 +233,8 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
                 clock=clock,
                 sleep=sleep,
                 allow_insecure_http=allow_insecure_http,
+                trust_env=trust_env,
+                limits=limits,
             )
         )
 
