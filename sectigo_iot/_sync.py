@@ -9,12 +9,13 @@ reference, through :func:`blocking`, which keeps its signature and types.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 import types
 import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -23,6 +24,7 @@ from anyio.from_thread import BlockingPortal
 from . import _retry
 from ._client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, SectigoClient
 from ._session import default_sleep
+from .errors import SectigoError
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
 if TYPE_CHECKING:
@@ -50,7 +52,11 @@ CLOSE_TIMEOUT = 10.0
 
 
 class _Loop:
-    """An event loop in a daemon thread, reached through a blocking portal."""
+    """An event loop in a daemon thread, reached through a blocking portal.
+
+    It belongs to the process that made it: after ``os.fork()`` the child has no such
+    thread, so every call there is a SectigoError at once (never a wait for ever).
+    """
 
     def __init__(self) -> None:
         started: Future[BlockingPortal] = Future()
@@ -69,6 +75,7 @@ class _Loop:
                 started.set_exception(exc)
 
         self.closed = False
+        self.pid = os.getpid()
         # a daemon thread: a client never closed does not keep the interpreter alive
         self.thread = threading.Thread(target=run, name="sectigo-iot-sync", daemon=True)
         self.thread.start()
@@ -77,20 +84,39 @@ class _Loop:
     def call(self, function: Callable[[], Awaitable[T]]) -> T:
         """Run ``function`` in the loop and wait for its result (or exception).
 
-        An interrupt (Ctrl-C) while waiting cancels the call in the loop too.
+        An interrupt (Ctrl-C) while waiting cancels the call in the loop too. A call
+        the client's ``close()`` cancels raises SectigoError.
         """
-        if self.closed:
-            raise RuntimeError("this SyncSectigoClient is closed")
-        future = self.portal.start_task_soon(function)
+        if os.getpid() != self.pid:
+            raise SectigoError(
+                f"this SyncSectigoClient was made in process {self.pid}, before os.fork(); "
+                "its event loop does not exist in this process: make a new client here"
+            )
+        try:
+            if self.closed:
+                raise RuntimeError("closed")
+            future = self.portal.start_task_soon(function)
+        except RuntimeError:  # closed, or the portal stopped meanwhile
+            raise SectigoError("this SyncSectigoClient is closed") from None
         try:
             return future.result()
+        except CancelledError:
+            if self.closed:
+                raise SectigoError(
+                    "the SyncSectigoClient was closed (by close() in another thread) "
+                    "while this call was running"
+                ) from None
+            raise
         except BaseException:
             future.cancel()  # no effect once done; else anyio cancels the task
             raise
 
     def stop(self, aclose: Callable[[], Awaitable[object]] | None = None) -> None:
-        """Cancel the calls still running, await ``aclose``, and end the thread."""
+        """Cancel the calls still running, await ``aclose``, and end the thread (in a
+        forked child there is no thread: the client is only marked closed)."""
         self.closed = True
+        if os.getpid() != self.pid:
+            return
 
         async def finish() -> None:
             with anyio.CancelScope(shield=True):
@@ -103,14 +129,19 @@ class _Loop:
 
 
 class _Wrapper(Generic[S]):
-    """An async object and the loop it lives in: what :func:`blocking` methods call."""
+    """An async object and the loop it lives in: what :func:`blocking` methods call.
+
+    ``owner`` (the client of a namespace) is kept alive as long as the wrapper is, so
+    that ``SyncSectigoClient(...).authorities.list()`` does not close it mid-call.
+    """
 
     _target: S
     _loop: _Loop
 
-    def __init__(self, target: S, loop: _Loop) -> None:
+    def __init__(self, target: S, loop: _Loop, owner: object = None) -> None:
         self._target = target
         self._loop = loop
+        self._owner = owner
 
 
 class _BlockingMethod(Generic[S, P, T]):
@@ -130,11 +161,12 @@ class _BlockingMethod(Generic[S, P, T]):
     ) -> _BlockingMethod[S, P, T] | Callable[P, T]:
         if wrapper is None:
             return self
-        method, target, loop = self._method, wrapper._target, wrapper._loop
+        method = self._method
 
-        @functools.wraps(types.MethodType(method, target))  # the signature without self
+        @functools.wraps(types.MethodType(method, wrapper._target))  # the signature without self
         def call(*args: P.args, **kwargs: P.kwargs) -> T:
-            return loop.call(functools.partial(method, target, *args, **kwargs))
+            # through ``wrapper``: the bound method keeps it (and its client) alive
+            return wrapper._loop.call(functools.partial(method, wrapper._target, *args, **kwargs))
 
         return call
 
@@ -250,12 +282,12 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
             raise
         super().__init__(target, loop)
         self._finalizer = weakref.finalize(self, loop.stop, target.aclose)
-        self.authorities = SyncAuthorities(target.authorities, loop)
-        self.licenses = SyncLicenses(target.licenses, loop)
-        self.organizations = SyncOrganizations(target.organizations, loop)
-        self.profiles = SyncProfiles(target.profiles, loop)
-        self.batches = SyncBatches(target.batches, loop)
-        self.certificates = SyncCertificates(target.certificates, loop)
+        self.authorities = SyncAuthorities(target.authorities, loop, self)
+        self.licenses = SyncLicenses(target.licenses, loop, self)
+        self.organizations = SyncOrganizations(target.organizations, loop, self)
+        self.profiles = SyncProfiles(target.profiles, loop, self)
+        self.batches = SyncBatches(target.batches, loop, self)
+        self.certificates = SyncCertificates(target.certificates, loop, self)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> SyncSectigoClient:

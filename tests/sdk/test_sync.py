@@ -25,6 +25,7 @@ from sectigo_iot import (
     InvalidInputError,
     NotFoundError,
     SectigoClient,
+    SectigoError,
     SyncSectigoClient,
 )
 from sectigo_iot.certs import open_batch_zip, write_pem
@@ -253,10 +254,11 @@ def test_close_ends_the_thread_and_cancels_running_calls(sectigo_emulator: Emula
     client.close()
     caller.join(10)
     assert time.monotonic() - started < 5
-    assert [type(exc) for exc in outcome] == [concurrent.futures.CancelledError]
+    assert [type(exc) for exc in outcome] == [SectigoError]
+    assert "closed" in str(outcome[0]) and "while this call was running" in str(outcome[0])
     assert not loop_thread.is_alive()
     client.close()  # twice is fine
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(SectigoError, match="closed"):
         client.batches.get(batch.batch_id)
 
 
@@ -296,7 +298,7 @@ def test_with_block_closes(sectigo_emulator: Emulator) -> None:
     with sync_client(sectigo_emulator) as client:
         client.authorities.list()
     assert not client._loop.thread.is_alive()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(SectigoError, match="closed"):
         client.authorities.list()
 
 
@@ -353,3 +355,56 @@ def test_dropped_client_is_closed(sectigo_emulator: Emulator) -> None:
     gc.collect()
     loop_thread.join(10)
     assert not loop_thread.is_alive()
+
+
+def test_a_namespace_keeps_its_client_alive(sectigo_emulator: Emulator) -> None:
+    assert [a.id for a in sync_client(sectigo_emulator).authorities.list()] == [1]
+    authorities = sync_client(sectigo_emulator).authorities
+    listing = sync_client(sectigo_emulator).batches.list
+    gc.collect()  # nothing else references either client now
+    assert [a.id for a in authorities.list()] == [1]
+    assert listing() == []
+    loop_thread = authorities._loop.thread
+    del authorities, listing
+    gc.collect()
+    loop_thread.join(10)
+    assert not loop_thread.is_alive()  # dropped with its last namespace: closed
+
+
+def test_a_forked_child_gets_an_error_at_once_never_a_hang() -> None:
+    """After os.fork() the client's loop thread exists only in the parent: the child's
+    call, close and exit must not wait for it. A hang fails by the subprocess timeout."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from sectigo_iot import SectigoError, SyncSectigoClient
+        from sectigo_iot.emulator import Emulator
+
+        emulator = Emulator()
+        client = SyncSectigoClient(
+            "tester", "supersecretsquirrel", base_url=emulator.base_url,
+            transport=emulator.transport(), token_store="memory",
+            allow_insecure_http=True, clock=emulator.clock,
+        )
+        client.authorities.list()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                client.authorities.list()
+            except SectigoError as exc:
+                print("child:", exc, flush=True)
+            client.close()
+            sys.exit(0)  # the interpreter's exit runs the client's finalizer too
+        _, status = os.waitpid(pid, 0)
+        print("parent:", len(client.authorities.list()), os.waitstatus_to_exitcode(status))
+        client.close()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    child, parent = result.stdout.splitlines()
+    assert child.startswith("child: ") and "os.fork()" in child and "new client" in child
+    assert parent == "parent: 1 0"  # the parent's client works on
+    assert "Traceback" not in result.stderr
