@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ._ca import PublicKey, is_dns_name
+from ._limits import MAX_BODY_BYTES
 
 __all__ = ["CheckedCSR", "UploadError", "check_csr", "extract_csrs"]
 
@@ -51,6 +52,9 @@ def _zip_members(data: bytes) -> Iterable[bytes]:
             ]
             if len(members) > MAX_CSRS:
                 raise UploadError(f"Too many files in the archive (at most {MAX_CSRS})")
+            # unpacked, the archive is held to the bound of a request body
+            if sum(info.file_size for info in members) > MAX_BODY_BYTES:
+                raise UploadError(f"The archive unpacks to more than {MAX_BODY_BYTES} bytes")
             for info in members:
                 if info.file_size > _MAX_ENTRY_SIZE:
                     raise UploadError(f"Archive entry {info.filename!r} is too large")

@@ -16,8 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._responses import error_response
-from ._service import ApiError
+from ._responses import ApiError, error_response
 
 __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "BodyLimit", "decode_json"]
 

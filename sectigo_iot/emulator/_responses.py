@@ -14,6 +14,7 @@ __all__ = [
     "GIN_JSON_TYPE",
     "JSON_TYPE",
     "TEXT_TYPE",
+    "ApiError",
     "ErrorCode",
     "error_response",
     "json_response",
@@ -35,6 +36,16 @@ class ErrorCode:
     NOT_FOUND = 2
     BALANCE = 3
     FAULT = 99
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, Sectigo message and error code."""
+
+    def __init__(self, status: int, message: str, error_code: int = ErrorCode.GENERIC) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
 
 
 def json_response(

@@ -48,7 +48,7 @@ from ._config import BATCH_OUTCOMES, EmulatorConfig, organization, profile_param
 from ._csr import CheckedCSR, UploadError, check_csr, extract_csrs
 from ._pkcs12 import pkcs12_bytes
 from ._records import EmulatorBatch, EmulatorCertificate, EmulatorStats, Revocation
-from ._responses import ErrorCode
+from ._responses import ApiError, ErrorCode
 from ._store import BalanceError, BatchRow, CertificateRow, NewBatch, NewCertificate, Store
 from ._tokens import ACCESS_SCOPE, REFRESH_SCOPE, TokenError, TokenIssuer
 
@@ -76,16 +76,6 @@ _OUTCOMES = {
 _FAILURES = (BatchStatus.REJECTED, BatchStatus.FAILED, BatchStatus.NOT_ACCEPTABLE)
 _KEY_ALGORITHMS = {"rsa2048": "RSA 2048", "rsa4096": "RSA 4096", "ec-p256": "EC P-256"}
 _DOWNLOADABLE = (BatchStatus.READY_FOR_DOWNLOAD, BatchStatus.COLLECTED)
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status, Sectigo message and error code."""
-
-    def __init__(self, status: int, message: str, error_code: int = ErrorCode.GENERIC) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_code = error_code
 
 
 def _utc(timestamp: float) -> datetime:

@@ -7,11 +7,13 @@ The big-body tests send 300 MiB from a real client to an emulator in its own pro
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from _emulator_helpers import (
     login,
     raw_client,
     strict,
+    upload,
 )
 
 from sectigo_iot.emulator import MAX_BODY_BYTES, Emulator
@@ -246,3 +249,18 @@ async def test_malformed_json_is_still_a_400(http: httpx.AsyncClient) -> None:
     for response in await _json_endpoints(http, '{"username": '):
         assert response.status_code == 400
         assert response.headers["content-type"] == JSON
+
+
+async def test_an_uploaded_zip_unpacking_past_the_cap_is_a_400(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    # nine CSR files of a MiB each: a few kilobytes sent, more than the cap unpacked
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index in range(MAX_BODY_BYTES // MIB + 1):
+            archive.writestr(f"{index}.csr", b"-" * (MIB - 1))
+    assert len(buffer.getvalue()) < MIB
+    response = await upload(http, ("csrs.zip", buffer.getvalue(), "application/zip"))
+    assert response.status_code == 400
+    assert "unpacks to more than" in strict(response, ErrorBody).message
+    assert emu.batches() == [] and emu.balance == 10
