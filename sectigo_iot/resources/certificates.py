@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .._checks import positive_id
+from .._checks import domain_names, positive_id
 from .._html import shown_fields, table_html
 from .._logging import get_logger
 from .._retry import outcome_unknown
@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 __all__ = ["Certificates", "FoundCertificates"]
 
 logger = get_logger("sectigo_iot.certificates")
+
+
+def _name_forms(common_name: str) -> list[str]:
+    """The name as given, then as ``create`` sends it (see ``domain_names``) when it
+    is a domain name written otherwise."""
+    try:
+        normalized = domain_names(common_name, ())[0]
+    except InvalidInputError:  # not a domain name: searched only as given
+        return [common_name]
+    return list(dict.fromkeys([common_name, normalized]))
 
 
 def _serial(serial_number: str) -> str:
@@ -62,19 +72,36 @@ class Certificates(Resource):
     async def find(
         self, common_name: str | None = None, serial_number: str | None = None
     ) -> FoundCertificates:
-        """``POST /api/v1/certificates/find`` by common name and/or serial number."""
+        """``POST /api/v1/certificates/find`` by common name and/or serial number.
+
+        A common name that is a domain name is also searched in the form ``create``
+        sends (``"bücher.example"`` -> ``"xn--bcher-kva.example"``, lower case), when
+        that differs from the name given: a second request, the results merged.
+        """
         if not common_name and not serial_number:
             raise InvalidInputError("give a common_name or a serial_number to search for")
-        request = FindCertificateRequest(
-            common_name=common_name or None,
-            serial_number=_serial(serial_number) if serial_number else None,
-        )
-        path = "/api/v1/certificates/find"
-        found = await self._session.call(
-            "POST", path, json_body=request, cast_to=FindCertificateResponse
-        )
-        items = found.items or []
-        return FoundCertificates(items, total_count=max(found.total_count, len(items)))
+        if common_name is not None and not isinstance(common_name, str):
+            raise InvalidInputError(f"common_name must be a string, got {common_name!r}")
+        serial = _serial(serial_number) if serial_number else None
+        items: dict[str, CertificateItem] = {}
+        total = 0
+        for name in _name_forms(common_name) if common_name else [None]:
+            request = FindCertificateRequest(common_name=name, serial_number=serial)
+            found = await self._session.call(
+                "POST",
+                "/api/v1/certificates/find",
+                json_body=request,
+                cast_to=FindCertificateResponse,
+            )
+            part = found.items or []
+            total += max(found.total_count, len(part))
+            for item in part:
+                key = item.serial_number.upper() or f"#{len(items)}"  # no serial: never merged
+                if key in items:  # found by both searches (its serial number matched)
+                    total -= 1
+                else:
+                    items[key] = item
+        return FoundCertificates(items.values(), total_count=max(total, len(items)))
 
     async def revoke(
         self,
