@@ -332,9 +332,9 @@ def _show_profile(out: Output, profile: "ProfileDetail") -> None:
             title=f"Profile {profile.profile_id}",
         )
         if profile.raw_profile_config:
-            o.line("")
+            o.line("rawProfileConfig:")  # the server's text, indented: it fakes no field
             for line in profile.raw_profile_config.rstrip().splitlines():
-                o.line(line)
+                o.line(f"  {line}")
 
     out.result(to_json(profile), human)
 

@@ -1,0 +1,295 @@
+"""Issue 21, items 9 and 10: nothing a server, a file or a user sends is interpreted by
+the terminal, and what people copy is never split.
+
+The hostile server is the emulator with every string of every JSON reply (and the text
+status, and error bodies) carrying terminal escapes, bidi overrides, C1 controls, a
+newline and Rich markup; every command that shows server data is run against it, as
+tables and as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import CLI, create_args, error_line, rewrite_replies
+
+from sectigo_iot.emulator import Emulator
+
+#: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
+#: C1 CSI, bidi override / isolate / marks, CR and backspace, a newline that would fake
+#: a row, Rich markup that crashed tables, an emoji code, and a fingerprint-like value
+HOSTILE = (
+    " shop [/prod] [bold red]x[/] :smile: 93:AB:4C"
+    " \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202eevil\u202c \u2066iso\u2069 \u200f\u200e\u061c"
+    " fake\nrow |x| \r\x08 \x7f \u2028"
+)
+#: none of these may reach the terminal raw
+RAW_CONTROLS = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028]"
+)
+#: the visible text that must print literally (not markup, not emoji)
+LITERAL = ("shop [/prod]", "[bold red]x[/]", ":smile:", "93:AB:4C")
+#: the escapes that must be shown instead
+ESCAPED = ("\\x1b]0;pwned\\x07", "\\x1b[2J", "\\x9b31m", "\\u202eevil\\u202c", "\\u2066iso\\u2069")
+#: JSON also escapes C1 and bidi characters (json.dumps does C0 itself)
+JSON_RAW = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028]"
+)
+
+
+def _poison(value: Any, keep: frozenset[str]) -> Any:
+    """Every string in a JSON value with HOSTILE appended (keys in ``keep`` untouched)."""
+    if isinstance(value, dict):
+        return {k: v if k in keep else _poison(v, keep) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poison(item, keep) for item in value]
+    return value + HOSTILE if isinstance(value, str) else value
+
+
+def hostile_server(emulator: Emulator, keep: frozenset[str] = frozenset()) -> None:
+    """Every JSON or text reply of the emulator (but the login) poisoned."""
+    inner = emulator.app
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/auth"):
+            await inner(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await inner(scope, receive, capture)
+        body = b"".join(chunks)
+        kind = dict(start["headers"]).get(b"content-type", b"")
+        if kind.startswith(b"application/json"):
+            body = json.dumps(_poison(json.loads(body), keep), ensure_ascii=False).encode()
+        elif kind.startswith(b"text/plain"):
+            body = (body.decode() + HOSTILE).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    emulator.app = app
+
+
+def _assert_safe(text: str) -> None:
+    """No raw control or bidi character (but newlines between lines)."""
+    found = RAW_CONTROLS.findall(text)
+    assert not found, (found, text)
+    assert "\x1b" not in text
+
+
+def _assert_human(text: str) -> None:
+    _assert_safe(text)
+    for literal in LITERAL:
+        assert literal in text, (literal, text)
+    for escaped in ESCAPED:
+        assert escaped in text, (escaped, text)
+    # the newline inside a value is shown, so it starts no row of its own
+    assert "fake\\x0arow" in text
+    assert not any(line.startswith(("row", "│ row")) for line in text.splitlines())
+
+
+def _assert_json(text: str) -> list[Any]:
+    assert not JSON_RAW.findall(text), JSON_RAW.findall(text)
+    assert "\\u202e" in text and "\\u009b" in text
+    decoder, found, index = json.JSONDecoder(), [], 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        value, index = decoder.raw_decode(text, index)
+        found.append(value)
+    return found  # the escapes decode back to exactly what the server sent
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.fixture
+def batch_id(cli: CLI) -> int:
+    """A ready batch, created before the server turns hostile."""
+    return cli.create()
+
+
+VIEWS = [
+    ["authorities", "-b"],
+    ["profiles"],
+    ["profiles", "-i", "42"],
+    ["profiles", "-i", "42", "-p"],
+    ["organization"],
+    ["find", "-n", "example.com"],
+    ["batches", "-i", "{batch}"],
+    ["batches", "-i", "{batch}", "--status"],
+]
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: " ".join(v))
+def test_hostile_server_text_is_shown_escaped_in_tables(
+    cli: CLI, batch_id: int, view: list[str]
+) -> None:
+    args = [arg.format(batch=batch_id) for arg in view]
+    cli.hooks.append(hostile_server)
+    result = cli.emu("--table", *args)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    if "--status" in args:  # the text status is printed normalized (upper case)
+        _assert_safe(result.stdout)
+        assert "\\x1b]0;PWNED\\x07" in result.stdout
+    else:
+        _assert_human(result.stdout)
+    _assert_safe(result.stderr)
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=lambda v: " ".join(v))
+def test_hostile_server_text_is_escaped_in_json_and_decodes_back(
+    cli: CLI, batch_id: int, view: list[str]
+) -> None:
+    args = [arg.format(batch=batch_id) for arg in view]
+    cli.hooks.append(hostile_server)
+    result = cli.emu("--json", *args)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    documents = _assert_json(result.stdout)
+    if "--status" not in args:  # (the text status is normalized)
+        assert any(HOSTILE in text for text in _strings(documents))  # exactly as sent
+
+
+def test_hostile_error_bodies_and_reject_reasons_are_escaped(cli: CLI) -> None:
+    cli.hooks.append(
+        lambda e: e.inject("GET", "/api/v1/devices", "error", status=400, message=HOSTILE)
+    )
+    failed = cli.emu("licenses")
+    assert failed.exit_code == 1
+    line = error_line(failed)
+    _assert_safe(failed.stderr)
+    assert "shop [/prod]" in line and "\\x1b]0;pwned\\x07" in line and "fake\\x0arow" in line
+
+    def reject(batch: dict[str, Any]) -> None:
+        batch.update(status="REJECTED", active=False, rejectReason=HOSTILE)
+
+    cli.hooks[:] = [lambda e: rewrite_replies(e, "GET", r"/api/v1/batches/\d+", reject)]
+    rejected = cli.emu(*create_args("--wait"))
+    assert rejected.exit_code == 5
+    _assert_safe(rejected.stderr)
+    assert "\\u202eevil\\u202c" in error_line(rejected)
+
+
+def test_hostile_progress_lines_are_escaped(cli: CLI) -> None:
+    """The wait's progress lines show the server's status text, escaped."""
+
+    def odd_status(batch: dict[str, Any]) -> None:
+        batch["status"] = (
+            "READY_FOR_DOWNLOAD" if batch["status"] == "READY_FOR_DOWNLOAD" else HOSTILE
+        )
+
+    cli.hooks.append(lambda e: rewrite_replies(e, "GET", r"/api/v1/batches/\d+", odd_status))
+    result = cli.emu(*create_args("--wait"), env={"SECTIGO_EMULATOR_DELAY": "0.3"})
+    assert result.exit_code == 0, result.stderr
+    _assert_safe(result.stderr)
+
+
+def test_batch_name_with_rich_markup_prints_as_given(cli: CLI) -> None:
+    """The name that crashed tables (MarkupError) prints, literally, as a user typed it."""
+    name = "shop [/prod] [link=https://evil.example]click[/link] \x1b[31mred"
+    created = cli.emu("--table", *create_args("-b", name))
+    assert created.exit_code == 0, created.stderr
+    assert "shop [/prod] [link=https://evil.example]click[/link] \\x1b[31mred" in created.stdout
+    _assert_safe(created.stdout)
+    batch = json.loads(cli.ok("batches", "-i", "10001").stdout)
+    assert batch["batchName"] == name
+
+
+def test_file_names_and_contents_are_escaped(cli: CLI) -> None:
+    """inspect shows a file name and certificate text: a hostile file name prints escaped."""
+    created = cli.json(*create_args("--download", "certs", "--pem"))
+    hostile = cli.tmp / "certs" / "evil \x1b]0;x\x07 [red] :smile: \u202e.pem"
+    (cli.tmp / created["pem"][0]["cert"]).rename(hostile)
+    shown = cli.emu("--table", "inspect", str(hostile))
+    assert shown.exit_code == 0, shown.stderr
+    _assert_safe(shown.stdout)
+    assert "evil \\x1b]0;x\\x07 [red] :smile: \\u202e.pem" in shown.stdout
+
+
+# -- item 10: long identifiers whole at 80 columns; help fits 80 columns -------------------
+
+
+def test_serials_fingerprints_and_paths_are_never_split_at_80_columns(cli: CLI) -> None:
+    created = cli.json(*create_args("--download", "certs/a-rather-long-folder-name", "--pem"))
+    cert = created["pem"][0]["fullchain"]
+    long_name = "a-very-long-host-name-that-people-copy.subdomain.example.com"
+    cli.ok(*create_args(domain=long_name))
+    env = {"COLUMNS": "80"}
+    found = cli.emu("--table", "find", "-n", long_name, env=env)
+    serial = json.loads(cli.ok("find", "-n", long_name).stdout)["items"][0]["serialNumber"]
+    inspected = cli.emu("--table", "inspect", cert, env=env)
+    fingerprint = json.loads(cli.ok("inspect", cert).stdout)[0]["fingerprint_sha256"]
+    assert len(fingerprint) > 80  # wider than the terminal by itself
+    for shown, value in ((found, serial), (found, long_name), (inspected, fingerprint)):
+        assert shown.exit_code == 0, shown.stderr
+        assert any(value in line for line in shown.stdout.splitlines()), (value, shown.stdout)
+    # prose may wrap, but between words only: every word of the table is whole
+    authorities = cli.emu("--table", "authorities", env={"COLUMNS": "30"})
+    for word in ("profileName", "ecosystem", "TRISA", "Profile"):
+        assert word in authorities.stdout, authorities.stdout
+
+
+def _every_command_path() -> list[list[str]]:
+    from typer.main import get_command
+
+    from sectigo_iot.cli import app
+
+    paths: list[list[str]] = [[]]
+
+    def walk(command: Any, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            paths.append([*path, name])
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _every_command_path(), ids=lambda p: " ".join(p) or "sectigo")
+def test_help_fits_80_columns(cli: CLI, path: list[str]) -> None:
+    result = cli(*path, "--help", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    wide = [line for line in result.stdout.splitlines() if len(line) > 80]
+    assert not wide, wide
+
+
+def test_hostile_log_records_are_escaped(tmp_path: Path) -> None:
+    """--verbose logs (and tracebacks) go through the same escaping."""
+    code = (
+        "import logging, sys\n"
+        "from sectigo_iot.cli._logs import configure_logging\n"
+        "configure_logging(True)\n"
+        f"logging.getLogger('sectigo_iot.x').info('got %s', {HOSTILE!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    _assert_safe(done.stderr)
+    assert "\\x1b]0;pwned\\x07" in done.stderr
