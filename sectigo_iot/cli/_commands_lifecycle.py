@@ -4,13 +4,14 @@ Both run :mod:`sectigo_iot.lifecycle`; this module adds the folder discovery, th
 deploy hook and the report.
 """
 
+import contextlib
 import functools
 import inspect
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
@@ -32,13 +33,13 @@ from ._options import (
     WaitTimeoutOption,
     value_option,
 )
-from ._output import Output, note
+from ._output import Output, isatty, note
 from ._run import output_of, run
 from ._secrets import scrub_text
 
 if TYPE_CHECKING:
-    from .. import SectigoClient
-    from ..lifecycle import CertificateResult
+    from .. import SectigoClient, WaitProgress
+    from ..lifecycle import CertificateResult, LockHolder
 
 __all__ = ["parse_duration", "register"]
 
@@ -49,6 +50,18 @@ ENV_RENEWED_SERIAL = "SECTIGO_RENEWED_SERIAL"
 ENV_REPLACED_SERIAL = "SECTIGO_REPLACED_SERIAL"
 #: never handed to a hook: it has no use for the API or PKCS#12 passwords
 _HIDDEN_FROM_HOOK = frozenset({"SECTIGO_PASSWORD", "SECTIGO_PKCS12_PASSWORD"})
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+
+LockTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        metavar="SECONDS",
+        help="Seconds to wait for a folder that another process is working on.",
+        min=0.0,
+    ),
+]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -125,6 +138,11 @@ def _folder_for(directory: str) -> Path:
     if not directory.strip():
         raise CLIError('directory "" does not exist')
     return Path(directory).expanduser().absolute()
+
+
+def _real(folder: Path) -> Path:
+    """``folder`` with symlinks and ``..`` resolved: one name for each real folder."""
+    return Path(os.path.realpath(folder))
 
 
 def _found_under(root: Path) -> list[Path]:
@@ -295,7 +313,8 @@ def _note(entry: dict[str, Any]) -> str:
     parts = [entry["detail"]]
     if entry["replacedSerial"]:
         revoked = " (revoked)" if entry["revoked"] else ""
-        parts.append(f"replaced {entry['replacedSerial']}{revoked}")
+        verb = "would replace" if entry["dryRun"] else "replaced"
+        parts.append(f"{verb} {entry['replacedSerial']}{revoked}")
     hook = entry["hook"]
     if hook is not None:
         code = hook["exitCode"]
@@ -319,17 +338,23 @@ class _Renewal:
         dry_run: DryRunOption = False,
         force: RenewForceOption = False,
         timeout: WaitTimeoutOption = DEFAULT_TIMEOUT,
+        lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.root = root
         self.dry_run = dry_run
         self.hook = DeployHook(deploy_hook) if deploy_hook else None
+        self.folders: list[Path] = []  # set by the command: told about on Ctrl-C
         self._before = before
+        self._status: Any = None  # the progress display on a terminal, while one shows
         self._options = {
             "revoke_replaced": revoke_replaced,
             "force": force,
             "dry_run": dry_run,
             "on_change": self.hook,
             "wait_timeout": timeout,
+            "lock_timeout": lock_timeout,
+            "on_lock_wait": _say_waiting,
+            "on_progress": self._show_progress,
         }
 
     def options(self) -> dict[str, Any]:
@@ -347,15 +372,77 @@ class _Renewal:
         *,
         single: bool,
     ) -> None:
-        """Run ``action``, show its report, then exit 1 when a folder or a hook failed."""
+        """Run ``action``, show its report, then exit 1 when a folder or a hook failed.
+
+        On Ctrl-C, each folder left with an attempt under way is named with its batch
+        and how to resume it."""
         reports: list[Report] = []
 
         def show(out: Output, report: Report) -> None:
             reports.append(report)
             _show(out, report, single=single)
 
-        run(ctx, action, show)
+        try:
+            with self._progress_display():
+                run(ctx, action, show)
+        except KeyboardInterrupt:
+            _tell_how_to_resume(ctx, self.folders)
+            raise
         reports[0].raise_for_problems()
+
+    @contextlib.contextmanager
+    def _progress_display(self) -> Iterator[None]:
+        """A status line on stderr while batches are waited for (on a terminal only)."""
+        if not isatty(sys.stderr):
+            yield
+            return
+        from rich.console import Console
+
+        with Console(file=sys.stderr, markup=False, emoji=False).status("") as status:
+            status.stop()  # shown from the first poll on
+            self._status = status
+            try:
+                yield
+            finally:
+                self._status = None
+
+    def _show_progress(self, folder: Path, update: "WaitProgress") -> None:
+        if self._status is not None:
+            from ._output import printable
+
+            self._status.update(printable(f"{folder}: {update}"))
+            self._status.start()
+
+
+def _say_waiting(folder: Path, holder: "LockHolder") -> None:
+    """Said at once when a folder is locked by another process."""
+    note(f"waiting for {folder}: locked by {holder}")
+
+
+def _tell_how_to_resume(ctx: typer.Context, folders: list[Path]) -> None:
+    """After Ctrl-C: the batch each folder waits for, and the commands that go on."""
+    from ..lifecycle import LifecycleError, read_journal
+
+    command = " ".join(ctx.command_path.split()[1:]) or "renew"
+    for folder in folders:
+        try:
+            journal = read_journal(folder)
+        except LifecycleError:
+            continue
+        pending = journal.pending if journal is not None else None
+        if pending is None:
+            continue
+        if pending.batch_id is None:
+            what = f"the create of batch {pending.batch_name!r} may have been sent"
+            fetch = ""
+        else:
+            what = f"batch {pending.batch_id} was created and is not in place yet"
+            fetch = f", or fetch it yourself with 'sectigo download -i {pending.batch_id}'"
+        note(
+            f"interrupted: for {folder}, {what}. Run the same 'sectigo {command}' again to "
+            f"resume it (its journal.json records the attempt; no second license is "
+            f"spent){fetch}"
+        )
 
 
 def _with_renewal(command: Callable[..., None]) -> Callable[..., None]:
@@ -432,6 +519,8 @@ def issue(
     else:
         folder = _root_folder(renewal.root) / spec.common_name.replace("*", "_wildcard", 1)
 
+    renewal.folders = [folder]
+
     async def action(client: "SectigoClient") -> Report:
         return renewal.report([await ensure_certificate(client, spec, folder, **options)])
 
@@ -461,14 +550,16 @@ def renew(
     """
     options = renewal.options()
     if directories:
-        folders = list(dict.fromkeys(_folder_for(directory) for directory in directories))
+        given = [_folder_for(directory) for directory in directories]
     else:
         base = _root_folder(renewal.root)
-        folders = _found_under(base)
-        if not folders:
+        given = _found_under(base)
+        if not given:
             note(f"no certificate folders under {base} (make one with 'sectigo issue')")
             _show(output_of(ctx), Report([], {}), single=False)
             return
+    folders = list(dict.fromkeys(_real(folder) for folder in given))  # each real one once
+    renewal.folders = folders
 
     async def action(client: "SectigoClient") -> Report:
         from ..lifecycle import JOURNAL_NAME, renew_due

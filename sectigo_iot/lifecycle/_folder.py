@@ -28,6 +28,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -131,11 +132,12 @@ async def folder_lock(
 
     The folder is made (0700) if missing. The lock is tried without blocking and
     retried every 0.1 s, so waiting never blocks the event loop and can be cancelled.
-    When it is held, the holder (recorded in ``.lock``) is logged and given to
-    ``on_wait`` at once; after ``wait`` seconds, FolderLockedError. The holder records
-    its pid, host and command once it has the lock. The system releases it when the
-    process dies. A read-only folder without a lock file is used unlocked: nobody can
-    change it. Taking a free lock and reading is one trip to a worker thread.
+    When it is held, the holder (recorded in ``.lock``) is given to ``on_wait`` at once
+    (logged as a warning when there is none); after ``wait`` seconds,
+    FolderLockedError. The holder records its pid, host and command once it has the
+    lock. The system releases it when the process dies. A read-only folder without a
+    lock file is used unlocked: nobody can change it. Taking a free lock and reading
+    is one trip to a worker thread.
     """
 
     def take() -> tuple[int | None, bool, T | None]:
@@ -159,8 +161,10 @@ async def folder_lock(
         if not locked:
             assert fd is not None
             holder = _holder(fd)
-            logger.warning("waiting for %s: locked by %s", folder, holder)
-            if on_wait is not None:
+            if on_wait is None:
+                logger.warning("waiting for %s: locked by %s", folder, holder)
+            else:
+                logger.info("waiting for %s: locked by %s", folder, holder)
                 outcome = on_wait(folder, holder)
                 if inspect.isawaitable(outcome):
                     await outcome
@@ -234,7 +238,7 @@ def _holder_record() -> bytes:
     """This process's lock record, with ``@SINCE@`` for the time it took the lock."""
     argv = [os.path.basename(sys.argv[0] or "python"), *sys.argv[1:2]]
     # only a command word after the program: an argument may be a secret
-    command = " ".join(word for word in argv if word.replace("-", "").isalpha())
+    command = " ".join(word for word in argv if re.fullmatch(r"[A-Za-z][\w.-]*", word))
     record = {
         "pid": os.getpid(),
         "host": socket.gethostname(),

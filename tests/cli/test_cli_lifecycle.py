@@ -8,6 +8,11 @@ it for one command with a hook on the emulators the CLI opens; elsewhere
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -264,3 +269,119 @@ def test_help_documents_scheduling_and_json(cli: CLI) -> None:
     text = cli("renew", "--help", env={"COLUMNS": "100"}).stdout
     for word in ("cron", "systemd", "OnCalendar", "SECTIGO_RENEWED_DIR", '"action"', "--dry-run"):
         assert word in text
+
+
+# -- issue 21: a locked folder, Ctrl-C, a dry run that replaces nothing -------------------
+
+HOLDER = """
+import sys, anyio
+from pathlib import Path
+from sectigo_iot.lifecycle._folder import folder_lock
+
+async def main(folder):
+    async with folder_lock(Path(folder), lambda: None, wait=5):
+        print("locked", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
+
+anyio.run(main, sys.argv[1])
+"""
+
+
+def test_a_locked_folder_is_named_with_its_holder_at_once_then_given_up(
+    cli: CLI, tmp_path: Path
+) -> None:
+    folder = tmp_path / "api"
+    folder.mkdir(mode=0o700)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        for command in (["issue", "-a", "1", *NAMES], ["renew"]):
+            if command == ["renew"]:
+                (folder / "journal.json").write_text("{}")  # found by renew: a journal
+            result = cli.emu(*command, "--lock-timeout", "0.2", str(folder))
+            assert result.exit_code == 1, result.stderr
+            waiting = f"waiting for {folder}: locked by pid {holder.pid} ("
+            assert result.stderr.startswith(waiting), result.stderr
+            assert "still locked by pid" in result.stderr and "0.2 s" in result.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    assert not cli.requests.get("PUT /api/v1/batches/createSingleCertBatch")
+    assert "--lock-timeout" in cli("renew", "--help", env={"COLUMNS": "100"}).stdout
+
+
+def test_ctrl_c_while_issue_waits_names_the_batch_and_how_to_resume(
+    cli: CLI, tmp_path: Path
+) -> None:
+    folder = tmp_path / "api"
+    env = {**os.environ, "SECTIGO_EMULATOR_DELAY": "600", "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sectigo_iot.cli",
+            "--emulator",
+            "issue",
+            "-a",
+            "1",
+            *NAMES,
+            str(folder),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _batch_journaled(folder):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    batch_id = json.loads((folder / "journal.json").read_text())["pending"]["batch_id"]
+    assert process.returncode == 130, err
+    assert f"interrupted: for {folder}, batch {batch_id} was created" in err
+    assert "Run the same 'sectigo issue' again to resume it" in err
+    assert f"'sectigo download -i {batch_id}'" in err
+    assert "Traceback" not in err and out == ""
+
+
+def _batch_journaled(folder: Path) -> bool:
+    try:
+        pending = json.loads((folder / "journal.json").read_text())["pending"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(pending and pending.get("batch_id"))
+
+
+def test_renew_dry_run_on_a_valid_folder_replaces_nothing(cli: CLI, tmp_path: Path) -> None:
+    folder = tmp_path / "certs" / "api"
+    first = issue(cli, folder)
+    [planned] = cli.json("renew", "--dry-run")
+    assert (planned["action"], planned["replacedSerial"]) == ("kept", None)
+    table = cli.ok("--table", "renew", "--dry-run", env={"COLUMNS": "200"}).stdout
+    assert "replace" not in table and first["serialNumber"][:10] in table
+    forced = cli.ok("--table", "renew", "--dry-run", "--force", env={"COLUMNS": "200"}).stdout
+    assert "would replace" in forced and "replaced" not in forced
+
+
+def test_renew_given_aliases_of_one_folder_works_on_it_once(cli: CLI, tmp_path: Path) -> None:
+    folder = tmp_path / "certs" / "api"
+    issue(cli, folder)
+    (tmp_path / "link").symlink_to(folder)
+    aliases = [str(folder), str(tmp_path / "link"), str(folder / ".." / "api"), "certs/api"]
+    listing = cli.json("renew", "--before", "400d", *aliases)
+    assert [(e["folder"], e["action"]) for e in listing] == [(str(folder), "renewed")]
+    assert issued(cli) == 2

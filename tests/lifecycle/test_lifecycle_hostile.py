@@ -537,3 +537,69 @@ def test_issue_keep_and_a_closed_attempt_under_trio(tmp_path: Path) -> None:
                 return actions
 
     assert anyio.run(main, backend="trio") == ["rejected", "issued", "kept"]
+
+
+# -- 6. a folder locked by another process ---------------------------------------------
+
+HOLDER = """
+import sys, anyio
+from pathlib import Path
+from sectigo_iot.lifecycle._folder import folder_lock
+
+async def main(folder):
+    async with folder_lock(Path(folder), lambda: None, wait=5):
+        print("locked", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
+
+anyio.run(main, sys.argv[1])
+"""
+
+
+@contextlib.contextmanager
+def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``folder``'s lock during the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
+async def test_a_locked_folder_says_who_holds_it_and_gives_up_after_lock_timeout(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    import socket
+
+    from sectigo_iot.lifecycle import FolderLockedError, LockHolder
+
+    told: list[tuple[Path, LockHolder]] = []
+    with held_lock(tmp_path) as holder:
+        with pytest.raises(FolderLockedError) as caught:
+            await ensure_certificate(
+                sectigo_client,
+                SPEC,
+                tmp_path,
+                lock_timeout=0.3,
+                on_lock_wait=lambda folder, who: told.append((folder, who)),
+            )
+        [result] = await renew_due(sectigo_client, [tmp_path], lock_timeout=0)
+    assert [(folder, who.pid, who.host) for folder, who in told] == [
+        (tmp_path, holder.pid, socket.gethostname())
+    ]
+    assert caught.value.holder.pid == holder.pid
+    assert f"locked by pid {holder.pid}" in str(caught.value) and "0.3 s" in str(caught.value)
+    assert isinstance(result.error, FolderLockedError)
+    assert sum(sectigo_emulator.stats.requests.values()) == 0  # nothing sent while locked
+    # released: the folder is worked on, and the lock names its new holder
+    assert (await ensure_certificate(sectigo_client, SPEC, tmp_path, lock_timeout=0)).action == (
+        "issued"
+    )
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
