@@ -45,6 +45,7 @@ from _measure_http import (
     measure_download,
     measure_issue,
 )
+from _measure_lifecycle import measure_lifecycle_keep
 from _measure_probes import (
     measure_bomb_rss,
     measure_download_rss,
@@ -75,6 +76,7 @@ __all__ = [
     "measure_emulator_scale",
     "measure_hostile_inputs",
     "measure_issue",
+    "measure_lifecycle_keep",
     "measure_startup",
     "run",
 ]
@@ -179,6 +181,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
         ("hostile_input_worst_s",),
         lambda: measure_hostile_inputs(report.notes),
         label="hostile inputs",
+    )
+    _measure(
+        report,
+        ("lifecycle_keep_ratio",),
+        lambda: measure_lifecycle_keep(scale),
+        label="checking a certificate folder that is not due",
     )
     _measure(
         report,

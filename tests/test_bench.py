@@ -72,6 +72,11 @@ def test_bombs_are_refused_and_measured(report: Any) -> None:
     assert 0 <= value < 1024
 
 
+def test_lifecycle_keep_is_measured(report: Any) -> None:
+    # the measurement raises (an error in the report) unless the folder was kept each time
+    assert _positive(report.values["lifecycle_keep_ratio"])
+
+
 def test_cli_start_is_measured(report: Any) -> None:
     # the CLI is part of the [dev] install this test suite runs in
     assert _positive(report.values["cli_start_s"])
