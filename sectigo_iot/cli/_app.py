@@ -20,8 +20,9 @@ from ._settings import Settings
 __all__ = ["app"]
 
 _EPILOG = (
-    "Global options go before the command: sectigo [OPTIONS] COMMAND [ARGS]. "
-    "Output is JSON when stdout is not a terminal (or with --json), tables otherwise."
+    "Global options go before the command: sectigo [OPTIONS] COMMAND [ARGS] (--json and "
+    "--table may also follow it). Output is JSON when stdout is not a terminal (or with "
+    "--json), tables otherwise. Shell completion: see 'sectigo completion --help'."
     "\n\n"
     "A .env file in the working directory supplies SECTIGO_* and SIAS_* variables that "
     "the environment does not set (KEY=VALUE lines, no expansion; other keys are ignored)."

@@ -167,8 +167,14 @@ def _message(exc: BaseException) -> str:
 
 
 def with_hint(exc: BaseException, hint: str) -> CLIError:
-    """``exc`` reported as usual (same message and exit status), then ``hint``."""
-    return CLIError(f"{_message(_unwrap(exc))}; {hint}", exit_code_for(exc))
+    """A failure after a batch was made: ``exc`` reported as usual, then ``hint`` (how to
+    fetch the batch). Its status is the usual one, except that "nothing was sent" (2)
+    would be untrue: a file problem then ends with :attr:`ExitCode.KEPT_ASIDE`."""
+    code = exit_code_for(exc)
+    return CLIError(
+        f"{_message(_unwrap(exc))}; {hint}",
+        ExitCode.KEPT_ASIDE if code == ExitCode.USAGE else code,
+    )
 
 
 def in_flags(message: str) -> str:

@@ -107,6 +107,9 @@ def test_kept_aside_status_is_documented(cli: CLI) -> None:
     assert "7 create/upload --download: the batch was made, but a file was already there" in text
     assert "130 interrupted (Ctrl-C)" in text
     assert ExitCode.KEPT_ASIDE in EXIT_CODES and ExitCode.KEPT_ASIDE != ExitCode.USAGE
+    page = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    rows = {line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| ")}
+    assert {str(code) for code in EXIT_CODES} <= rows
 
 
 def test_download_refuses_an_existing_pem_folder_before_sending(cli: CLI) -> None:
