@@ -39,6 +39,8 @@ from _docblocks import (
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+#: the package under test (the installed one when the tests run from the sdist)
+PACKAGE = Path(importlib.import_module("sectigo_iot").__file__ or "").parent
 
 
 def _pages() -> list[Path]:
@@ -174,7 +176,7 @@ def test_the_reference_check_reads_each_modules_all_from_its_source() -> None:
     hook = _hook()
     for module in hook.REFERENCE_MODULES:
         exported = importlib.import_module(module).__all__
-        assert hook.public_names(DOCS.parent, module) == list(exported), module
+        assert hook.public_names(PACKAGE.parent, module) == list(exported), module
 
 
 def test_the_generated_cli_reference_covers_every_visible_command() -> None:
@@ -191,7 +193,7 @@ def test_the_generated_cli_reference_covers_every_visible_command() -> None:
 def test_every_error_attribute_is_documented_where_the_class_declares_it() -> None:
     # The reference renders an attribute set only in __init__ as `operation = operation`;
     # declared in the class body with a docstring, it reads as documentation.
-    source = (DOCS.parent / "sectigo_iot" / "errors.py").read_text()
+    source = (PACKAGE / "errors.py").read_text()
     classes = [node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
     checked = 0
     for cls in classes:
