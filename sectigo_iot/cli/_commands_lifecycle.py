@@ -350,7 +350,7 @@ class _Renewal:
             "revoke_replaced": revoke_replaced,
             "force": force,
             "dry_run": dry_run,
-            "on_change": self.hook,
+            "on_change": self._deploy if self.hook else None,
             "wait_timeout": timeout,
             "lock_timeout": lock_timeout,
             "on_lock_wait": _say_waiting,
@@ -382,9 +382,12 @@ class _Renewal:
             reports.append(report)
             _show(out, report, single=single)
 
-        try:
+        async def shown_while_waiting(client: "SectigoClient") -> Report:
             with self._progress_display():
-                run(ctx, action, show)
+                return await action(client)
+
+        try:
+            run(ctx, shown_while_waiting, show)
         except KeyboardInterrupt:
             _tell_how_to_resume(ctx, self.folders)
             raise
@@ -405,6 +408,13 @@ class _Renewal:
                 yield
             finally:
                 self._status = None
+
+    async def _deploy(self, result: "CertificateResult") -> None:
+        """The deploy hook, with the progress display stopped: its output is its own."""
+        assert self.hook is not None
+        if self._status is not None:
+            self._status.stop()
+        await self.hook(result)
 
     def _show_progress(self, folder: Path, update: "WaitProgress") -> None:
         if self._status is not None:

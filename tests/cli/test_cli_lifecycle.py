@@ -7,6 +7,7 @@ it for one command with a hook on the emulators the CLI opens; elsewhere
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -385,3 +386,35 @@ def test_renew_given_aliases_of_one_folder_works_on_it_once(cli: CLI, tmp_path: 
     listing = cli.json("renew", "--before", "400d", *aliases)
     assert [(e["folder"], e["action"]) for e in listing] == [(str(folder), "renewed")]
     assert issued(cli) == 2
+
+
+def test_issue_shows_the_batch_progress_on_a_terminal_only(cli: CLI, tmp_path: Path) -> None:
+    import pty
+
+    env = {**os.environ, "SECTIGO_EMULATOR_DELAY": "2", "COLUMNS": "200"}
+    command = [sys.executable, "-m", "sectigo_iot.cli", "--emulator", "issue", "-a", "1", *NAMES]
+    main, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [*command, str(tmp_path / "tty")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written was read
+            while chunk := os.read(main, 65536):
+                shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0, shown
+    batch_id = json.loads(done.stdout)["batchId"]
+    assert f"{tmp_path / 'tty'}: batch {batch_id}: PROCESSING".encode() in shown
+
+    piped = subprocess.run(
+        [*command, str(tmp_path / "pipe")], cwd=tmp_path, env=env, capture_output=True, timeout=60
+    )
+    assert piped.returncode == 0 and b"PROCESSING" not in piped.stderr
