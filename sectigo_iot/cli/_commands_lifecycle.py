@@ -154,7 +154,8 @@ def _found_under(root: Path) -> list[Path]:
     if not root.is_dir():
         raise CLIError(f'path "{root}" is not a directory')
     try:
-        return sorted(path for path in root.iterdir() if (path / JOURNAL_NAME).is_file())
+        # any journal.json, even one that is no file: renew says what is wrong with it
+        return sorted(path for path in root.iterdir() if os.path.lexists(path / JOURNAL_NAME))
     except OSError as exc:
         raise CLIError(f"could not read {root}: {exc.strerror or exc}") from None
 
@@ -571,10 +572,11 @@ def renew(
     folders = list(dict.fromkeys(_real(folder) for folder in given))  # each real one once
     renewal.folders = folders
 
-    async def action(client: "SectigoClient") -> Report:
-        from ..lifecycle import JOURNAL_NAME, renew_due
+    from ..lifecycle import JOURNAL_NAME, renew_due
 
-        present = [folder for folder in folders if (folder / JOURNAL_NAME).is_file()]
+    present = [folder for folder in folders if os.path.lexists(folder / JOURNAL_NAME)]
+
+    async def action(client: "SectigoClient") -> Report:
         results = await renew_due(client, present, **options)
         by_folder = dict(zip(present, results, strict=True))
         return renewal.report(

@@ -418,3 +418,13 @@ def test_issue_shows_the_batch_progress_on_a_terminal_only(cli: CLI, tmp_path: P
         [*command, str(tmp_path / "pipe")], cwd=tmp_path, env=env, capture_output=True, timeout=60
     )
     assert piped.returncode == 0 and b"PROCESSING" not in piped.stderr
+
+
+def test_renew_names_a_journal_that_is_a_fifo(cli: CLI, tmp_path: Path) -> None:
+    folder = tmp_path / "certs" / "api"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "journal.json")
+    result = cli.emu("renew")  # found under the root, and refused at once
+    assert result.exit_code == 1
+    [entry] = json.loads(result.stdout)
+    assert entry["action"] == "failed" and "is a FIFO, not a regular file" in entry["error"]
