@@ -316,7 +316,12 @@ def _show_parameters(out: Output, found: "list[ProfileParameter]", profile_id: i
     ]
     out.result(
         to_json(found),
-        lambda o: o.table(columns, rows, title=f"Parameters of profile {profile_id}"),
+        lambda o: o.table(
+            columns,
+            rows,
+            title=f"Parameters of profile {profile_id}",
+            whole=("validationPattern",),  # a pattern is copied whole, spaces and all
+        ),
     )
 
 

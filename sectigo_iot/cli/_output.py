@@ -143,24 +143,26 @@ class Output:
 
         cells = [["" if cell is None else printable(cell) for cell in row] for row in rows]
         headers = [printable(column) for column in columns]
+        widest, longest_word = [], []
+        for index, header in enumerate(headers):
+            values = [header, *(row[index] for row in cells)]
+            widest.append(max(cell_len(value) for value in values))
+            keep = columns[index] in whole
+            parts = [part for value in values for part in ([value] if keep else value.split())]
+            longest_word.append(max((cell_len(part) for part in parts), default=0))
+        console = make_console(sys.stdout)
+        borders = 3 * len(headers) + 1  # a border and two spaces of padding per column
+        widths = _share(console.width - borders, widest, longest_word)
+        console.width = max(console.width, sum(widths) + borders)
         table = Table(
             title=Text(printable(title)) if title else None,
             title_justify="left",
             header_style="bold",
         )
-        needed = 1  # the left border; each column adds its padding and a border
-        for index, header in enumerate(headers):
-            values = [header, *(row[index] for row in cells)]
-            keep = columns[index] in whole
-            widest = max(
-                cell_len(part) for value in values for part in ([value] if keep else value.split())
-            )
-            table.add_column(Text(header), no_wrap=keep, min_width=widest)
-            needed += widest + 3
+        for header, width in zip(headers, widths, strict=True):
+            table.add_column(Text(header), width=width)
         for row in cells:
             table.add_row(*(Text(cell) for cell in row))
-        console = make_console(sys.stdout)
-        console.width = max(console.width, needed)
         console.print(table)
 
     def fields(self, pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
@@ -176,6 +178,18 @@ class Output:
         """One plain line on stdout (control characters escaped)."""
         sys.stdout.write(printable(text) + "\n")
         sys.stdout.flush()
+
+
+def _share(room: int, widest: list[int], least: list[int]) -> list[int]:
+    """Column widths: each column's widest value when all fit in ``room``; else each gets
+    at least ``least`` (its longest word) and the rest of the room goes to the columns
+    that wrap, in proportion to what they lack. The sum may exceed ``room``."""
+    if sum(widest) <= room:
+        return widest
+    spare = max(room - sum(least), 0)
+    lacking = [most - low for most, low in zip(widest, least, strict=True)]
+    total = sum(lacking) or 1
+    return [low + spare * lack // total for low, lack in zip(least, lacking, strict=True)]
 
 
 def note(text: str) -> None:

@@ -251,6 +251,25 @@ def test_serials_fingerprints_and_paths_are_never_split_at_80_columns(cli: CLI) 
         assert word in authorities.stdout, authorities.stdout
 
 
+@pytest.mark.parametrize("columns", [30, 60, 80, 400])
+def test_table_cells_wrap_only_between_words_and_whole_columns_never(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    from sectigo_iot.cli._output import Output
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    path = "/srv/certificates of the shop/api.example.com/fullchain.pem"
+    serial = "4ADDF011CD7E6AC24ADDF011CD7E6AC24ADDF011"
+    prose = "a reason that is long enough to need wrapping on a narrow terminal " * 2
+    Output(False).table(["folder", "serial", "detail"], [[path, serial, prose]], whole=("folder",))
+    lines = capsys.readouterr().out.splitlines()
+    assert any(path in line and serial in line for line in lines)
+    for word in prose.split():
+        assert any(f" {word} " in f" {line} " for line in lines), word
+    if columns >= 400:  # room enough: one row, nothing wrapped, within the terminal
+        assert len(lines) == 5 and max(map(len, lines)) <= columns
+
+
 def _every_command_path() -> list[list[str]]:
     from typer.main import get_command
 
