@@ -10,6 +10,7 @@ import typer
 
 from ._errors import CLIError
 from ._files import read_head, too_large
+from ._output import printable
 from ._secrets import remember_secret
 
 if TYPE_CHECKING:
@@ -83,7 +84,9 @@ def _load_unencrypted(path: Path, data: bytes) -> CertificateBundle:
 def _ask_password(path: Path) -> str:
     """A hidden prompt (a line of stdin when it is not a terminal)."""
     try:
-        value: str = typer.prompt(f"PKCS#12 password for {path.name}", hide_input=True, err=True)
+        value: str = typer.prompt(
+            f"PKCS#12 password for {printable(path.name)}", hide_input=True, err=True
+        )
     except typer.Abort:
         raise CLIError(
             f"{path} is password-protected: give --password or set SECTIGO_PKCS12_PASSWORD"

@@ -125,6 +125,9 @@ def _strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+PASSWORD = "s3cretpass"
+
+
 @pytest.fixture
 def batch_id(cli: CLI) -> int:
     """A ready batch, created before the server turns hostile."""
@@ -226,6 +229,13 @@ def test_file_names_and_contents_are_escaped(cli: CLI) -> None:
     assert shown.exit_code == 0, shown.stderr
     _assert_safe(shown.stdout)
     assert "evil \\x1b]0;x\\x07 [red] :smile: \\u202e.pem" in shown.stdout
+    # the password prompt names the file, escaped too
+    archive = cli.tmp / "certs" / "evil \x1b]0;x\x07 \u202e.zip"
+    (cli.tmp / created["zip"]).rename(archive)
+    prompted = cli.emu("--table", "inspect", str(archive), input=f"{PASSWORD}\n")
+    assert prompted.exit_code == 0, prompted.stderr
+    _assert_safe(prompted.stderr + prompted.stdout)
+    assert "PKCS#12 password for evil \\x1b]0;x\\x07 \\u202e.zip" in prompted.stderr
 
 
 # -- item 10: long identifiers whole at 80 columns; help fits 80 columns -------------------
