@@ -185,14 +185,21 @@ def create(
     name = batch_name or default_batch_name(domain)
 
     async def action(client: "SectigoClient") -> dict[str, Any]:
-        batch = await client.batches.create(
-            authority,
-            common_name=domain,
-            dns_names=extra_names,
-            pkcs12_password=password,
-            name=name,
-            params=params,
-        )
+        from ..errors import AmbiguousRequestError
+
+        try:
+            batch = await client.batches.create(
+                authority,
+                common_name=domain,
+                dns_names=extra_names,
+                pkcs12_password=password,
+                name=name,
+                params=params,
+            )
+        except AmbiguousRequestError:
+            if generated:  # the batch may exist: its files need this password
+                note(f"pkcs12 password (of the batch this create may have made): {password}")
+            raise
         if generated:  # only now: the password of a batch that exists
             note(f"pkcs12 password: {password}")
         return await finish(client, batch.batch_id, flow, password, batch=batch)

@@ -304,3 +304,19 @@ def test_no_resume_hint_for_a_rejected_batch(cli: CLI) -> None:
     result = cli.emu("-P", "85", *create_args("-c", "USA", "--download", "certs"))
     assert result.exit_code == 5
     assert "finish with" not in error_line(result)
+
+
+def test_generated_password_is_printed_when_the_create_may_have_happened(cli: CLI) -> None:
+    """An ambiguous create (reply lost, lookup failed) may have made the batch: its
+    files will need the password, so it is printed, saying so."""
+    path = "/api/v1/batches/createSingleCertBatch"
+    cli.hooks.append(lambda e: e.inject("PUT", path, "error", status=503))
+    cli.hooks.append(lambda e: e.inject("GET", "/api/v1/batches", "error", status=400, times=9))
+    result = cli.emu("create", "-a", "1", "-d", "example.com")
+    assert result.exit_code == 1, result.stderr
+    lines = result.stderr.splitlines()
+    (shown,) = [line for line in lines if line.startswith("pkcs12 password")]
+    assert shown.startswith("pkcs12 password (of the batch this create may have made): ")
+    line = error_line(result)
+    assert "new certs for example.com (" in line  # the name to look for
+    assert not PYTHON_NAMES.search(line), line
