@@ -39,6 +39,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure_emulator_scale import measure_emulator_scale
+from _measure_find import measure_find
 from _measure_http import (
     measure_call_overhead,
     measure_concurrent,
@@ -74,6 +75,7 @@ __all__ = [
     "measure_download_rss",
     "measure_emulator_rps",
     "measure_emulator_scale",
+    "measure_find",
     "measure_hostile_inputs",
     "measure_issue",
     "measure_lifecycle_keep",
@@ -187,6 +189,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
         ("lifecycle_keep_ratio",),
         lambda: measure_lifecycle_keep(scale),
         label="checking a certificate folder that is not due",
+    )
+    _measure(
+        report,
+        ("find_ratio",),
+        lambda: measure_find(scale, report.notes),
+        label="certificates.find with 10,000 matches",
     )
     _measure(
         report,

@@ -22,6 +22,7 @@ __all__ = [
     "RedactingFilter",
     "SecretRegistry",
     "get_logger",
+    "may_need_redaction",
     "redact",
     "register_secret",
 ]
@@ -42,6 +43,10 @@ _PATTERNS = (
         r"authorization|secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
     ),
 )
+
+#: every text a pattern of _PATTERNS matches holds one of these, once lower-cased
+#: (ASCII): keep them in step with the patterns
+_PATTERN_MARKERS = ("eyj", "bearer", "password", "passphrase", "token", "authorization", "secret")
 
 _live: weakref.WeakSet[SecretRegistry] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -106,6 +111,12 @@ class SecretRegistry:
         pattern = self._pattern
         return pattern.sub(REDACTED, text) if pattern is not None else text
 
+    def occurs_in(self, text: str) -> bool:
+        """Whether one of this registry's secrets occurs in ``text``."""
+        with self._lock:
+            secrets = [*self._recent, self._password]
+        return any(secret and secret in text for secret in secrets)
+
     def __len__(self) -> int:
         return len(self._recent) + bool(self._password)
 
@@ -145,6 +156,20 @@ def redact(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + REDACTED, text)
     return text
+
+
+def may_need_redaction(text: str) -> bool:
+    """False only when :func:`redact` leaves ``text``, and every part of it, unchanged:
+    it is ASCII and holds no live secret and no marker of a secret-looking pattern. A
+    fast test for large bodies (a few string searches instead of a redaction per value)."""
+    if not text.isascii():  # case-insensitive matching beyond ASCII: left to redact
+        return True
+    lowered = text.lower()
+    if any(marker in lowered for marker in _PATTERN_MARKERS):
+        return True
+    with _live_lock:
+        registries = list(_live)
+    return any(registry.occurs_in(text) for registry in registries)
 
 
 class RedactingFilter(logging.Filter):

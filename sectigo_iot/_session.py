@@ -17,7 +17,7 @@ from attrs import frozen
 
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
-from ._logging import SecretRegistry, get_logger, redact
+from ._logging import SecretRegistry, get_logger, may_need_redaction, redact
 from ._net import environment_proxy, is_loopback
 from ._version import __version__
 from .auth import TokenManager, TokenStore
@@ -273,10 +273,13 @@ class Session:
             return None
         decoded = reply.json()
         _raise_if_error_body(decoded, reply)
-        try:
-            decoded = _redact_json(decoded)
-        except RecursionError:
-            raise InvalidResponseError("the JSON body is nested too deeply", path=path) from None
+        if _may_hold_secrets(reply.content):
+            try:
+                decoded = _redact_json(decoded)
+            except RecursionError:
+                raise InvalidResponseError(
+                    "the JSON body is nested too deeply", path=path
+                ) from None
         if cast_to is object:
             return decoded
         if cast_to is int:
@@ -458,6 +461,13 @@ async def _read_capped(response: httpx.Response) -> bytes:
     chunks: list[bytes] = []
     await read_body(response, response.request.url.path, limit=MAX_BODY_BYTES, write=chunks.append)
     return b"".join(chunks)
+
+
+def _may_hold_secrets(body: bytes) -> bool:
+    """Whether a value of this JSON body may need redaction. In an ASCII body without
+    a backslash (no escapes) every string value appears as it is, so a body that
+    :func:`may_need_redaction` clears has no value that redaction would change."""
+    return b"\\" in body or not body.isascii() or may_need_redaction(body.decode("ascii"))
 
 
 def _redact_json(value: Any) -> Any:

@@ -55,6 +55,11 @@ def test_ratios_are_positive(report: Any) -> None:
         assert _positive(report.values[key]), (key, report.values[key])
 
 
+def test_find_ratio_is_measured_on_10000_certificates(report: Any) -> None:
+    assert _positive(report.values["find_ratio"])
+    assert report.notes["find_ratio"].startswith("10,000 certificates: SDK ")
+
+
 def test_one_refresh_per_burst(report: Any) -> None:
     assert report.values["concurrent_refreshes"] == 1
 

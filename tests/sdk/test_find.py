@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
 from sectigo_iot import InvalidInputError
+from sectigo_iot._session import decode
 from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import FindCertificateResponse
+from sectigo_iot.resources.certificates import _plain_items
 
 P12 = "find-test-p12-pass"
 
@@ -53,3 +59,93 @@ async def test_a_common_name_that_is_not_text_is_refused(sectigo_emulator: Emula
         with pytest.raises(InvalidInputError, match="common_name"):
             await client.certificates.find(common_name=b"x.example")  # type: ignore[arg-type]
     assert sum(sectigo_emulator.stats.requests.values()) == 0
+
+
+# -- the fast path for large answers gives exactly what the converter gives ------------
+
+FIND = "https://iot.sectigo.com/api/v1/certificates/find"
+ITEM = {
+    "deviceId": "42",
+    "commonName": "a.example.com",
+    "serialNumber": "0A1B",
+    "creationDate": "2020-12-10T16:35:32.805+0000",
+    "status": "READY_FOR_DOWNLOAD",
+}
+
+
+def converted(body: dict[str, Any]) -> tuple[list[Any], int]:
+    found = decode(body, FindCertificateResponse, "/")
+    return found.items or [], found.total_count
+
+
+def fields(item: Any) -> tuple[Any, ...]:
+    date = item.creation_date
+    return (
+        item.device_id,
+        item.common_name,
+        item.serial_number,
+        item.status,
+        date,
+        type(date),
+        getattr(date, "text", None),
+        item._unparsed_dates,
+    )
+
+
+PLAIN = [
+    {"totalCount": 1, "items": [ITEM]},
+    {"totalCount": 1, "items": [{**ITEM, "creationDate": "2024-03-01T12:05:02.52710041Z"}]},
+    {"totalCount": None, "items": [{**ITEM, "deviceId": None, "status": None}]},
+    {"items": [{"commonName": "only.example.com"}, {**ITEM, "extra": [1, 2]}]},
+    {"totalCount": 3, "items": None},
+    {"totalCount": 0},
+]
+#: shapes the fast path leaves to the converter
+OTHER = [
+    {"totalCount": 1, "items": [{**ITEM, "deviceId": 42}]},
+    {"totalCount": 1, "items": [{**ITEM, "creationDate": "10/12/2020"}]},
+    {"totalCount": 1, "items": [{**ITEM, "creationDate": ""}]},
+    {"totalCount": 1, "items": [{**ITEM, "creationDate": 1607618132}]},
+    {"totalCount": "2", "items": [ITEM]},
+    {"totalCount": 1, "items": [None, ITEM]},
+    {"totalCount": 1, "items": [{**ITEM, "status": 0}]},
+]
+
+
+@pytest.mark.parametrize("body", PLAIN)
+def test_the_fast_path_equals_the_converter(body: dict[str, Any]) -> None:
+    fast = _plain_items(copy.deepcopy(body))
+    assert fast is not None
+    items, total = converted(copy.deepcopy(body))
+    assert [fields(i) for i in fast[0]] == [fields(i) for i in items]
+    assert fast[1] == total
+
+
+@pytest.mark.parametrize("body", OTHER)
+def test_other_shapes_are_left_to_the_converter(body: dict[str, Any]) -> None:
+    assert _plain_items(copy.deepcopy(body)) is None
+
+
+async def test_ten_thousand_matches(client: Any, httpx_mock: Any, login: Any) -> None:
+    """10,000 certificates of one name: every one structured, as the converter would."""
+    login()
+    items = [
+        {**ITEM, "serialNumber": f"{i:08X}", "creationDate": f"2024-03-01T12:00:{i % 60:02d}Z"}
+        for i in range(10_000)
+    ]
+    httpx_mock.add_response(url=FIND, json={"totalCount": 10_000, "items": items})
+    found = await client.certificates.find(common_name="a.example.com")
+    assert len(found) == found.total_count == 10_000
+    expected, _ = converted({"items": items})
+    assert [fields(i) for i in found] == [fields(i) for i in expected]
+
+
+async def test_a_secret_echoed_in_a_large_answer_is_still_redacted(
+    client: Any, httpx_mock: Any, login: Any
+) -> None:
+    tokens = login()
+    items = [{**ITEM, "serialNumber": f"{i:08X}"} for i in range(1000)]
+    items[500] = {**ITEM, "status": f"odd {tokens['accessToken']}"}
+    httpx_mock.add_response(url=FIND, json={"totalCount": 1000, "items": items})
+    found = await client.certificates.find(common_name="a.example.com")
+    assert found[500].status == "odd ***" and found[499].status == "READY_FOR_DOWNLOAD"
