@@ -87,7 +87,12 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty 
 
 @frozen(kw_only=True)
 class WaitProgress:
-    """What ``batches.wait`` saw on one poll, passed to its ``on_progress`` callback."""
+    """What ``batches.wait`` saw on one poll, passed to its ``on_progress`` callback.
+
+    ``info`` holds the certificates counted by state: as the batch detail tells them
+    (its ``size``, ``active`` flag and status), or from ``processing_info`` when the
+    status could not tell.
+    """
 
     batch: Batch
     status: str
