@@ -92,7 +92,7 @@ async def test_counts_follow_every_insert_and_survive_a_restart(tmp_path: Path) 
         assert emulator.licenses_used == 5
 
 
-async def test_a_batch_still_processing_is_not_counted_as_issued(emu: Emulator) -> None:
+async def test_a_batch_still_processing_is_not_counted_as_issued() -> None:
     with Emulator(key_type="ec-p256", processing_delay=60) as slow:
         async with authed(slow) as http:
             await create_id(http)
