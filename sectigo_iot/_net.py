@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 from urllib.parse import urlsplit
@@ -53,7 +52,7 @@ def environment_proxy(base_url: str) -> str | None:
             f"the proxy in {name} ({shown}) cannot be used: give an http://, https:// or "
             f"socks5:// proxy URL, unset {name}, or pass trust_env=False to use no proxy"
         )
-    if scheme.startswith("socks") and importlib.util.find_spec("socksio") is None:
+    if scheme.startswith("socks") and not _has_socksio():
         raise InvalidInputError(
             f"the proxy in {name} ({shown}) is a SOCKS proxy, which needs the optional "
             f"package socksio: pip install 'httpx[socks]'; or unset {name}, or pass "
@@ -84,6 +83,12 @@ def _no_proxy_for(host: str) -> bool:
         if entry == "*" or (entry and (host == entry or host.endswith(f".{entry}"))):
             return True
     return False
+
+
+def _has_socksio() -> bool:
+    import importlib.util  # on first use: only a SOCKS proxy needs it
+
+    return importlib.util.find_spec("socksio") is not None
 
 
 def _port(url: str) -> int | None:
