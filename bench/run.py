@@ -187,7 +187,7 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
     _measure(
         report,
         ("lifecycle_keep_ratio",),
-        lambda: measure_lifecycle_keep(scale),
+        lambda: measure_lifecycle_keep(scale, report.notes),
         label="checking a certificate folder that is not due",
     )
     _measure(

@@ -83,9 +83,10 @@ at the next one, and an attempt cut short (crash, reboot) is finished, not repea
 Credentials come from the environment or a .env file in the working directory.
 
 \b
-cron (crontab -e), credentials and SECTIGO_CERTS_ROOT in /etc/sectigo/.env (0600):
+cron (crontab -e), with the credentials and SECTIGO_CERTS_ROOT in
+/etc/sectigo/.env (0600) and the reload command in /etc/sectigo/deploy (0700):
   PATH=/usr/local/bin:/usr/bin:/bin
-  17 3,15 * * * cd /etc/sectigo && sectigo renew --deploy-hook 'systemctl reload nginx'
+  17 3,15 * * * cd /etc/sectigo && sectigo renew --deploy-hook ./deploy
 
 \b
 systemd, /etc/systemd/system/sectigo-renew.service:
@@ -94,7 +95,8 @@ systemd, /etc/systemd/system/sectigo-renew.service:
   [Service]
   Type=oneshot
   EnvironmentFile=/etc/sectigo/credentials
-  ExecStart=/usr/local/bin/sectigo renew --deploy-hook 'systemctl reload nginx'
+  ExecStart=/usr/local/bin/sectigo renew \\
+      --deploy-hook 'systemctl reload nginx'
 and /etc/systemd/system/sectigo-renew.timer:
   [Timer]
   OnCalendar=*-*-* 03,15:17

@@ -267,7 +267,7 @@ def load_live(folder: Path) -> LiveState:
     Reads only; the key is checked against the certificate by comparing public keys.
     LifecycleError when the layout is not this module's (see the module docstring).
     """
-    x509, serialization, UnsupportedAlgorithm, CertificateBundle = _crypto()
+    _, serialization, UnsupportedAlgorithm, CertificateBundle = _crypto()
     live = os.path.join(folder, LIVE)
     try:
         target = os.readlink(live)
@@ -294,7 +294,7 @@ def load_live(folder: Path) -> LiveState:
     if pem["fullchain.pem"] != pem["cert.pem"] + pem["chain.pem"]:
         return LiveState(version, None, "cert.pem or chain.pem disagrees with fullchain.pem")
     try:
-        certificates = x509.load_pem_x509_certificates(pem["fullchain.pem"])
+        certificates = _certificates(pem["fullchain.pem"])
         key = serialization.load_pem_private_key(
             pem["key.pem"], None, unsafe_skip_rsa_key_validation=True
         )
@@ -304,8 +304,7 @@ def load_live(folder: Path) -> LiveState:
             chain=tuple(certificates[1:]),
             source=directory,
         )
-        # parsed now (and kept by cryptography), so that damage shows here
-        bundle.certificate.extensions, bundle.not_after  # noqa: B018
+        bundle.not_after  # noqa: B018 (parsed now, so that damage shows here)
         matches = _key_matches(bundle)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return LiveState(version, None, f"unreadable files ({exc})")
@@ -416,6 +415,17 @@ def _replace_link(folder: Path, name: str, target: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+@functools.lru_cache(maxsize=64)
+def _certificates(pem: bytes) -> tuple[Any, ...]:
+    """The certificates of ``pem``, parsed once per content: folders are checked often
+    and their certificates (public, immutable once parsed) rarely change."""
+    x509 = _crypto()[0]
+    certificates = tuple(x509.load_pem_x509_certificates(pem))
+    for certificate in certificates:
+        certificate.extensions  # noqa: B018 (parsed now, and kept by cryptography)
+    return certificates
 
 
 @functools.lru_cache(maxsize=1)
