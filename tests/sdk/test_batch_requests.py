@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from support import BASE
@@ -53,19 +54,25 @@ async def fill(emulator: Emulator, count: int, name: str = "someone else's") -> 
 # -- wait and download ---------------------------------------------------------------
 
 
-async def test_create_wait_download_takes_polls_plus_two_requests(
-    emulator: Emulator, tmp_path: Path
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_create_wait_download_takes_polls_plus_two_requests(
+    emulator: Emulator, tmp_path: Path, backend: str
 ) -> None:
     polls: list[WaitProgress] = []
-    async with client_of(emulator) as client:
-        await client.authenticate()
-        batch = await client.batches.create(1, common_name="a.example.com", pkcs12_password=P12)
-        ready = await client.batches.wait(batch.batch_id, on_progress=polls.append)
-        archive = await client.batches.download(ready.batch_id, tmp_path)
+
+    async def issue() -> Path:
+        async with client_of(emulator) as client:
+            await client.authenticate()
+            batch = await client.batches.create(1, common_name="a.example.com", pkcs12_password=P12)
+            ready = await client.batches.wait(batch.batch_id, on_progress=polls.append)
+            return await client.batches.download(ready.batch_id, tmp_path)
+
+    archive = anyio.run(issue, backend=backend)
+    batch_id = int(archive.stem)
     assert archive.stat().st_size > 0
     assert len(polls) >= 3  # 1 s, 1.5 s, 2.25 s... until the 5 s of processing are over
     assert api_requests(emulator) == len(polls) + 2
-    assert emulator.stats.requests[f"GET /api/v1/batches/{batch.batch_id}/processing_info"] == 0
+    assert emulator.stats.requests[f"GET /api/v1/batches/{batch_id}/processing_info"] == 0
 
 
 async def test_download_of_a_batch_not_seen_ready_checks_it_first(
