@@ -45,14 +45,15 @@ class Flow:
     #: the PKCS#12 password is needed to write PEM files (batches made by ``create``)
     encrypted: bool = False
 
-    def resume_command(self, batch_id: int) -> str:
-        """The command that finishes this flow for ``batch_id`` in a later run."""
+    def resume_command(self, batch_id: int, *, force: bool = False) -> str:
+        """The command that finishes this flow for ``batch_id`` in a later run (with
+        ``--force``: replacing what this run wrote)."""
         if self.download is None:
             return f"sectigo batches -i {batch_id} --wait"
         command = f"sectigo download -i {batch_id} -o {_quoted(self.download)} --wait"
         if self.pem:
             command += " --pem -p PASSWORD" if self.encrypted else " --pem"
-        return command
+        return command + (" --force" if force else "")
 
 
 def _quoted(path: Path) -> str:
@@ -84,16 +85,31 @@ async def finish(
     result: dict[str, Any] = {"batch": batch}
     if not (flow.wait or flow.download is not None):
         return result
-    hint = f"batch {batch_id} exists; finish with `{flow.resume_command(batch_id)}`"
-    set_resume_hint(hint)
+    set_resume_hint(_finish_with(flow, batch_id, result))
     try:
         await _finish(client, batch_id, flow, password, result)
     except BatchError:  # rejected or failed: nothing to fetch later
         raise
     except Exception as exc:
-        raise with_hint(exc, hint) from exc
+        raise with_hint(exc, _finish_with(flow, batch_id, result)) from exc
     set_resume_hint(None)
     return result
+
+
+def _finish_with(flow: Flow, batch_id: int, result: dict[str, Any]) -> str:
+    """How to finish the flow after a failure, given what ``result`` holds so far."""
+    saved = result.get("zip")
+    if saved is None:
+        return f"batch {batch_id} exists; finish with `{flow.resume_command(batch_id)}`"
+    folder = flow.download
+    if (
+        folder is not None
+        and Path(saved) == folder / f"{batch_id}.zip"
+        and not (flow.pem and _taken(folder / str(batch_id)))
+    ):
+        command = flow.resume_command(batch_id, force=True)  # replaces only its own ZIP
+        return f"batch {batch_id} exists, its ZIP is {saved}; finish with `{command}`"
+    return f"batch {batch_id} exists, its ZIP is {saved}"
 
 
 async def _finish(
@@ -113,6 +129,7 @@ async def _finish(
     aside: list[dict[str, str]] = []
     archive = await _download(client, batch_id, flow, aside)
     result["zip"] = str(archive)
+    set_resume_hint(_finish_with(flow, batch_id, result))
     if flow.pem:
         from ..certs import open_batch_zip
 

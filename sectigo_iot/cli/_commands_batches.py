@@ -380,7 +380,7 @@ def download(
         pem=pem,
         timeout=timeout,
         force=force,
-        encrypted=bool(password),
+        encrypted=pem,  # a hint names -p: most PEM downloads are of create batches
     )
     run(
         ctx,

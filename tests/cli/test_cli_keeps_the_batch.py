@@ -320,3 +320,18 @@ def test_generated_password_is_printed_when_the_create_may_have_happened(cli: CL
     line = error_line(result)
     assert "new certs for example.com (" in line  # the name to look for
     assert not PYTHON_NAMES.search(line), line
+
+
+def test_pem_without_the_password_keeps_the_zip_and_says_how_to_finish(cli: CLI) -> None:
+    batch_id = cli.create()
+    result = cli.emu("download", "-i", str(batch_id), "-o", "out", "--pem")
+    assert result.exit_code == 1, result.stderr
+    assert "is password-protected" in result.stderr
+    line = error_line(result)
+    command = f"sectigo download -i {batch_id} -o out --wait --pem -p PASSWORD --force"
+    assert line.endswith(
+        f"batch {batch_id} exists, its ZIP is out/{batch_id}.zip; finish with `{command}`"
+    )
+    finish = cli.emu(*command.split()[1:-3], "-p", PASSWORD, "--force")
+    assert finish.exit_code == 0, finish.stderr
+    assert (cli.tmp / "out" / str(batch_id) / "key.pem").is_file()
