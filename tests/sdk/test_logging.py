@@ -8,6 +8,8 @@ import weakref
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support import BASE, Clock, token_pair
 
 from sectigo_iot import InvalidInputError
@@ -16,6 +18,7 @@ from sectigo_iot._logging import (
     MIN_SECRET_LENGTH,
     SecretRegistry,
     get_logger,
+    may_need_redaction,
     redact,
     register_secret,
 )
@@ -177,3 +180,50 @@ async def test_a_collected_client_is_forgotten(make_client: Any) -> None:
     del client
     gc.collect()
     assert redact("collected-client-pw") == "collected-client-pw"
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "eyJ",
+        "hbGc",
+        ".",
+        "Bearer ",
+        "bearer\t",
+        "pass",
+        "word",
+        "phrase",
+        "PASSWORD",
+        "=",
+        ": ",
+        '"',
+        "access_",
+        "Token",
+        "secret",
+        "Authorization",
+        "pkcs12_",
+        "abc123",
+        " ",
+        ",",
+        "}",
+        "Zq8w7e6r5t4y",  # a live secret (added below)
+        "\u00e9",
+        "\u212a",  # the Kelvin sign: "k" to a case-insensitive match
+    ]
+)
+
+
+@given(st.lists(_FRAGMENTS, max_size=12).map("".join))
+def test_may_need_redaction_never_misses_what_redact_changes(text: str) -> None:
+    registry = SecretRegistry()
+    registry.add("Zq8w7e6r5t4y")
+    if redact(text) != text:
+        assert may_need_redaction(text)
+    del registry
+
+
+def test_may_need_redaction_clears_plain_text() -> None:
+    assert not may_need_redaction('{"serialNumber":"0A1B","status":"READY_FOR_DOWNLOAD"}')
+    registry = SecretRegistry()
+    registry.add("plain-secret-9")
+    assert may_need_redaction('{"status":"plain-secret-9"}')
+    assert may_need_redaction("caf\u00e9")  # beyond ASCII: left to redact
