@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .. import Batch, SectigoClient
     from ..certs import CertificateBundle
 
-__all__ = ["Flow", "default_batch_name", "end_if_aside", "finish", "written_lines"]
+__all__ = ["Flow", "default_batch_name", "end_if_aside", "finish", "taken", "written_lines"]
 
 #: how many other names are tried beside a target that is taken
 _MAX_ASIDE = 100
@@ -105,7 +105,7 @@ def _finish_with(flow: Flow, batch_id: int, result: dict[str, Any]) -> str:
     if (
         folder is not None
         and Path(saved) == folder / f"{batch_id}.zip"
-        and not (flow.pem and _taken(folder / str(batch_id)))
+        and not (flow.pem and taken(folder / str(batch_id)))
     ):
         command = flow.resume_command(batch_id, force=True)  # replaces only its own ZIP
         return f"batch {batch_id} exists, its ZIP is {saved}; finish with `{command}`"
@@ -190,12 +190,12 @@ def _write_bundles(
 
     wanted = folder / str(batch_id)
     for target in _candidates(wanted, flow.force):
-        if not flow.force and _taken(target):
+        if not flow.force and taken(target):
             continue
         try:
             written = _write_into(bundles, target, overwrite=flow.force)
         except InvalidInputError:
-            if flow.force or not _taken(target):
+            if flow.force or not taken(target):
                 raise
             continue  # files appeared meanwhile: the next folder
         if target != wanted:
@@ -204,11 +204,11 @@ def _write_bundles(
     raise _no_room(wanted)
 
 
-def _taken(folder: Path) -> bool:
-    """Whether ``folder`` is anything but missing or an empty directory."""
-    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+def taken(path: Path) -> bool:
+    """Whether ``path`` is anything but missing or an empty directory."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
         return True
-    return folder.is_dir() and any(folder.iterdir())
+    return path.is_dir() and any(path.iterdir())
 
 
 def _write_into(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._batch_flow import Flow, default_batch_name, end_if_aside, finish, written_lines
+from ._batch_flow import Flow, default_batch_name, end_if_aside, finish, taken, written_lines
 from ._errors import CLIError, check_id
 from ._files import prepare_folder
 from ._options import (
@@ -369,9 +369,12 @@ def download(
     if not outdir.strip():
         raise CLIError('directory "" does not exist')
     folder = Path(outdir)
-    taken = [folder / f"{batch_id}.zip"] + ([folder / str(batch_id)] if pem else [])
-    for target in taken:
-        if (target.exists() or target.is_symlink()) and not force:
+    archive, pem_folder = folder / f"{batch_id}.zip", folder / str(batch_id)
+    for target, there in (
+        (archive, archive.exists() or archive.is_symlink()),
+        (pem_folder, pem and taken(pem_folder)),
+    ):
+        if there and not force:
             raise CLIError(f"{target} already exists; use --force to replace it")
     remember_secret(password)
     flow = Flow(

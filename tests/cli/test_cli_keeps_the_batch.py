@@ -115,6 +115,7 @@ def test_kept_aside_status_is_documented(cli: CLI) -> None:
 def test_download_refuses_an_existing_pem_folder_before_sending(cli: CLI) -> None:
     batch_id = cli.create()
     (cli.tmp / "certs" / str(batch_id)).mkdir(parents=True)
+    (cli.tmp / "certs" / str(batch_id) / "cert.pem").write_text("an earlier certificate")
     sent = sum(cli.requests.values())
     result = cli.emu("download", "-i", str(batch_id), "-o", "certs", "--pem", "-p", PASSWORD)
     assert result.exit_code == 2
