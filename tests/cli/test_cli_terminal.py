@@ -24,23 +24,31 @@ from sectigo_iot.emulator import Emulator
 
 #: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
 #: C1 CSI, bidi override / isolate / marks, CR and backspace, a newline that would fake
-#: a row, Rich markup that crashed tables, an emoji code, and a fingerprint-like value
+#: a row, Rich markup that crashed tables, an emoji code, a fingerprint-like value, and a
+#: lone surrogate (a JSON escape no terminal can print)
 HOSTILE = (
     " shop [/prod] [bold red]x[/] :smile: 93:AB:4C"
     " \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202eevil\u202c \u2066iso\u2069 \u200f\u200e\u061c"
-    " fake\nrow |x| \r\x08 \x7f \u2028"
+    " fake\nrow |x| \r\x08 \x7f \u2028 \ud800"
 )
 #: none of these may reach the terminal raw
 RAW_CONTROLS = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\ud800-\udfff]"
 )
 #: the visible text that must print literally (not markup, not emoji)
 LITERAL = ("shop [/prod]", "[bold red]x[/]", ":smile:", "93:AB:4C")
 #: the escapes that must be shown instead
-ESCAPED = ("\\x1b]0;pwned\\x07", "\\x1b[2J", "\\x9b31m", "\\u202eevil\\u202c", "\\u2066iso\\u2069")
+ESCAPED = (
+    "\\x1b]0;pwned\\x07",
+    "\\x1b[2J",
+    "\\x9b31m",
+    "\\u202eevil\\u202c",
+    "\\u2066iso\\u2069",
+    "\\ud800",
+)
 #: JSON also escapes C1 and bidi characters (json.dumps does C0 itself)
 JSON_RAW = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\ud800-\udfff]"
 )
 
 
@@ -74,9 +82,9 @@ def hostile_server(emulator: Emulator, keep: frozenset[str] = frozenset()) -> No
         body = b"".join(chunks)
         kind = dict(start["headers"]).get(b"content-type", b"")
         if kind.startswith(b"application/json"):
-            body = json.dumps(_poison(json.loads(body), keep), ensure_ascii=False).encode()
+            body = json.dumps(_poison(json.loads(body), keep)).encode()  # \ud800 escaped
         elif kind.startswith(b"text/plain"):
-            body = (body.decode() + HOSTILE).encode()
+            body = (body.decode() + HOSTILE.replace("\ud800", "")).encode()
         headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
