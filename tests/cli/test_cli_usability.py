@@ -267,3 +267,15 @@ def test_bash_completion_script_completes_commands_and_flags(tmp_path: Path) -> 
     first, second = done.stdout.splitlines()
     assert first == "1:create"
     assert set(second[2:].split()) >= {"--common-name", "--serial-number", "--json", "--table"}
+
+
+# -- item 13: find -n with a Unicode name (the SDK normalizes it as create does) -------------
+
+
+@pytest.mark.parametrize("query", ["bücher.example", "BÜCHER.example", "xn--bcher-kva.example"])
+def test_find_by_a_unicode_name_finds_what_create_issued(cli: CLI, query: str) -> None:
+    cli.ok(*create_args(domain="bücher.example"))
+    found = cli.json("find", "-n", query)
+    assert [item["commonName"] for item in found["items"]] == ["xn--bcher-kva.example"]
+    table = cli.emu("--table", "find", "-n", query)
+    assert "xn--bcher-kva.example" in table.stdout
