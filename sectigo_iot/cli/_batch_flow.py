@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import typer
 
-from ..errors import BatchError
+from ..errors import BatchFailedError, BatchRejectedError
 from ._errors import ExitCode, with_hint
 from ._output import note
 from ._progress import progress
@@ -88,7 +88,7 @@ async def finish(
     set_resume_hint(_finish_with(flow, batch_id, result))
     try:
         await _finish(client, batch_id, flow, password, result)
-    except BatchError:  # rejected or failed: nothing to fetch later
+    except (BatchRejectedError, BatchFailedError):  # nothing to fetch later
         raise
     except Exception as exc:
         raise with_hint(exc, _finish_with(flow, batch_id, result)) from exc

@@ -336,3 +336,14 @@ def test_pem_without_the_password_keeps_the_zip_and_says_how_to_finish(cli: CLI)
     finish = cli.emu(*command.split()[1:-3], "-p", PASSWORD, "--force")
     assert finish.exit_code == 0, finish.stderr
     assert (cli.tmp / "out" / str(batch_id) / "key.pem").is_file()
+
+
+def test_a_wait_timeout_after_the_create_says_how_to_finish(cli: CLI) -> None:
+    result = cli.emu(
+        *create_args("--download", "certs", "--timeout", "0.2"),
+        env={"SECTIGO_EMULATOR_DELAY": "600"},
+    )
+    assert result.exit_code == 3
+    assert error_line(result).endswith(
+        "batch 10001 exists; finish with `sectigo download -i 10001 -o certs --wait`"
+    )
