@@ -2,6 +2,11 @@
 
 import sys
 
-from .cli import main
+try:
+    from .cli import main
+except ModuleNotFoundError as exc:  # the extra is missing: say so in one line
+    if exc.name not in ("typer", "rich"):
+        raise
+    sys.exit(f'error: the sectigo command needs {exc.name}: pip install "sectigo-iot[cli]"')
 
 sys.exit(main())

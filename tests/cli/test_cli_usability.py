@@ -212,6 +212,18 @@ def test_python_m_sectigo_iot_runs_the_cli(cli: CLI) -> None:
     assert json.loads(done.stdout) == {"ordered": 10, "issued": 0}
 
 
+def test_python_m_sectigo_iot_without_the_cli_extra_says_what_to_install() -> None:
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['typer'] = None  # as if the cli extra were not installed\n"
+        "sys.argv = ['sectigo', '--version']\n"
+        "runpy.run_module('sectigo_iot', run_name='__main__')\n"
+    )
+    done = _run(sys.executable, "-c", code)
+    assert done.returncode == 1
+    assert done.stderr == 'error: the sectigo command needs typer: pip install "sectigo-iot[cli]"\n'
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_prints_a_script_for_each_shell(cli: CLI, shell: str) -> None:
     result = cli("completion", shell)
