@@ -317,9 +317,13 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
         return self._target.tokens
 
     authenticate = blocking(SectigoClient.authenticate)
+    """Log in with the password now, replacing any tokens held or stored (blocking)."""
     ensure_authenticated = blocking(SectigoClient.ensure_authenticated)
+    """Hold a usable access token: keep it, refresh it, or log in, as needed (blocking)."""
     load_tokens = blocking(SectigoClient.load_tokens)
+    """Read the stored tokens (if any) without contacting the server (blocking)."""
     logout = blocking(SectigoClient.logout)
+    """Forget the tokens held and stored for this host and user (blocking)."""
 
     def run(
         self,

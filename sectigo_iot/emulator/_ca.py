@@ -146,6 +146,11 @@ class CertificateAuthority:
     is that root. The emulator's own CA is a root and an intermediate, like Sectigo's.
     """
 
+    certificate: x509.Certificate
+    """The CA certificate that signs the leaves."""
+    chain: tuple[x509.Certificate, ...]
+    """The certificates above ``certificate``, up to the self-signed root."""
+
     def __init__(
         self,
         key: PrivateKey,

@@ -148,6 +148,29 @@ def _check_option(name: str, value: int | None, kind: str, kinds: tuple[str, ...
 class Fault:
     """One injected fault; it applies to ``times`` matching requests, then expires."""
 
+    method: str
+    """The HTTP method it applies to (upper case), or ``*`` for any."""
+    path: str
+    """The request path it applies to: ``{id}`` matches one path segment, ``*`` anything."""
+    kind: str
+    """What it does: one of ``FAULT_KINDS``."""
+    remaining: int
+    """How many more matching requests it applies to."""
+    hits: int
+    """How many requests it has applied to so far."""
+    seconds: float
+    """How long a ``delay``, ``delay_after`` or ``stall`` lasts."""
+    status: int
+    """The status of an ``error`` reply."""
+    retry_after: int
+    """The ``Retry-After`` seconds of a ``rate_limit`` reply."""
+    message: str
+    """The message of an ``error`` reply's body."""
+    keep_bytes: int | None
+    """For the faults that cut a body: how many bytes of it are sent first."""
+    inflate_to: int | None
+    """For ``gzip``: the size the compressed body inflates to."""
+
     def __init__(
         self,
         method: str,
