@@ -33,7 +33,7 @@ from ._options import (
     WaitTimeoutOption,
     value_option,
 )
-from ._output import Output, isatty, note
+from ._output import Output, isatty, make_console, note
 from ._run import output_of, run
 from ._secrets import scrub_text
 
@@ -308,7 +308,12 @@ def _show(out: Output, report: Report, *, single: bool) -> None:
         for entry in entries
     ]
     title = "dry run: nothing was sent or written" if any(e["dryRun"] for e in entries) else None
-    out.table(["folder", "action", "serial", "expires", "detail"], rows, title=title)
+    out.table(
+        ["folder", "action", "serial", "expires", "detail"],
+        rows,
+        title=title,
+        whole=("folder", "serial"),
+    )
 
 
 def _note(entry: dict[str, Any]) -> str:
@@ -402,9 +407,7 @@ class _Renewal:
         if not isatty(sys.stderr):
             yield
             return
-        from rich.console import Console
-
-        with Console(file=sys.stderr, markup=False, emoji=False).status("") as status:
+        with make_console(sys.stderr).status("") as status:
             status.stop()  # shown from the first poll on
             self._status = status
             try:
