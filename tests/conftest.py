@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _certs_helpers import make_csr
+
+from tests.certs.helpers import make_csr
 
 
 @pytest.fixture(scope="session")

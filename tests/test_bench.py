@@ -6,8 +6,6 @@ that every measurement runs and yields a value of the right kind.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import math
 import os
@@ -19,21 +17,14 @@ from typing import Any
 
 import pytest
 
+from tests.support import load_module
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sectigo_bench_run", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load_bench()
+    return load_module("sectigo_bench_run", BENCH)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +110,7 @@ def test_startup_baselines_see_only_an_install(
     absent: list[str],
 ) -> None:
     # the dev environment has click, rich, pytest...: the start-up baselines must not
-    startup = importlib.import_module("_measure_startup")  # bench/ is on sys.path now
+    startup = sys.modules[bench.measure_startup.__module__]
     startup.install_tree(tmp_path / "tree", startup.requirements_closure("sectigo-iot", extras))
     assert _importable(tmp_path / "tree", (*present, *absent)) == present
 

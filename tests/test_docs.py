@@ -22,12 +22,12 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _docblocks import (
+
+from tests._docblocks import (
     ANY_MARKER,
     KINDS,
     MARKER,
@@ -37,6 +37,7 @@ from _docblocks import (
     run_pytest_modules,
     subprocess_env,
 )
+from tests.support import load_module
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: the package under test (the installed one when the tests run from the sdist)
@@ -162,12 +163,7 @@ def test_the_go_migration_table_names_only_real_commands_and_flags() -> None:
 
 def _hook() -> Any:
     """docs/_hooks/cli_reference.py, the MkDocs hook, as a module."""
-    sys.path.insert(0, str(DOCS / "_hooks"))
-    try:
-        import cli_reference
-    finally:
-        sys.path.remove(str(DOCS / "_hooks"))
-    return cli_reference
+    return load_module("cli_reference", DOCS / "_hooks" / "cli_reference.py")
 
 
 def test_the_reference_check_reads_each_modules_all_from_its_source() -> None:

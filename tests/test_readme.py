@@ -15,7 +15,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _docblocks import MARKER, marked_blocks, run_programs, run_pytest_modules
+
+from tests._docblocks import MARKER, marked_blocks, run_programs, run_pytest_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -1,10 +1,11 @@
 """Toolkit fixtures: test PKIs made once per session by the tests' own builder
-(``_certs_helpers.make_pki``), independent of the code under test."""
+(``tests.certs.helpers.make_pki``), independent of the code under test."""
 
 from __future__ import annotations
 
 import pytest
-from _certs_helpers import PKI, make_pki
+
+from tests.certs.helpers import PKI, make_pki
 
 
 @pytest.fixture(scope="session")

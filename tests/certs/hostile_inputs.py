@@ -2,7 +2,7 @@
 
 Each :class:`HostileCase` names the bytes, the toolkit entry point they are given to and
 the typed error expected (``None``: the input is legal, at a limit, and must load). The
-catalogue serves ``tests/test_hostile_inputs.py`` (right error) and ``bench/_hostile.py``
+catalogue serves ``tests/certs/test_hostile_inputs.py`` (right error) and ``bench/_hostile.py``
 (time per case). Nothing binary is checked in; only cryptography and the standard
 library are used, so the module loads from the test suite and from the benchmark alike.
 """

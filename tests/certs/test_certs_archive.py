@@ -17,7 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _certs_helpers import (
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sectigo_iot.certs import CertificateBundle, load_pkcs12, open_batch_zip
+from sectigo_iot.certs._pkcs12_kdf import kdf_work
+from sectigo_iot.errors import InvalidArchiveError, PKCS12PasswordError, SectigoError
+from tests.certs.helpers import (
     FIXTURE_PASSWORD,
     FIXTURE_SHA256,
     FIXTURE_ZIP,
@@ -27,14 +34,7 @@ from _certs_helpers import (
     pem,
     zip_bytes,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from support import needs_openssl
-
-from sectigo_iot.certs import CertificateBundle, load_pkcs12, open_batch_zip
-from sectigo_iot.certs._pkcs12_kdf import kdf_work
-from sectigo_iot.errors import InvalidArchiveError, PKCS12PasswordError, SectigoError
+from tests.support import needs_openssl
 
 pytestmark = needs_openssl
 

@@ -8,17 +8,8 @@ from pathlib import Path
 
 import idna
 import pytest
-from _certs_helpers import (
-    TRISA_CONF,
-    make_csr,
-    mutations,
-    openssl,
-    openssl_ok,
-    pem_block,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from support import needs_openssl
 
 import sectigo_iot.certs._csr as csr_module
 from sectigo_iot.certs import (
@@ -30,6 +21,15 @@ from sectigo_iot.certs import (
     validate_domain,
 )
 from sectigo_iot.errors import InvalidCSRError, InvalidInputError
+from tests.certs.helpers import (
+    TRISA_CONF,
+    make_csr,
+    mutations,
+    openssl,
+    openssl_ok,
+    pem_block,
+)
+from tests.support import needs_openssl
 
 pytestmark = needs_openssl
 

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from _certs_helpers import (
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from sectigo_iot.certs import CertificateBundle, load_pem_bundle, write_pem
+from sectigo_iot.errors import InvalidInputError
+from tests.certs.helpers import (
     PKI,
     key_pem,
     mutations,
@@ -18,15 +25,8 @@ from _certs_helpers import (
     pem,
     pem_block,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from hostile_inputs import same_name_certificates
-from support import needs_openssl
-
-from sectigo_iot.certs import CertificateBundle, load_pem_bundle, write_pem
-from sectigo_iot.errors import InvalidInputError
+from tests.certs.hostile_inputs import same_name_certificates
+from tests.support import needs_openssl
 
 pytestmark = needs_openssl
 

@@ -7,12 +7,12 @@ outcome is checked, never the time, so a slow CI box cannot make these tests fla
 from __future__ import annotations
 
 import pytest
-from hostile_inputs import PASSWORD, HostileCase, catalogue
 
 from sectigo_iot.certs import CertificateBundle, load_pkcs12
 from sectigo_iot.certs._der import MAX_DEPTH, DERError, Reader
 from sectigo_iot.certs._pkcs12_kdf import MAX_PKCS12_ITERATIONS, kdf_work
 from sectigo_iot.errors import PKCS12PasswordError, SectigoError
+from tests.certs.hostile_inputs import PASSWORD, HostileCase, catalogue
 
 CASES = catalogue()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_support import CLI
+
+from tests.cli.helpers import CLI
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import re
 import zipfile
 
 import pytest
-from cli_support import CLI, create_args, documents, make_csr
-from support import EMULATOR_AUTHORITY
 
 from sectigo_iot.certs import open_batch_zip
+from tests.cli.helpers import CLI, create_args, documents, make_csr
+from tests.support import EMULATOR_AUTHORITY
 
 API_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 BATCH_FIELDS = {

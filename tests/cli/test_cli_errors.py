@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from _certs_helpers import make_csr
-from cli_support import CLI, create_args, error_line
 
 from sectigo_iot import errors
 from sectigo_iot.cli import EXIT_CODES, ExitCode, app, main
 from sectigo_iot.cli._errors import CLIError, exit_code_for
+from tests.certs.helpers import make_csr
+from tests.cli.helpers import CLI, create_args, error_line
 
 # -- the mapping, class by class --------------------------------------------------------
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from cli_support import CLI, create_args, error_line, make_csr, mode
 
 from sectigo_iot.certs import load_pem_bundle, open_batch_zip
 from sectigo_iot.emulator import Emulator
+from tests.cli.helpers import CLI, create_args, error_line, make_csr, mode
 
 # -- create / upload with --wait, --download, --pem ----------------------------------------
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import CLI, create_args, error_line, make_csr
 
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.cli import EXIT_CODES, ExitCode
 from sectigo_iot.cli._errors import in_flags
+from tests.cli.helpers import CLI, create_args, error_line, make_csr
 
 SECTIGO = [sys.executable, "-m", "sectigo_iot"]
 PASSWORD = "s3cretpass"

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import CLI, error_line, mode
 
 from sectigo_iot.cli._commands_lifecycle import parse_duration
+from tests.cli.helpers import CLI, error_line, mode
 
 DAY = 24 * 3600
 NAMES = ("-d", "api.example.com", "-d", "www.api.example.com")

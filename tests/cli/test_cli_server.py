@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import create_args
+
+from tests.cli.helpers import create_args
 
 # the console script of the installed package (python -m sectigo_iot.cli as a fallback)
 _SCRIPT = Path(sys.executable).parent / "sectigo"

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_support import CLI, error_line, make_csr, mode, record_bodies, rewrite_replies
 
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.cli._dotenv import dotenv_applied, parse_dotenv
+from tests.cli.helpers import CLI, error_line, make_csr, mode, record_bodies, rewrite_replies
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import CLI, create_args, error_line, rewrite_replies
 
 from sectigo_iot.emulator import Emulator
+from tests.cli.helpers import CLI, create_args, error_line, rewrite_replies
 
 #: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
 #: C1 CSI, bidi override / isolate / marks, CR and backspace, a newline that would fake

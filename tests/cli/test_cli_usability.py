@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import CLI, create_args
+
+from tests.cli.helpers import CLI, create_args
 
 PYTHON_M = [sys.executable, "-m", "sectigo_iot"]
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from _emulator_helpers import authed
 
 from sectigo_iot.emulator import Emulator
+from tests.emulator.helpers import authed
 
 
 @pytest.fixture

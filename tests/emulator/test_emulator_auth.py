@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _emulator_helpers import PASSWORD, USER, authed, create_id, login, raw_client, strict
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import ErrorBody
+from tests.emulator.helpers import PASSWORD, USER, authed, create_id, login, raw_client, strict
 
 
 def claims(token: str) -> dict[str, Any]:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from _certs_helpers import make_csr
-from _emulator_helpers import (
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
+from tests.certs.helpers import make_csr
+from tests.emulator.helpers import (
     CREATE,
     P12_PASSWORD,
     authed,
@@ -16,13 +23,6 @@ from _emulator_helpers import (
     unzip,
     upload,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
-
-from sectigo_iot.emulator import Emulator
-from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
 
 
 async def detail(http: httpx.AsyncClient, batch_id: int) -> Batch:

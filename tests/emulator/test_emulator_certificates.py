@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _emulator_helpers import create_id, strict
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from sectigo_iot.emulator import CertificateAuthority, Emulator
 from sectigo_iot.emulator._ca import new_private_key
 from sectigo_iot.models import ErrorBody, FindCertificateResponse
+from tests.emulator.helpers import create_id, strict
 
 FIND = "/api/v1/certificates/find"
 

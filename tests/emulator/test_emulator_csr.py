@@ -6,14 +6,14 @@ import json
 
 import httpx
 import pytest
-from _certs_helpers import make_csr
-from _emulator_helpers import UPLOAD, strict, unzip, upload, zip_of
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import Batch, BatchStatus, ErrorBody, ProcessingInfo
+from tests.certs.helpers import make_csr
+from tests.emulator.helpers import UPLOAD, strict, unzip, upload, zip_of
 
 
 def public_der(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -10,7 +10,10 @@ import zlib
 
 import httpx
 import pytest
-from _emulator_helpers import (
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import BatchStatus, ErrorBody
+from tests.emulator.helpers import (
     CREATE,
     assert_cut_short,
     authed,
@@ -22,9 +25,6 @@ from _emulator_helpers import (
     strict,
     unzip,
 )
-
-from sectigo_iot.emulator import Emulator
-from sectigo_iot.models import BatchStatus, ErrorBody
 
 
 async def stalled_read(

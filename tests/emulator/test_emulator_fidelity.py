@@ -16,21 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _certs_helpers import make_csr
-from _emulator_helpers import (
-    P12_PASSWORD,
-    authed,
-    create,
-    create_id,
-    openssl,
-    params,
-    strict,
-    unzip,
-    upload,
-)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from support import needs_openssl
 
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import (
@@ -41,6 +28,19 @@ from sectigo_iot.models import (
     ProfileParameter,
     strict_converter,
 )
+from tests.certs.helpers import make_csr
+from tests.emulator.helpers import (
+    P12_PASSWORD,
+    authed,
+    create,
+    create_id,
+    openssl,
+    params,
+    strict,
+    unzip,
+    upload,
+)
+from tests.support import needs_openssl
 
 # -- required parameters --------------------------------------------------------------
 

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _emulator_helpers import (
+
+from sectigo_iot.emulator import MAX_BODY_BYTES, Emulator
+from sectigo_iot.emulator._limits import MAX_JSON_DEPTH, decode_json
+from sectigo_iot.emulator._service import ApiError
+from sectigo_iot.models import ErrorBody
+from tests.emulator.helpers import (
     CREATE,
     JSON,
     PASSWORD,
@@ -31,11 +36,6 @@ from _emulator_helpers import (
     strict,
     upload,
 )
-
-from sectigo_iot.emulator import MAX_BODY_BYTES, Emulator
-from sectigo_iot.emulator._limits import MAX_JSON_DEPTH, decode_json
-from sectigo_iot.emulator._service import ApiError
-from sectigo_iot.models import ErrorBody
 
 MIB = 1024 * 1024
 HUGE = 300 * MIB

@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _certs_helpers import make_csr
-from _emulator_helpers import (
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import Batch
+from tests.certs.helpers import make_csr
+from tests.emulator.helpers import (
     P12_PASSWORD,
     authed,
     create,
@@ -16,13 +22,7 @@ from _emulator_helpers import (
     unzip,
     upload,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from support import needs_openssl
-
-from sectigo_iot.emulator import Emulator
-from sectigo_iot.models import Batch
+from tests.support import needs_openssl
 
 pytestmark = needs_openssl
 

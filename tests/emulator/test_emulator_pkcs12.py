@@ -9,19 +9,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _certs_helpers import FIXTURE_PASSWORD, FIXTURE_ZIP
-from _emulator_helpers import P12_PASSWORD, authed, create, openssl, params, strict, unzip
 from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import RC2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
-from support import needs_openssl
 
 from sectigo_iot.certs import load_pkcs12, open_batch_zip
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.emulator._ca import CertificateAuthority, new_private_key
 from sectigo_iot.emulator._pkcs12 import legacy_pkcs12, pkcs12_bytes, rc2_cbc_encrypt
 from sectigo_iot.models import Batch
+from tests.certs.helpers import FIXTURE_PASSWORD, FIXTURE_ZIP
+from tests.emulator.helpers import P12_PASSWORD, authed, create, openssl, params, strict, unzip
+from tests.support import needs_openssl
 
 #: what ``openssl pkcs12 -info -legacy -noout`` reports about Sectigo's file
 SECTIGO_INFO = [

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _emulator_helpers import authed, create_id
 
 from sectigo_iot.emulator import Emulator
+from tests.emulator.helpers import authed, create_id
 
 
 @contextmanager

@@ -12,7 +12,10 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from _emulator_helpers import (
+
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.models import Batch, BatchStatus, ErrorBody
+from tests.emulator.helpers import (
     CREATE,
     JSON,
     PASSWORD,
@@ -27,9 +30,6 @@ from _emulator_helpers import (
     strict,
     unzip,
 )
-
-from sectigo_iot.emulator import Emulator
-from sectigo_iot.models import Batch, BatchStatus, ErrorBody
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _emulator_helpers import JSON, PASSWORD, USER, login, raw_client
 
 from sectigo_iot.emulator import Emulator
+from tests.emulator.helpers import JSON, PASSWORD, USER, login, raw_client
 
 
 @pytest.fixture

@@ -6,8 +6,13 @@ import re
 
 import httpx
 import pytest
-from _certs_helpers import make_csr
-from _emulator_helpers import (
+
+from sectigo_iot import __version__, models
+from sectigo_iot.emulator import Emulator
+from sectigo_iot.emulator._service import go_duration
+from sectigo_iot.models import strict_converter
+from tests.certs.helpers import make_csr
+from tests.emulator.helpers import (
     CREATE,
     JSON,
     P12_PASSWORD,
@@ -19,12 +24,7 @@ from _emulator_helpers import (
     unzip,
     upload,
 )
-from support import EMULATOR_AUTHORITY
-
-from sectigo_iot import __version__, models
-from sectigo_iot.emulator import Emulator
-from sectigo_iot.emulator._service import go_duration
-from sectigo_iot.models import strict_converter
+from tests.support import EMULATOR_AUTHORITY
 
 
 async def test_login_answers_token_pair(emu: Emulator) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from _lifecycle_helpers import key_matches, live_pair
 
 from sectigo_iot import BadRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
@@ -28,6 +27,7 @@ from sectigo_iot.lifecycle import (
     read_journal,
     renew_due,
 )
+from tests.lifecycle.helpers import key_matches, live_pair
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from _lifecycle_helpers import live_pair
 
 from sectigo_iot import AmbiguousRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
@@ -32,6 +31,7 @@ from sectigo_iot.lifecycle import (
     ensure_certificate,
     read_journal,
 )
+from tests.lifecycle.helpers import live_pair
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
 

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from support import load_module
+
+from tests.support import load_module
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "renew.py"
 

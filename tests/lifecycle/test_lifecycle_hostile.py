@@ -20,7 +20,6 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from _lifecycle_helpers import live_pair, rewrite_replies
 
 from sectigo_iot import AmbiguousRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
@@ -37,6 +36,7 @@ from sectigo_iot.lifecycle import (
     renew_due,
 )
 from sectigo_iot.lifecycle._journal import write_journal
+from tests.lifecycle.helpers import live_pair, rewrite_replies
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from support import BASE, Clock, token_pair
 
 from sectigo_iot import MemoryTokenStore, SectigoClient
+from tests.support import BASE, Clock, token_pair
 
 
 @pytest.fixture

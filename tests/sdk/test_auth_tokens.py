@@ -7,7 +7,6 @@ from typing import Any
 
 import anyio
 import pytest
-from support import BASE, Clock, make_jwt, token_pair
 
 from sectigo_iot import (
     AuthenticationError,
@@ -21,6 +20,7 @@ from sectigo_iot import (
 )
 from sectigo_iot._logging import MAX_SECRETS, SecretRegistry, redact
 from sectigo_iot.auth import TokenManager, TokenPair, decode_claims
+from tests.support import BASE, Clock, make_jwt, token_pair
 
 DEVICES = f"{BASE}/api/v1/devices"
 LICENSES = {"ordered": 1, "issued": 0}

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _certs_helpers import make_csr
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sectigo_iot import (
@@ -23,6 +22,7 @@ from sectigo_iot import (
 )
 from sectigo_iot.certs import generate_csr, open_batch_zip, write_pem
 from sectigo_iot.emulator import Emulator
+from tests.certs.helpers import make_csr
 
 P12 = "catalogue-P12-pw"
 FIXTURE = Path(__file__).parent.parent / "data" / "certificate.zip"

@@ -12,11 +12,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from support import BASE
 
 from sectigo_iot import InvalidResponseError, SectigoClient, WaitProgress
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.resources.batches import FIND_PAGE_SIZE
+from tests.support import BASE
 
 P12 = "batch-requests-p12"
 LIST = f"{BASE}/api/v1/batches"

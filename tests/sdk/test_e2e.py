@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _certs_helpers import make_csr
 
 from sectigo_iot import (
     AuthenticationError,
@@ -17,6 +16,7 @@ from sectigo_iot import (
 )
 from sectigo_iot.certs import generate_csr, open_batch_zip, write_pem
 from sectigo_iot.emulator import Emulator
+from tests.certs.helpers import make_csr
 
 PASSWORD = "p12-e2e-Secret-42"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import BASE
 
 from sectigo_iot import (
     APIConnectionError,
@@ -22,6 +21,7 @@ from sectigo_iot import (
     SectigoError,
     ServerError,
 )
+from tests.support import BASE
 
 PATH = "/api/v1/batches/7"
 SECTIGO_BODY = {

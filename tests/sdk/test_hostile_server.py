@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from support import BASE, Wire, gzip_bomb, token_pair
 
 from sectigo_iot import (
     AmbiguousRequestError,
@@ -27,6 +26,7 @@ from sectigo_iot import (
     ServerError,
 )
 from sectigo_iot._session import MAX_BODY_BYTES
+from tests.support import BASE, Wire, gzip_bomb, token_pair
 
 DETAIL = f"{BASE}/api/v1/batches/5"
 CREATE = f"{BASE}/api/v1/batches/createSingleCertBatch"

@@ -14,13 +14,13 @@ import anyio
 import anyio.lowlevel
 import attrs
 import pytest
-from _certs_helpers import make_pki
 
 from sectigo_iot import Batch, ProcessingInfo, SectigoClient, WaitProgress, models
 from sectigo_iot.certs._bundle import make_bundle
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import CertificateItem, CreateSingleCertBatchRequest
 from sectigo_iot.resources.certificates import FoundCertificates
+from tests.certs.helpers import make_pki
 
 PAYLOAD = "<script>alert('x')</script>"
 ESCAPED = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"

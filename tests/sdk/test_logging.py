@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import BASE, Clock, token_pair
 
 from sectigo_iot import InvalidInputError
 from sectigo_iot._logging import (
@@ -22,6 +21,7 @@ from sectigo_iot._logging import (
     redact,
     register_secret,
 )
+from tests.support import BASE, Clock, token_pair
 
 
 @pytest.mark.parametrize(

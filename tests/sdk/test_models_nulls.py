@@ -17,11 +17,11 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import BASE
 
 from sectigo_iot import BatchFailedError, SectigoClient, models
 from sectigo_iot._session import decode
 from sectigo_iot.models import Authority, Batch, Organization, converter, strict_converter
+from tests.support import BASE
 
 MODELS: list[type] = sorted(
     (

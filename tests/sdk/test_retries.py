@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from support import BASE
 
 from sectigo_iot import (
     AmbiguousRequestError,
@@ -21,6 +20,7 @@ from sectigo_iot import (
     ServerError,
     _retry,
 )
+from tests.support import BASE
 
 DETAIL = f"{BASE}/api/v1/batches/5"
 CREATE = f"{BASE}/api/v1/batches/createSingleCertBatch"

@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 import pytest
 from keyring.backend import KeyringBackend
-from support import BASE, Clock, token_pair
 
 from sectigo_iot import FileTokenStore, KeyringTokenStore, MemoryTokenStore, SectigoClient
 from sectigo_iot.auth import resolve_token_store
+from tests.support import BASE, Clock, token_pair
 
 DEVICES = f"{BASE}/api/v1/devices"
 HANG_LIMIT = 60.0  # seconds a hung backend waits for release: far beyond any bound below

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import BASE
 
 from sectigo_iot import (
     BatchFailedError,
@@ -16,6 +15,7 @@ from sectigo_iot import (
     WaitTimeoutError,
 )
 from sectigo_iot.emulator import Emulator
+from tests.support import BASE
 
 DETAIL = f"{BASE}/api/v1/batches/5"
 INFO = f"{BASE}/api/v1/batches/5/processing_info"

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BASE
 
 from sectigo_iot import Authority, Batch, InvalidInputError, SectigoClient
 from sectigo_iot.certs import RevocationReason
+from tests.support import BASE
 
 JSON_CT = "application/json;charset=UTF-8"
 BATCH = {

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 # The real Sectigo download of spec/emulator.md §9 (a copy lives in tests/data).
-FIXTURE_ZIP = Path(__file__).parent / "data" / "certificate.zip"
+FIXTURE_ZIP = Path(__file__).parent.parent / "data" / "certificate.zip"
 FIXTURE_SHA256 = "50e2ea55bbe6a1f150869955e2c7c3aa90e0b02a6192985c0077cd5eb768bdff"
 FIXTURE_PASSWORD = "qDhAwnfMjgDEzzUC"
 
