@@ -23,6 +23,7 @@ from ._service import Service
 from ._store import Store
 from ._tokens import TokenIssuer
 from ._transport import EmulatorTransport
+from ._views import batch_records, certificate_records, revocation_records
 
 if TYPE_CHECKING:
     from sectigo_iot import SectigoClient
@@ -286,12 +287,12 @@ class Emulator:
 
     def batches(self, username: str | None = None) -> list[EmulatorBatch]:
         """Every batch, oldest first (of one user when given)."""
-        return self._service.batch_records(username)
+        return batch_records(self._service, username)
 
     def certificates(self, username: str | None = None) -> list[EmulatorCertificate]:
         """Every certificate, oldest first (of one user when given)."""
-        return self._service.certificate_records(username)
+        return certificate_records(self._service, username)
 
     def revocations(self) -> list[Revocation]:
         """Every revocation, oldest first."""
-        return self._service.revocation_records()
+        return revocation_records(self._service)

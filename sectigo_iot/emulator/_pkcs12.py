@@ -218,6 +218,39 @@ def _bag(bag_type: str, value: bytes, attribute: bytes) -> bytes:
     return _seq(_oid(bag_type), _explicit(value), _set(attribute))
 
 
+def _encrypted_certificates(
+    certificates: Sequence[x509.Certificate], key_id: bytes, secret: bytes
+) -> bytes:
+    """The certificates' bags under RC2-40, the leaf's carrying ``key_id``."""
+    cert_bags = _seq(
+        *(
+            _bag(
+                _CERT_BAG,
+                _seq(
+                    _oid(_X509_CERTIFICATE),
+                    _explicit(_octets(cert.public_bytes(serialization.Encoding.DER))),
+                ),
+                key_id if index == 0 else b"",
+            )
+            for index, cert in enumerate(certificates)
+        )
+    )
+    cert_salt = secrets.token_bytes(_SALT_SIZE)
+    return _seq(
+        _oid(_ENCRYPTED_DATA),
+        _explicit(
+            _seq(
+                _int(0),
+                _seq(
+                    _oid(_DATA),
+                    _pbe_algorithm(_PBE_RC2_40, cert_salt),
+                    _tlv(0x80, _encrypt(_PBE_RC2_40, secret, cert_salt, cert_bags)),  # [0] IMPLICIT
+                ),
+            )
+        ),
+    )
+
+
 def legacy_pkcs12(
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
     certificates: Sequence[x509.Certificate],
@@ -234,33 +267,7 @@ def legacy_pkcs12(
         _oid(_LOCAL_KEY_ID),
         _set(_octets(hashlib.sha1(leaf_der).digest())),  # noqa: S324 - an identifier
     )
-    cert_bags = _seq(
-        *(
-            _bag(
-                _CERT_BAG,
-                _seq(
-                    _oid(_X509_CERTIFICATE),
-                    _explicit(_octets(cert.public_bytes(serialization.Encoding.DER))),
-                ),
-                key_id if index == 0 else b"",
-            )
-            for index, cert in enumerate(certificates)
-        )
-    )
-    cert_salt = secrets.token_bytes(_SALT_SIZE)
-    encrypted_certs = _seq(
-        _oid(_ENCRYPTED_DATA),
-        _explicit(
-            _seq(
-                _int(0),
-                _seq(
-                    _oid(_DATA),
-                    _pbe_algorithm(_PBE_RC2_40, cert_salt),
-                    _tlv(0x80, _encrypt(_PBE_RC2_40, secret, cert_salt, cert_bags)),  # [0] IMPLICIT
-                ),
-            )
-        ),
-    )
+    encrypted_certs = _encrypted_certificates(certificates, key_id, secret)
     key_der = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,

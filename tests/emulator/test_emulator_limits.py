@@ -22,7 +22,7 @@ import pytest
 
 from sectigo_iot.emulator import MAX_BODY_BYTES, Emulator
 from sectigo_iot.emulator._limits import MAX_JSON_DEPTH, decode_json
-from sectigo_iot.emulator._service import ApiError
+from sectigo_iot.emulator._responses import ApiError
 from sectigo_iot.models import ErrorBody
 from tests.emulator.helpers import (
     CREATE,

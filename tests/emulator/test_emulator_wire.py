@@ -9,7 +9,7 @@ import pytest
 
 from sectigo_iot import __version__, models
 from sectigo_iot.emulator import Emulator
-from sectigo_iot.emulator._service import go_duration
+from sectigo_iot.emulator.api.control import go_duration
 from sectigo_iot.models import strict_converter
 from tests.certs.helpers import make_csr
 from tests.emulator.helpers import (
