@@ -1,4 +1,6 @@
-"""The emulator speaks the real wire format (spec/api.md §2-§6), endpoint by endpoint."""
+"""The emulator speaks the real wire format (spec/api.md §2-§6): login, batches,
+certificates, error bodies and ids (the account and control routes: test_account.py,
+test_control.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,8 @@ import re
 import httpx
 import pytest
 
-from sectigo_iot import __version__, models
+from sectigo_iot import models
 from sectigo_iot.emulator import Emulator
-from sectigo_iot.emulator.api.control import go_duration
 from sectigo_iot.models import strict_converter
 from tests.certs.helpers import make_csr
 from tests.emulator.helpers import (
@@ -24,7 +25,6 @@ from tests.emulator.helpers import (
     unzip,
     upload,
 )
-from tests.support import EMULATOR_AUTHORITY
 
 
 async def test_login_answers_token_pair(emu: Emulator) -> None:
@@ -35,63 +35,6 @@ async def test_login_answers_token_pair(emu: Emulator) -> None:
     assert response.status_code == 200
     reply = strict(response, models.AuthenticationReply)
     assert reply.access_token.count(".") == 2 and reply.refresh_token.count(".") == 2
-
-
-async def test_authorities_allowed_default(http: httpx.AsyncClient) -> None:
-    response = await http.get("/api/v1/authorities/allowed")
-    assert response.status_code == 200
-    assert response.json() == [EMULATOR_AUTHORITY]
-    strict_converter.structure(response.json(), list[models.Authority])
-    assert response.headers["content-type"] == JSON
-
-
-async def test_balance_is_a_bare_integer(http: httpx.AsyncClient) -> None:
-    response = await http.get("/api/v1/authorities/1/balanceavailable")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == JSON
-    assert response.content == b"10"
-    missing = await http.get("/api/v1/authorities/77/balanceavailable")
-    assert missing.status_code == 404
-    strict(missing, models.ErrorBody)
-
-
-async def test_devices_counts_licenses(http: httpx.AsyncClient) -> None:
-    assert strict(await http.get("/api/v1/devices"), models.Licenses) == models.Licenses(
-        ordered=10, issued=0
-    )
-    await create_id(http)
-    assert strict(await http.get("/api/v1/devices"), models.Licenses) == models.Licenses(
-        ordered=10, issued=1
-    )
-
-
-async def test_organization(http: httpx.AsyncClient) -> None:
-    org = strict(await http.get("/api/v1/organizations/user"), models.Organization)
-    assert org.org_status == "ACTIVE"
-    assert org.organization_name
-    assert org.authorities is not None and [a.id for a in org.authorities] == [1]
-    assert org.ecosystem_id == 100
-
-
-async def test_profiles_list_detail_and_parameters(http: httpx.AsyncClient) -> None:
-    response = await http.get("/api/v1/profiles")
-    profiles = strict_converter.structure(response.json(), list[models.Profile])
-    assert [p.profile_id for p in profiles] == [42]
-    assert response.headers["content-type"] == JSON
-
-    detail = strict(await http.get("/api/v1/profiles/42"), models.ProfileDetail)
-    assert detail.profile_name == "TRISA Profile" and detail.profile_id == 42
-    assert detail.raw_profile_config and detail.key_algorithm_info.startswith("EC")
-
-    response = await http.get("/api/v1/profiles/42/parameters")
-    parameters = strict_converter.structure(response.json(), list[models.ProfileParameter])
-    required = {p.name for p in parameters if p.required}
-    optional = {p.name for p in parameters if not p.required}
-    assert required == {"commonName", "dNSName", "pkcs12Password"}
-    assert optional == {"organizationName", "localityName", "stateOrProvinceName", "countryName"}
-
-    for path in ("/api/v1/profiles/7", "/api/v1/profiles/7/parameters"):
-        assert (await http.get(path)).status_code == 404
 
 
 async def test_create_answers_batch_response(http: httpx.AsyncClient) -> None:
@@ -226,46 +169,6 @@ async def test_the_largest_64_bit_id_is_just_unknown(http: httpx.AsyncClient) ->
     batch_id = await create_id(http)
     padded = await http.get(f"/api/v1/batches/{batch_id:030d}")  # leading zeros: same id
     assert strict(padded, models.Batch).batch_id == batch_id
-
-
-async def test_status_heartbeat_as_the_original(emu: Emulator) -> None:
-    async with raw_client(emu) as http:
-        response = await http.get("/status")
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "application/json; charset=utf-8"
-        body = response.json()
-        assert list(body) == ["status", "version", "uptime"]
-        assert (body["status"], body["version"]) == ("ok", __version__)
-        assert re.fullmatch(r"\d+(\.\d+)?(ns|µs|ms|s)", body["uptime"])
-        emu.clock.advance(3723)
-        assert re.fullmatch(r"1h2m3(\.\d+)?s", (await http.get("/status")).json()["uptime"])
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0, "0s"),
-        (5e-9, "5ns"),
-        (2.5e-6, "2.5µs"),
-        (0.0125, "12.5ms"),
-        (1, "1s"),
-        (1.5, "1.5s"),
-        (61, "1m1s"),
-        (3600, "1h0m0s"),
-        (3723.5, "1h2m3.5s"),
-        (90061.000000001, "25h1m1.000000001s"),
-    ],
-)
-def test_uptime_reads_like_a_go_duration(seconds: float, text: str) -> None:
-    assert go_duration(seconds) == text
-
-
-async def test_ca_pem_needs_no_auth(emu: Emulator) -> None:
-    async with raw_client(emu) as http:
-        response = await http.get("/emulator/ca.pem")
-    assert response.status_code == 200
-    assert response.content == emu.ca_pem
-    assert response.content.startswith(b"-----BEGIN CERTIFICATE-----")
 
 
 async def test_p12_opens_with_the_batch_password(http: httpx.AsyncClient) -> None:
