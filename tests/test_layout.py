@@ -66,7 +66,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
 
 def test_no_import_cycle_in_the_package() -> None:
     graph = _graph()
-    assert "sectigo_iot.cli._commands_batches" in graph["sectigo_iot.cli._app"]
+    assert "sectigo_iot.cli.commands.batches" in graph["sectigo_iot.cli.commands"]
     assert "sectigo_iot._session" in graph["sectigo_iot.resources.batches"]
     assert _cycle(graph) == []
 
@@ -79,8 +79,8 @@ def test_a_cycle_would_be_found() -> None:
 
 def test_commands_import_no_other_command_module() -> None:
     for name, targets in _graph().items():
-        if ".cli._commands_" in name:
-            assert not {t for t in targets if ".cli._commands_" in t or t.endswith("._app")}
+        if ".cli.commands." in name:
+            assert not {t for t in targets if ".cli.commands." in t or t.endswith("._app")}
 
 
 def _private_part(name: str) -> str | None:
@@ -95,5 +95,5 @@ def _private_part(name: str) -> str | None:
 
 
 def test_cli_imports_only_public_modules_of_other_subpackages() -> None:
-    found = {_private_part(name) for path in CLI_DIR.glob("*.py") for name in _imports(path)}
+    found = {_private_part(name) for path in CLI_DIR.rglob("*.py") for name in _imports(path)}
     assert found - {None} <= ALLOWED_PRIVATE

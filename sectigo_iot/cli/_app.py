@@ -4,18 +4,12 @@ from typing import Annotated
 
 import typer
 
-from . import (
-    _commands_account,
-    _commands_batches,
-    _commands_certs,
-    _commands_emulator,
-    _commands_lifecycle,
-)
 from ._errors import EXIT_CODES
 from ._group import SectigoGroup
 from ._options import value_option
 from ._secrets import remember_secret
 from ._settings import Settings
+from .commands import AREAS
 
 __all__ = ["app"]
 
@@ -55,60 +49,68 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: global options (before the command) declared apart, to keep ``_root`` short
+PasswordOption = Annotated[
+    str,
+    value_option(
+        "--password -p",
+        "PASSWORD",
+        "API password (prefer the environment variable).",
+        envvar="SECTIGO_PASSWORD",
+        show_envvar=True,
+    ),
+]
+EndpointOption = Annotated[
+    str,
+    value_option(
+        "--endpoint -e --url",
+        "URL",
+        "Base URL of Sectigo or of an emulator (default: https://iot.sectigo.com).",
+        envvar="SECTIGO_ENDPOINT",
+    ),
+]
+ProfileOption = Annotated[
+    str,
+    value_option(
+        "--profile -P",
+        "PROFILE",
+        "Profile name or id: 'CipherTrace EE', 17, "
+        "'CipherTrace End Entity Certificate' or 85 (85 makes create send "
+        "subject parameters).",
+        envvar="SECTIGO_PROFILE",
+    ),
+]
+EnvironmentOption = Annotated[
+    str,
+    value_option(
+        "--environment -E --env",
+        "ENV",
+        "production, staging, docker or testing: checks the endpoint's host.",
+        envvar="SECTIGO_ENVIRONMENT",
+    ),
+]
+EmulatorOption = Annotated[
+    bool,
+    typer.Option(
+        "--emulator",
+        envvar="SECTIGO_EMULATOR",
+        help="Run against an embedded emulator whose state persists in the user data "
+        "folder ($SECTIGO_EMULATOR_DB overrides the file). No server, no credentials.",
+    ),
+]
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     username: Annotated[
         str, value_option("--username -u", "NAME", "API login name.", envvar="SECTIGO_USERNAME")
     ] = "",
-    password: Annotated[
-        str,
-        value_option(
-            "--password -p",
-            "PASSWORD",
-            "API password (prefer the environment variable).",
-            envvar="SECTIGO_PASSWORD",
-            show_envvar=True,
-        ),
-    ] = "",
-    endpoint: Annotated[
-        str,
-        value_option(
-            "--endpoint -e --url",
-            "URL",
-            "Base URL of Sectigo or of an emulator (default: https://iot.sectigo.com).",
-            envvar="SECTIGO_ENDPOINT",
-        ),
-    ] = "",
-    profile: Annotated[
-        str,
-        value_option(
-            "--profile -P",
-            "PROFILE",
-            "Profile name or id: 'CipherTrace EE', 17, "
-            "'CipherTrace End Entity Certificate' or 85 (85 makes create send "
-            "subject parameters).",
-            envvar="SECTIGO_PROFILE",
-        ),
-    ] = "",
-    environment: Annotated[
-        str,
-        value_option(
-            "--environment -E --env",
-            "ENV",
-            "production, staging, docker or testing: checks the endpoint's host.",
-            envvar="SECTIGO_ENVIRONMENT",
-        ),
-    ] = "",
-    emulator: Annotated[
-        bool,
-        typer.Option(
-            "--emulator",
-            envvar="SECTIGO_EMULATOR",
-            help="Run against an embedded emulator whose state persists in the user data "
-            "folder ($SECTIGO_EMULATOR_DB overrides the file). No server, no credentials.",
-        ),
-    ] = False,
+    password: PasswordOption = "",
+    endpoint: EndpointOption = "",
+    profile: ProfileOption = "",
+    environment: EnvironmentOption = "",
+    emulator: EmulatorOption = False,
     json_output: Annotated[
         bool | None,
         typer.Option(
@@ -164,8 +166,5 @@ def _from_command_line(ctx: typer.Context, **values: str) -> tuple[str, ...]:
     return tuple(kept)
 
 
-_commands_account.register(app)
-_commands_batches.register(app)
-_commands_certs.register(app)
-_commands_lifecycle.register(app)
-_commands_emulator.register(app)
+for area in AREAS:
+    area.register(app)

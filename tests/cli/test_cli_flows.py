@@ -412,7 +412,7 @@ def test_connection_refused_exit_1(cli: CLI) -> None:
 
 
 def test_expiry_math() -> None:
-    from sectigo_iot.cli._commands_account import go_time
+    from sectigo_iot.cli.commands.auth import go_time
 
     moment = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc) + timedelta(0)
     assert go_time(moment.timestamp())[:4] == "2024"

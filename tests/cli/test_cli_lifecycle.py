@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from sectigo_iot.cli._commands_lifecycle import parse_duration
+from sectigo_iot.cli.commands.lifecycle import parse_duration
 from tests.cli.helpers import CLI, error_line, mode
 
 DAY = 24 * 3600

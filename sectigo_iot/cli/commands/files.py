@@ -1,131 +1,24 @@
-"""Certificate commands: find, revoke (API) and csr, inspect (offline)."""
+"""Offline commands over files on this machine: csr (writes a key and a CSR) and inspect
+(reads certificates). Neither calls the API."""
 
-import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._certfiles import load_bundles, summarize
-from ._errors import CLIError, ExitCode, check_id
-from ._files import write_new
-from ._options import DnsNamesOption, DomainOption, SerialOption, subject_option, value_option
-from ._output import Output, isatty, note, printable, to_json
-from ._run import output_of, run
-from ._secrets import remember_secret
+from .._certfiles import load_bundles, summarize
+from .._errors import CLIError, ExitCode
+from .._files import write_new
+from .._options import DnsNamesOption, DomainOption, subject_option
+from .._output import Output, note
+from .._run import output_of
+from .._secrets import remember_secret
 
 if TYPE_CHECKING:
-    from ..certs import CertificateBundle, CSRResult
-    from ..resources.certificates import FoundCertificates
+    from ...certs import CertificateBundle, CSRResult
 
 __all__ = ["register"]
-
-
-# -- find and revoke ------------------------------------------------------------------
-
-
-def find(
-    ctx: typer.Context,
-    common_name: Annotated[
-        str,
-        typer.Option(
-            "--common-name", "-n", metavar="NAME", help="Search by common name.", show_default=False
-        ),
-    ] = "",
-    serial_number: SerialOption = "",
-) -> None:
-    """Search for certificates by common name or serial number."""
-    if not common_name and not serial_number:
-        raise CLIError("specify a common name (-n) or a serial number (-s) to search for")
-    run(
-        ctx,
-        lambda client: client.certificates.find(
-            common_name=common_name or None, serial_number=serial_number or None
-        ),
-        _show_found,
-    )
-
-
-def _show_found(out: Output, items: "FoundCertificates") -> None:
-    from ..models import format_date
-
-    rows = [
-        [
-            i.serial_number,
-            i.common_name,
-            i.status,
-            format_date(i.creation_date)[:10] if i.creation_date else "",
-        ]
-        for i in items
-    ]
-    out.result(
-        {"totalCount": items.total_count, "items": to_json(list(items))},
-        lambda o: o.table(
-            ["serialNumber", "commonName", "status", "created"],
-            rows,
-            title=f"{len(items)} certificate(s)",
-        ),
-    )
-
-
-def revoke(
-    ctx: typer.Context,
-    profile: Annotated[
-        int, value_option("--profile -p", "ID", "Id of the profile that issued the certificate.")
-    ] = 0,
-    reason: Annotated[
-        str,
-        typer.Option(
-            "--reason",
-            "-r",
-            metavar="REASON",
-            help="RFC 5280 reason, case and spaces ignored: unspecified, key compromise, "
-            "ca compromise, affiliation changed, superseded, cessation of operation, "
-            "certificate hold, remove from crl, privilege withdrawn, aa compromise.",
-        ),
-    ] = "unspecified",
-    serial_number: SerialOption = "",
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", "-y", help="Do not ask for confirmation (it is asked only on a terminal)."
-        ),
-    ] = False,
-) -> None:
-    """Revoke a certificate (prints nothing on success in JSON mode).
-
-    On a terminal it asks first (revoking cannot be undone); --yes skips the question,
-    and it is never asked when stdin is not a terminal. Declining exits with status 1
-    and sends nothing.
-    """
-    check_id(profile, "profile id", "must specify profile id")
-    from ..certs import RevocationReason, normalize_serial
-
-    code = RevocationReason.parse(reason)
-    if not serial_number:
-        raise CLIError("must specify serial number of certificate")
-    serial = normalize_serial(serial_number)
-    if not yes and isatty(sys.stdin):
-        _confirm(f"Revoke certificate {serial} ({code.display}) under profile {profile}?")
-
-    def show(out: Output, _: None) -> None:
-        if not out.json:
-            out.line(f"revoked certificate {serial} ({code.display}) under profile {profile}")
-
-    run(ctx, lambda client: client.certificates.revoke(profile, serial, code), show)
-
-
-def _confirm(question: str) -> None:
-    """Ask on the terminal; anything but yes is a refusal (exit status 1)."""
-    answer = typer.prompt(
-        f"{printable(question)} This cannot be undone. [y/N]",
-        default="",
-        show_default=False,
-        err=True,
-    )
-    if answer.strip().lower() not in ("y", "yes"):
-        raise CLIError("not revoked: not confirmed (nothing was sent)", ExitCode.ERROR)
 
 
 # -- csr --------------------------------------------------------------------------------
@@ -168,7 +61,7 @@ def csr(
     """
     if not domain:
         raise CLIError("must specify domain name of cert subject")
-    from ..certs import validate_domain
+    from ...certs import validate_domain
 
     common_name = validate_domain(domain)
     csr_path, key_path = _csr_targets(out_dir, common_name, force=force)
@@ -185,6 +78,10 @@ def csr(
     result = _generate(common_name, list(dns_names or []), key_type, subject)
     write_new(key_path, result.key_pem, 0o600, overwrite=force)
     write_new(csr_path, result.csr_pem, 0o644, overwrite=force)
+    _show_written(output_of(ctx), result, csr_path, key_path)
+
+
+def _show_written(out: Output, result: "CSRResult", csr_path: Path, key_path: Path) -> None:
     data = {
         "common_name": result.common_name,
         "dns_names": list(result.dns_names),
@@ -192,7 +89,7 @@ def csr(
         "csr": str(csr_path),
         "key": str(key_path),
     }
-    output_of(ctx).result(
+    out.result(
         data,
         lambda o: o.line(
             f"wrote {csr_path} and {key_path} (0600) for {', '.join(result.dns_names)} "
@@ -220,7 +117,7 @@ def _generate(
     common_name: str, dns_names: list[str], key_type: str, subject: dict[str, Any]
 ) -> "CSRResult":
     """A key and a CSR; the toolkit's warnings become ``warning:`` lines."""
-    from ..certs import generate_csr
+    from ...certs import generate_csr
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -294,7 +191,5 @@ def _check_expiry(bundles: "list[CertificateBundle]", days: float) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("find")(find)
-    app.command("revoke")(revoke)
     app.command("csr")(csr)
     app.command("inspect")(inspect)

@@ -1,7 +1,8 @@
 """Certificates kept valid in folders: issue (one folder) and renew (many, from a timer).
 
-Both run :mod:`sectigo_iot.lifecycle`; this module adds the folder discovery, the
-deploy hook and the report.
+Both run :mod:`sectigo_iot.lifecycle`; this module adds the folder discovery and the
+options both share; the deploy hook and the report are ``_deploy_hook`` and
+``_renewal_report``.
 """
 
 import contextlib
@@ -9,17 +10,17 @@ import functools
 import inspect
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import CLIError, ExitCode, check_id
-from ._options import (
+from .._deploy_hook import DeployHook
+from .._errors import CLIError, check_id
+from .._options import (
     DEFAULT_BEFORE,
     DEFAULT_TIMEOUT,
     BeforeOption,
@@ -33,23 +34,15 @@ from ._options import (
     WaitTimeoutOption,
     value_option,
 )
-from ._output import Output, isatty, make_console, note
-from ._run import output_of, run
-from ._secrets import scrub_text
+from .._output import Output, isatty, make_console, note
+from .._renewal_report import Report, show_report
+from .._run import output_of, run
 
 if TYPE_CHECKING:
-    from .. import SectigoClient, WaitProgress
-    from ..lifecycle import CertificateResult, LockHolder
+    from ... import SectigoClient, WaitProgress
+    from ...lifecycle import CertificateResult, LockHolder
 
 __all__ = ["parse_duration", "register"]
-
-#: the hook's environment: the folder, what happened, the new and the replaced serial
-ENV_RENEWED_DIR = "SECTIGO_RENEWED_DIR"
-ENV_RENEWED_ACTION = "SECTIGO_RENEWED_ACTION"
-ENV_RENEWED_SERIAL = "SECTIGO_RENEWED_SERIAL"
-ENV_REPLACED_SERIAL = "SECTIGO_REPLACED_SERIAL"
-#: never handed to a hook: it has no use for the API or PKCS#12 passwords
-_HIDDEN_FROM_HOOK = frozenset({"SECTIGO_PASSWORD", "SECTIGO_PKCS12_PASSWORD"})
 
 DEFAULT_LOCK_TIMEOUT = 300.0
 
@@ -149,7 +142,7 @@ def _real(folder: Path) -> Path:
 
 def _found_under(root: Path) -> list[Path]:
     """The folders directly under ``root`` that hold a journal, by name."""
-    from ..lifecycle import JOURNAL_NAME
+    from ...lifecycle import JOURNAL_NAME
 
     if not root.exists():
         return []
@@ -160,177 +153,6 @@ def _found_under(root: Path) -> list[Path]:
         return sorted(path for path in root.iterdir() if os.path.lexists(path / JOURNAL_NAME))
     except OSError as exc:
         raise CLIError(f"could not read {root}: {exc.strerror or exc}") from None
-
-
-# -- the deploy hook ----------------------------------------------------------------------
-
-
-class HookOutcome(NamedTuple):
-    """How a deploy hook ended: its exit status (None: it did not start)."""
-
-    exit_code: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
-class DeployHook:
-    """The ``on_change`` callback: runs the command once per new certificate, one at a
-    time, and records how it ended (it never raises, so the renewal stands)."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        self.outcomes: dict[Path, HookOutcome] = {}
-        self._lock: Any = None
-
-    async def __call__(self, result: "CertificateResult") -> None:
-        import anyio
-
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            self.outcomes[result.folder] = await self._run(result)
-
-    async def _run(self, result: "CertificateResult") -> HookOutcome:
-        import anyio
-
-        env = {key: value for key, value in os.environ.items() if key not in _HIDDEN_FROM_HOOK}
-        env[ENV_RENEWED_DIR] = str(result.folder)
-        env[ENV_RENEWED_ACTION] = result.action
-        env[ENV_RENEWED_SERIAL] = result.bundle.serial_number if result.bundle else ""
-        env[ENV_REPLACED_SERIAL] = result.replaced_serial or ""
-        # the hook writes straight to our stderr (stdout is the report), so a daemon it
-        # starts that keeps the stream open cannot hold us up; captured only where
-        # stderr is no file (in-process runs under tests)
-        sys.stderr.flush()
-        target = _fileno(sys.stderr)
-        try:
-            done = await anyio.run_process(
-                self.command,  # a command line from the operator: run by the shell
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if target is None else target,
-                stderr=subprocess.STDOUT,
-                check=False,
-                env=env,
-            )
-        except OSError as exc:
-            note(f"warning: the deploy hook for {result.folder} did not start: {exc}")
-            return HookOutcome(None)
-        output = (done.stdout or b"").decode(errors="replace")
-        if output:
-            sys.stderr.write(output if output.endswith("\n") else output + "\n")
-            sys.stderr.flush()
-        if done.returncode != 0:
-            note(
-                f"warning: the deploy hook for {result.folder} exited with status "
-                f"{done.returncode}; the new certificate stays in place"
-            )
-        return HookOutcome(done.returncode)
-
-
-def _fileno(stream: Any) -> int | None:
-    try:
-        return int(stream.fileno())
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-# -- the report ---------------------------------------------------------------------------
-
-
-class Report(NamedTuple):
-    """The results of a run, with the hook outcomes by folder."""
-
-    results: "list[CertificateResult]"
-    hooks: dict[Path, HookOutcome]
-
-    def entries(self) -> list[dict[str, Any]]:
-        return [_entry(result, self.hooks.get(result.folder)) for result in self.results]
-
-    def problems(self) -> list[str]:
-        """One phrase per failed folder or failed hook."""
-        found = []
-        for result in self.results:
-            hook = self.hooks.get(result.folder)
-            if result.action == "failed":
-                found.append(f"{result.folder} failed ({scrub_text(result.detail)})")
-            elif hook is not None and not hook.ok:
-                status = "did not start" if hook.exit_code is None else f"exit {hook.exit_code}"
-                found.append(f"the deploy hook for {result.folder} failed ({status})")
-        return found
-
-    def raise_for_problems(self) -> None:
-        """Exit status 1 (after the report) when a folder or a hook failed."""
-        problems = self.problems()
-        if problems:
-            raise CLIError(
-                f"{len(problems)} of {len(self.results)} folder(s) not in order: "
-                + "; ".join(problems),
-                ExitCode.ERROR,
-            )
-
-
-def _entry(result: "CertificateResult", hook: HookOutcome | None) -> dict[str, Any]:
-    bundle = result.bundle
-    failed = result.action == "failed"
-    detail = scrub_text(result.detail)
-    return {
-        "folder": str(result.folder),
-        "action": result.action,
-        "reason": result.reason,
-        "detail": detail,
-        "ok": not failed and (hook is None or hook.ok),
-        "dryRun": result.dry_run,
-        "serialNumber": bundle.serial_number if bundle is not None else None,
-        "notAfter": bundle.not_after.isoformat() if bundle is not None else None,
-        "batchId": result.batch.batch_id if result.batch is not None else None,
-        "replacedSerial": result.replaced_serial,
-        "revoked": result.revoked,
-        "hook": None if hook is None else {"exitCode": hook.exit_code, "ok": hook.ok},
-        "error": detail if failed else None,
-    }
-
-
-def _show(out: Output, report: Report, *, single: bool) -> None:
-    entries = report.entries()
-    if out.json:
-        out.emit_json(entries[0] if single and len(entries) == 1 else entries)
-        return
-    rows = [
-        [
-            entry["folder"],
-            f"{entry['action']} ({entry['reason']})",
-            entry["serialNumber"],
-            (entry["notAfter"] or "")[:10],
-            _note(entry),
-        ]
-        for entry in entries
-    ]
-    title = "dry run: nothing was sent or written" if any(e["dryRun"] for e in entries) else None
-    out.table(
-        ["folder", "action", "serial", "expires", "detail"],
-        rows,
-        title=title,
-        whole=("folder", "serial"),
-    )
-
-
-def _note(entry: dict[str, Any]) -> str:
-    """The detail column: what happened, the certificate replaced, the hook."""
-    parts = [entry["detail"]]
-    if entry["replacedSerial"]:
-        revoked = " (revoked)" if entry["revoked"] else ""
-        verb = "would replace" if entry["dryRun"] else "replaced"
-        parts.append(f"{verb} {entry['replacedSerial']}{revoked}")
-    hook = entry["hook"]
-    if hook is not None:
-        code = hook["exitCode"]
-        parts.append("hook ok" if hook["ok"] else f"hook FAILED (exit {code})")
-    return "; ".join(parts)
-
-
-# -- the commands -------------------------------------------------------------------------
 
 
 class _Renewal:
@@ -388,7 +210,7 @@ class _Renewal:
 
         def show(out: Output, report: Report) -> None:
             reports.append(report)
-            _show(out, report, single=single)
+            show_report(out, report, single=single)
 
         async def shown_while_waiting(client: "SectigoClient") -> Report:
             with self._progress_display():
@@ -424,7 +246,7 @@ class _Renewal:
 
     def _show_progress(self, folder: Path, update: "WaitProgress") -> None:
         if self._status is not None:
-            from ._output import printable
+            from .._output import printable
 
             self._status.update(printable(f"{folder}: {update}"))
             self._status.start()
@@ -437,7 +259,7 @@ def _say_waiting(folder: Path, holder: "LockHolder") -> None:
 
 def _tell_how_to_resume(ctx: typer.Context, folders: list[Path]) -> None:
     """After Ctrl-C: the batch each folder waits for, and the commands that go on."""
-    from ..lifecycle import LifecycleError, read_journal
+    from ...lifecycle import LifecycleError, read_journal
 
     command = " ".join(ctx.command_path.split()[1:]) or "renew"
     for folder in folders:
@@ -476,19 +298,32 @@ def _with_renewal(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+#: issue's longer options, declared apart to keep ``issue`` short
+IssueAuthorityOption = Annotated[
+    int,
+    value_option(
+        "--authority -a",
+        "ID",
+        "Id of the issuing authority (the id that 'sectigo authorities' lists; "
+        "revoking the replaced certificate needs it).",
+    ),
+]
+FolderArgument = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="[DIR]",
+        help="The certificate's folder (created, 0700, if missing; default: "
+        "ROOT/COMMON_NAME, which 'sectigo renew' finds).",
+        show_default=False,
+    ),
+]
+
+
 @_with_renewal
 def issue(
     ctx: typer.Context,
     renewal: _Renewal,
-    authority: Annotated[
-        int,
-        value_option(
-            "--authority -a",
-            "ID",
-            "Id of the issuing authority (the id that 'sectigo authorities' lists; "
-            "revoking the replaced certificate needs it).",
-        ),
-    ] = 0,
+    authority: IssueAuthorityOption = 0,
     domains: DomainsOption = None,
     dns_names: DnsNamesOption = None,
     organization: Annotated[
@@ -499,15 +334,7 @@ def issue(
             "Organization name (sent as the organizationName profile parameter).",
         ),
     ] = "",
-    directory: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[DIR]",
-            help="The certificate's folder (created, 0700, if missing; default: "
-            "ROOT/COMMON_NAME, which 'sectigo renew' finds).",
-            show_default=False,
-        ),
-    ] = None,
+    directory: FolderArgument = None,
 ) -> None:
     """Put a certificate in DIR, or keep the one there while it is valid.
 
@@ -522,7 +349,7 @@ def issue(
         raise CLIError("must specify domain name of cert subject (-d DOMAIN)")
     check_id(authority, "authority ID", "must specify authority ID (-a ID)")
     options = renewal.options()
-    from ..lifecycle import CertificateSpec, ensure_certificate
+    from ...lifecycle import CertificateSpec, ensure_certificate
 
     spec = CertificateSpec(
         authority_id=authority,
@@ -572,12 +399,12 @@ def renew(
         given = _found_under(base)
         if not given:
             note(f"no certificate folders under {base} (make one with 'sectigo issue')")
-            _show(output_of(ctx), Report([], {}), single=False)
+            show_report(output_of(ctx), Report([], {}), single=False)
             return
     folders = list(dict.fromkeys(_real(folder) for folder in given))  # each real one once
     renewal.folders = folders
 
-    from ..lifecycle import JOURNAL_NAME, renew_due
+    from ...lifecycle import JOURNAL_NAME, renew_due
 
     present = [folder for folder in folders if os.path.lexists(folder / JOURNAL_NAME)]
 
@@ -594,7 +421,7 @@ def renew(
 def _no_journal(folder: Path, dry_run: bool) -> "CertificateResult":
     """The failed result of a folder given on the command line that holds no journal
     (left untouched: renew never makes a folder)."""
-    from ..lifecycle import JOURNAL_NAME, CertificateResult, JournalError
+    from ...lifecycle import JOURNAL_NAME, CertificateResult, JournalError
 
     if not folder.is_dir():
         detail = f"{folder} is not a directory"

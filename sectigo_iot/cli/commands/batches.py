@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._batch_flow import Flow, default_batch_name, end_if_aside, finish, taken, written_lines
-from ._errors import CLIError, check_id
-from ._files import prepare_folder
-from ._options import (
+from .._batch_flow import Flow, default_batch_name, end_if_aside, finish, taken, written_lines
+from .._errors import CLIError, check_id
+from .._files import prepare_folder
+from .._options import (
     DEFAULT_TIMEOUT,
     BatchIdOption,
     DnsNamesOption,
@@ -20,14 +20,14 @@ from ._options import (
     subject_option,
     value_option,
 )
-from ._output import Output, note, to_json
-from ._run import run
-from ._secrets import remember_secret
-from ._settings import settings_of
+from .._output import Output, note, to_json
+from .._run import run
+from .._secrets import remember_secret
+from .._settings import settings_of
 
 if TYPE_CHECKING:
-    from .. import Batch, SectigoClient
-    from ..models import ProcessingInfo
+    from ... import Batch, SectigoClient
+    from ...models import ProcessingInfo
 
 __all__ = ["register"]
 
@@ -83,7 +83,7 @@ def _show(out: Output, result: dict[str, Any]) -> None:
 
 def _show_batch(out: Output, batch: "Batch") -> None:
     """A batch as a summary table."""
-    from ..models import format_date
+    from ...models import format_date
 
     out.fields(
         [
@@ -115,29 +115,34 @@ def _check_flow(download: str | None, pem: bool | None) -> Path | None:
     return folder
 
 
+#: create's options (beside the shared ones)
+CreatePasswordOption = Annotated[
+    str,
+    value_option(
+        "--password -p",
+        "PASSWORD",
+        "PKCS#12 password; when omitted one is generated and printed once on stderr.",
+        envvar="SECTIGO_PKCS12_PASSWORD",
+    ),
+]
+BatchNameOption = Annotated[
+    str,
+    value_option(
+        "--batch-name -b",
+        "NAME",
+        "Batch name, sent as given (default: new certs for DOMAIN (RANDOM HEX)).",
+    ),
+]
+
+
 def create(
     ctx: typer.Context,
     authority: Annotated[
         int, value_option("--authority -a", "ID", "Id of the issuing authority.")
     ] = 0,
     domain: DomainOption = "",
-    password: Annotated[
-        str,
-        value_option(
-            "--password -p",
-            "PASSWORD",
-            "PKCS#12 password; when omitted one is generated and printed once on stderr.",
-            envvar="SECTIGO_PKCS12_PASSWORD",
-        ),
-    ] = "",
-    batch_name: Annotated[
-        str,
-        value_option(
-            "--batch-name -b",
-            "NAME",
-            "Batch name, sent as given (default: new certs for DOMAIN (RANDOM HEX)).",
-        ),
-    ] = "",
+    password: CreatePasswordOption = "",
+    batch_name: BatchNameOption = "",
     country: Annotated[str, subject_option("country", "Country code (End Entity profile).")] = "",
     state: Annotated[str, subject_option("state", "State or province (End Entity profile).")] = "",
     locality: Annotated[
@@ -159,7 +164,7 @@ def create(
     if not domain:
         raise CLIError("must specify domain name of cert subject")
     check_id(authority, "authority ID", "must specify authority ID")
-    from ..certs import validate_domain
+    from ...certs import validate_domain
 
     validate_domain(domain)
     extra_names = [validate_domain(name) for name in dns_names or []]
@@ -167,8 +172,7 @@ def create(
     flow = Flow(
         wait=wait or folder is not None, download=folder, pem=pem, timeout=timeout, encrypted=True
     )
-    if password:
-        _check_password(password)
+    password, generated = _pkcs12_password(password)
     params = _subject_params(
         settings_of(ctx).end_entity,
         localityName=locality,
@@ -176,35 +180,37 @@ def create(
         countryName=country,
         organizationName=organization,
     )
-    generated = not password
-    if generated:
-        from ..certs import generate_password
+    request = {
+        "common_name": domain,
+        "dns_names": extra_names,
+        "pkcs12_password": password,
+        "name": batch_name or default_batch_name(domain),
+        "params": params,
+    }
+    run(
+        ctx,
+        lambda client: _create_batch(client, authority, flow, generated=generated, **request),
+        _show,
+    )
 
-        password = generate_password()
-    remember_secret(password)
-    name = batch_name or default_batch_name(domain)
 
-    async def action(client: "SectigoClient") -> dict[str, Any]:
-        from ..errors import AmbiguousRequestError
+async def _create_batch(
+    client: "SectigoClient", authority: int, flow: Flow, *, generated: bool, **request: Any
+) -> dict[str, Any]:
+    """Create the batch, then go on as ``flow`` says. A generated password is printed once
+    the batch exists, or may exist (its files need it)."""
+    from ...errors import AmbiguousRequestError
 
-        try:
-            batch = await client.batches.create(
-                authority,
-                common_name=domain,
-                dns_names=extra_names,
-                pkcs12_password=password,
-                name=name,
-                params=params,
-            )
-        except AmbiguousRequestError:
-            if generated:  # the batch may exist: its files need this password
-                note(f"pkcs12 password (of the batch this create may have made): {password}")
-            raise
-        if generated:  # only now: the password of a batch that exists
-            note(f"pkcs12 password: {password}")
-        return await finish(client, batch.batch_id, flow, password, batch=batch)
-
-    run(ctx, action, _show)
+    password = request["pkcs12_password"]
+    try:
+        batch = await client.batches.create(authority, **request)
+    except AmbiguousRequestError:
+        if generated:
+            note(f"pkcs12 password (of the batch this create may have made): {password}")
+        raise
+    if generated:  # only now: the password of a batch that exists
+        note(f"pkcs12 password: {password}")
+    return await finish(client, batch.batch_id, flow, password, batch=batch)
 
 
 def _subject_params(end_entity: bool, **subject: str) -> dict[str, str] | None:
@@ -219,9 +225,23 @@ def _subject_params(end_entity: bool, **subject: str) -> dict[str, str] | None:
     return None
 
 
+def _pkcs12_password(given: str) -> tuple[str, bool]:
+    """The PKCS#12 password (``given``, checked, else a generated one) and whether it was
+    generated; remembered as a secret either way."""
+    if given:
+        _check_password(given)
+        password = given
+    else:
+        from ...certs import generate_password
+
+        password = generate_password()
+    remember_secret(password)
+    return password, not given
+
+
 def _check_password(password: str) -> None:
     """The PKCS#12 password's rules, said with the flags (the SDK checks them too)."""
-    from .._logging import MIN_SECRET_LENGTH
+    from ..._logging import MIN_SECRET_LENGTH
 
     if len(password) < MIN_SECRET_LENGTH:
         raise CLIError(
@@ -264,7 +284,7 @@ def upload(
     check_id(profile, "profile ID", "specify the profile ID to sign the cert under")
     params = _parse_params(param)
     path = Path(files[0])
-    from ..certs import load_csrs
+    from ...certs import load_csrs
 
     # one read, capped by the toolkit; every CSR is checked before anything is sent
     data = b"".join(info.pem for info in load_csrs(path))
@@ -368,14 +388,7 @@ def download(
         raise CLIError("must specify batch id for download")
     if not outdir.strip():
         raise CLIError('directory "" does not exist')
-    folder = Path(outdir)
-    archive, pem_folder = folder / f"{batch_id}.zip", folder / str(batch_id)
-    for target, there in (
-        (archive, archive.exists() or archive.is_symlink()),
-        (pem_folder, pem and taken(pem_folder)),
-    ):
-        if there and not force:
-            raise CLIError(f"{target} already exists; use --force to replace it")
+    _check_targets(Path(outdir), batch_id, pem=pem, force=force)
     remember_secret(password)
     flow = Flow(
         wait=wait,
@@ -390,6 +403,17 @@ def download(
         lambda client: finish(client, batch_id, flow, password or None),
         lambda out, result: _show_download(out, batch_id, result),
     )
+
+
+def _check_targets(folder: Path, batch_id: int, *, pem: bool, force: bool) -> None:
+    """Without ``--force``, the ZIP (and with ``--pem`` the PEM folder) must not exist."""
+    archive, pem_folder = folder / f"{batch_id}.zip", folder / str(batch_id)
+    for target, there in (
+        (archive, archive.exists() or archive.is_symlink()),
+        (pem_folder, pem and taken(pem_folder)),
+    ):
+        if there and not force:
+            raise CLIError(f"{target} already exists; use --force to replace it")
 
 
 def _show_download(out: Output, batch_id: int, result: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Emulator commands: serve (over HTTP on loopback) and demo (in process)."""
+"""Emulator commands: serve (over HTTP on loopback), validate (its configuration) and demo
+(in process)."""
 
 import contextlib
 import sys
@@ -9,17 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import CLIError, ExitCode
-from ._files import prepare_folder
-from ._output import Output
-from ._run import output_of
-from ._settings import settings_of
+from .._errors import CLIError, ExitCode
+from .._files import prepare_folder
+from .._output import Output
+from .._run import output_of
+from .._settings import settings_of
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-    from ..emulator import Emulator
-    from ._sias import SiasConfig
+    from ...emulator import Emulator
+    from .._sias import SiasConfig
 
 __all__ = ["register"]
 
@@ -29,19 +30,32 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return getattr(source, "name", "") == "COMMANDLINE"
 
 
+#: serve's longer options, declared apart to keep ``serve`` short
+AddrOption = Annotated[
+    str | None,
+    typer.Option(
+        "--addr",
+        "-a",
+        metavar="HOST:PORT",
+        help="Address to listen on, as the original tool takes it (':PORT' means every "
+        "interface); default $SIAS_BIND_ADDR, which --host/--port replace.",
+        show_default=False,
+    ),
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        metavar="FILE",
+        help="SQLite file that keeps the state across runs.",
+        show_default=False,
+    ),
+]
+
+
 def serve(
     ctx: typer.Context,
-    addr: Annotated[
-        str | None,
-        typer.Option(
-            "--addr",
-            "-a",
-            metavar="HOST:PORT",
-            help="Address to listen on, as the original tool takes it (':PORT' means every "
-            "interface); default $SIAS_BIND_ADDR, which --host/--port replace.",
-            show_default=False,
-        ),
-    ] = None,
+    addr: AddrOption = None,
     host: Annotated[
         str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
     ] = "127.0.0.1",
@@ -49,15 +63,7 @@ def serve(
         int,
         typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port (0 picks a free one)."),
     ] = 8831,
-    db: Annotated[
-        Path | None,
-        typer.Option(
-            "--db",
-            metavar="FILE",
-            help="SQLite file that keeps the state across runs.",
-            show_default=False,
-        ),
-    ] = None,
+    db: DbOption = None,
     processing_delay: Annotated[
         float,
         typer.Option(
@@ -75,8 +81,8 @@ def serve(
 
     Reads the original emulator's SIAS_* variables (see 'sectigo validate --help').
     """
-    from ..emulator import Emulator
-    from ._sias import load_sias
+    from ...emulator import Emulator
+    from .._sias import load_sias
 
     config = load_sias(
         addr=addr,
@@ -126,7 +132,7 @@ def _logging_requests(app: "ASGIApp") -> "ASGIApp":
 
 
 def _check_listen(config: "SiasConfig", *, allow_remote: bool) -> None:
-    from ..emulator import is_loopback
+    from ...emulator import is_loopback
 
     if not allow_remote and not is_loopback(config.host):
         raise CLIError(
@@ -196,7 +202,7 @@ def validate(ctx: typer.Context) -> None:
     equivalent and are ignored with a warning. The password is printed masked. 'serve'
     also refuses a non-loopback address without --allow-remote.
     """
-    from ._sias import load_sias
+    from .._sias import load_sias
 
     output_of(ctx).emit_json(load_sias().to_json())
 
@@ -219,7 +225,7 @@ def demo(
     """
     import anyio
 
-    from ._demo import run_demo
+    from .._demo import run_demo
 
     out = output_of(ctx)
     quiet = out.explicit and out.json
@@ -243,35 +249,8 @@ def demo(
         out.emit_json(summary)
 
 
-def completion(
-    shell: Annotated[
-        str,
-        typer.Argument(metavar="SHELL", help="bash, zsh or fish.", show_default=False),
-    ],
-) -> None:
-    """Print the shell completion script for sectigo.
-
-    Load it in the current shell with, for bash: source <(sectigo completion bash);
-    for zsh: source <(sectigo completion zsh); for fish:
-    sectigo completion fish | source. Add that line to ~/.bashrc, ~/.zshrc or
-    ~/.config/fish/config.fish to have it in every new shell.
-    """
-    from typer._completion_shared import get_completion_script
-
-    from ._group import COMPLETE_VAR
-
-    if shell not in _SHELLS:
-        raise CLIError(f"unknown shell {shell!r}: give bash, zsh or fish")
-    script = get_completion_script(prog_name="sectigo", complete_var=COMPLETE_VAR, shell=shell)
-    sys.stdout.write(script + "\n")
-
-
-_SHELLS = ("bash", "zsh", "fish")
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("serve")(serve)
     app.command("validate")(validate)
     app.command("demo")(demo)
-    app.command("completion")(completion)
