@@ -155,7 +155,9 @@ def _spring_page(content: list[Any], total: int, page: int, size: int) -> dict[s
     }
 
 
-async def _upload_form(request: Request) -> tuple[int, UploadCSRBatchRequest, list[Any]]:
+async def _upload_form(
+    request: Request,
+) -> tuple[int, UploadCSRBatchRequest, list[tuple[str, bytes]]]:
     """The upload's ``profileId`` field, ``csrBatchRequest`` part and ``files`` parts."""
     async with request.form(max_files=MAX_CSRS + 1) as form:
         try:
@@ -167,7 +169,7 @@ async def _upload_form(request: Request) -> tuple[int, UploadCSRBatchRequest, li
             raise ApiError(400, "Form part csrBatchRequest is required")
         text = await part.read() if isinstance(part, UploadFile) else part
         batch_request = structure(text, UploadCSRBatchRequest, "csrBatchRequest part")
-        files = []
+        files: list[tuple[str, bytes]] = []
         for item in form.getlist("files"):
             if isinstance(item, UploadFile):
                 files.append((item.filename or "", await item.read()))
