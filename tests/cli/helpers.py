@@ -32,6 +32,8 @@ ENV_VARS = (
     "SECTIGO_PKCS12_PASSWORD",
     "NO_COLOR",
 )
+#: a date as the API writes it: milliseconds and a numeric offset
+API_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 
 
 class CLI:

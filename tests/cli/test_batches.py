@@ -1,20 +1,18 @@
-"""The original tool's documented command lines, verbatim, against the embedded emulator.
+"""The batch commands: create, upload, batches, download, as the original tool documents
+them, and beyond it the whole flow (--wait, --download, --pem).
 
 Output is JSON because stdout is not a terminal, with the API's own field names.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 
-import pytest
+from sectigo_iot.certs import load_pem_bundle, open_batch_zip
+from tests.cli.helpers import API_DATE, CLI, create_args, make_csr, mode
 
-from sectigo_iot.certs import open_batch_zip
-from tests.cli.helpers import CLI, create_args, documents, make_csr
-from tests.support import EMULATOR_AUTHORITY
-
-API_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}$")
 BATCH_FIELDS = {
     "batchId",
     "orderNumber",
@@ -30,55 +28,6 @@ BATCH_FIELDS = {
     "downloadable",
     "rejectable",
 }
-
-
-def test_authorities(cli: CLI) -> None:
-    assert cli.json("authorities") == [EMULATOR_AUTHORITY]
-
-
-def test_authorities_balances_prints_a_second_document(cli: CLI) -> None:
-    result = cli.ok("authorities", "--balances")
-    listing, balances = documents(result.stdout)
-    assert [a["id"] for a in listing] == [1]
-    assert balances == {"1": 10}
-    assert cli.requests["GET /api/v1/authorities/1/balanceavailable"] == 1
-
-
-def test_licenses(cli: CLI) -> None:
-    assert cli.json("licenses") == {"ordered": 10, "issued": 0}
-
-
-def test_profiles(cli: CLI) -> None:
-    profiles = cli.json("profiles")
-    assert [p["profileId"] for p in profiles] == [42]
-    assert set(profiles[0]) == {"profileId", "algorithms", "ca"}
-
-
-def test_profiles_id(cli: CLI) -> None:
-    detail = cli.json("profiles", "-i", "42")
-    assert set(detail) == {
-        "profileName",
-        "profileId",
-        "rawProfileConfig",
-        "name",
-        "keyAlgorithmInfo",
-    }
-    assert detail["profileId"] == 42
-
-
-@pytest.mark.parametrize("command", ["profiles", "profile"])
-def test_profile_params(cli: CLI, command: str) -> None:
-    """`sectigo profile -i 42 --params` as the upstream README writes it works too."""
-    params = cli.json(command, "-i", "42", "--params")
-    names = [p["name"] for p in params]
-    assert {"commonName", "dNSName", "pkcs12Password"} <= set(names)
-    assert {"name", "inputType", "required", "validationPattern", "title"} <= set(params[0])
-
-
-def test_organization(cli: CLI) -> None:
-    org = cli.json("organization")
-    assert org["organizationName"] == "Sectigo IoT Emulator"
-    assert {"organizationId", "primaryContactEmail", "authorities", "orgStatus"} <= set(org)
 
 
 def test_create(cli: CLI) -> None:
@@ -170,50 +119,75 @@ def test_upload(cli: CLI) -> None:
     assert cli.ok("batches", "-i", str(batch["batchId"]), "-s").stdout == "READY_FOR_DOWNLOAD\n"
 
 
-def test_find(cli: CLI) -> None:
-    cli.create("example.com")
-    cli.create("other.example.com")
-    found = cli.json("find", "-n", "example.com")
-    assert found["totalCount"] == 1
-    (item,) = found["items"]
-    assert set(item) == {"deviceId", "commonName", "serialNumber", "creationDate", "status"}
-    assert item["commonName"] == "example.com"
-    assert API_DATE.match(item["creationDate"])
-    by_serial = cli.json("find", "-s", item["serialNumber"])
-    assert by_serial["items"] == [item]
+# -- create / upload with --wait, --download, --pem ----------------------------------------
 
 
-def test_revoke(cli: CLI) -> None:
-    """`sectigo revoke -p 42 -r "cessation of operation" -s SERIAL` prints nothing."""
-    cli.create()
-    serial = cli.serial_of("example.com")
-    result = cli.ok("revoke", "-p", "42", "-r", "cessation of operation", "-s", serial)
-    assert result.stdout == ""
-    with cli.state() as state:
-        (revocation,) = state.revocations()
-    assert (revocation.serial_number, revocation.reason_code) == (serial, 5)
-    assert cli.json("find", "-s", serial)["items"][0]["status"] == "REVOKED"
+def test_create_wait_download_pem(cli: CLI) -> None:
+    result = cli.ok(*create_args("--dns-name", "www.example.com", "--download", "certs", "--pem"))
+    data = json.loads(result.stdout)
+    batch_id = data["batch"]["batchId"]
+    assert data["batch"]["status"] == "READY_FOR_DOWNLOAD"
+    assert data["zip"] == f"certs/{batch_id}.zip"
+    (files,) = data["pem"]
+    folder = cli.tmp / "certs" / str(batch_id)
+    assert files == {
+        role: f"certs/{batch_id}/{role}.pem" for role in ("cert", "chain", "fullchain", "key")
+    }
+    assert mode(folder / "key.pem") == 0o600
+    assert mode(folder / "cert.pem") == 0o644
+    bundle = load_pem_bundle(
+        (folder / "fullchain.pem").read_bytes() + (folder / "key.pem").read_bytes()
+    )
+    assert bundle.sans == ("example.com", "www.example.com")
+    assert bundle.private_key is not None
+    assert f"batch {batch_id}: READY_FOR_DOWNLOAD" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("reason", "code"),
-    [
-        (None, 0),
-        ("Key Compromise", 1),
-        ("CA COMPROMISE", 2),
-        ("affiliationchanged", 3),
-        ("superseded", 4),
-        ("remove from crl", 8),
-        ("privilege withdrawn", 9),
-        ("aa compromise", 10),
-    ],
-)
-def test_revoke_reasons(cli: CLI, reason: str | None, code: int) -> None:
-    cli.create()
-    serial = cli.serial_of("example.com")
-    args = ["revoke", "-p", "42", "-s", serial.lower()]
-    if reason is not None:
-        args += ["-r", reason]
-    cli.ok(*args)
-    with cli.state() as state:
-        assert [r.reason_code for r in state.revocations()] == [code]
+def test_create_wait_only_prints_the_ready_batch(cli: CLI) -> None:
+    batch = cli.json("create", "-a", "1", "-d", "example.com", "-p", "s3cretpass", "--wait")
+    assert batch["status"] == "READY_FOR_DOWNLOAD"
+    assert "zip" not in batch
+
+
+def test_wait_polls_until_ready(cli: CLI) -> None:
+    env = {"SECTIGO_EMULATOR_DELAY": "1"}
+    result = cli.ok("create", "-a", "1", "-d", "example.com", "-p", "s3cretpass", "--wait", env=env)
+    assert json.loads(result.stdout)["status"] == "READY_FOR_DOWNLOAD"
+    progress = [line for line in result.stderr.splitlines() if line.startswith("batch ")]
+    assert progress[0].startswith("batch 10001: PROCESSING (active 1")
+    assert progress[-1].startswith("batch 10001: READY_FOR_DOWNLOAD (active 0, success 1")
+
+
+def test_upload_wait_download_writes_certificates_only(cli: CLI) -> None:
+    csr, key = make_csr(cli, "device.example.com", ["alt.example.com"])
+    data = json.loads(cli.ok("upload", "-p", "42", str(csr), "--download", "out").stdout)
+    batch_id = data["batch"]["batchId"]
+    (files,) = data["pem"]
+    assert set(files) == {"cert", "chain", "fullchain"}  # the key never left this machine
+    cert = load_pem_bundle((cli.tmp / files["fullchain"]).read_bytes() + key.read_bytes())
+    assert cert.private_key is not None  # the certificate matches our key
+    assert cert.sans == ("device.example.com", "alt.example.com")
+    assert (cli.tmp / "out" / f"{batch_id}.zip").is_file()
+
+
+def test_upload_no_pem(cli: CLI) -> None:
+    csr, _ = make_csr(cli)
+    data = json.loads(cli.ok("upload", "-p", "42", str(csr), "--download", "o", "--no-pem").stdout)
+    assert "pem" not in data
+    assert not (cli.tmp / "o" / str(data["batch"]["batchId"])).exists()
+
+
+def test_upload_of_several_csrs_writes_one_folder_each(cli: CLI) -> None:
+    first, _ = make_csr(cli, "a.example.com")
+    second, _ = make_csr(cli, "b.example.com")
+    (cli.tmp / "both.csr").write_bytes(first.read_bytes() + second.read_bytes())
+    data = json.loads(cli.ok("upload", "-p", "42", "both.csr", "--download", "o").stdout)
+    batch_id = data["batch"]["batchId"]
+    assert data["batch"]["size"] == 2
+    for name in ("a.example.com", "b.example.com"):
+        assert (cli.tmp / "o" / str(batch_id) / name / "cert.pem").is_file()
+
+
+def test_batches_wait(cli: CLI) -> None:
+    batch_id = cli.create()
+    assert cli.json("batches", "-i", str(batch_id), "--wait")["status"] == "READY_FOR_DOWNLOAD"
