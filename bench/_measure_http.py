@@ -19,7 +19,6 @@ from _report import Scale, ratio
 
 import sectigo_iot
 from sectigo_iot import SectigoClient
-from sectigo_iot._files import sync_folder
 
 __all__ = [
     "emulator_stats",
@@ -226,8 +225,12 @@ async def measure_download(
                         handle.flush()
                         os.fsync(handle.fileno())
             os.replace(part, target)
-            if durable:
-                sync_folder(raw_dir)  # the SDK's own step, so both sides do the same
+            if durable:  # the folder made durable too, as the SDK does
+                folder = os.open(raw_dir, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
             elapsed = time.perf_counter() - start
             _check_size(target, info.archive_bytes)
             target.unlink()

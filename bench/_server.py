@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import socket
 import struct
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -27,7 +28,6 @@ import anyio
 import uvicorn
 
 from sectigo_iot.emulator import Emulator
-from sectigo_iot.emulator._server import bind_socket
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,7 +130,8 @@ async def serve(args: argparse.Namespace) -> None:
         batch_id = await create_ready_batch(emulator)
         size = args.archive_bytes
         app = LargeArchive(emulator.app, f"/api/v1/batches/{batch_id}/download", size)
-        sock = bind_socket(args.host, args.port, backlog=1024)
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.create_server((args.host, args.port), family=family, backlog=1024)
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(
             app,

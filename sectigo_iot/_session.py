@@ -1,38 +1,43 @@
 """The one place that sends HTTP: base URL, headers, bearer token, timeouts, retries,
-error mapping and logging. Resources build requests and call :class:`Session`."""
+size caps and logging. Resources build requests and call :class:`Session`; what a reply
+means (its body as a model, an error body as a typed error) is read by ``_response``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, TypeVar, get_origin, overload
+from typing import Any, BinaryIO, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
-from attrs import frozen
 
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
-from ._logging import SecretRegistry, get_logger, may_need_redaction, redact
+from ._logging import SecretRegistry, get_logger
 from ._net import environment_proxy, is_loopback
+from ._response import (
+    Reply,
+    decode,
+    encode,
+    error_from_reply,
+    interpret,
+    page_items,
+    raise_if_error_body,
+)
 from ._version import __version__
 from .auth import TokenManager, TokenStore
 from .errors import (
     APIConnectionError,
-    APIError,
     APITimeoutError,
     InvalidInputError,
     InvalidResponseError,
-    RateLimitError,
     TLSClientAuthRequiredError,
-    error_class_for_status,
 )
 
-__all__ = ["JSON_CONTENT_TYPE", "Reply", "Session", "decode", "encode", "origin_of"]
+__all__ = ["JSON_CONTENT_TYPE", "Session", "default_sleep", "origin_of"]
 
 logger = get_logger("sectigo_iot.http")
 T = TypeVar("T")
@@ -51,45 +56,6 @@ async def default_sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
-
-
-@frozen(eq=False, repr=False)  # internal: neither is used, and each costs import time
-class Reply:
-    """A fully read response: status, headers and body (capped in size)."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytes
-    method: str
-    path: str
-
-    @property
-    def text(self) -> str:
-        """The body as text; InvalidResponseError when it is not UTF-8."""
-        try:
-            return self.content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidResponseError(
-                "the response body is not UTF-8 text", path=self.path
-            ) from None
-
-    def json(self) -> Any:
-        """The body as JSON; InvalidResponseError when it is not JSON."""
-        try:
-            return json.loads(self.content)
-        except RecursionError:
-            raise InvalidResponseError(
-                "the JSON body is nested too deeply", path=self.path
-            ) from None
-        except ValueError:  # UnicodeDecodeError included
-            pass
-        if not self.content.strip():
-            problem = "expected JSON but the response body is empty"
-        elif _media_type(self.headers) == "text/html" or self.content.lstrip()[:1] == b"<":
-            problem = "expected JSON but the server answered with an HTML page"
-        else:
-            problem = "the response body is not valid JSON"
-        raise InvalidResponseError(problem, path=self.path)
 
 
 def origin_of(base_url: str, *, allow_insecure_http: bool = False) -> str:
@@ -119,32 +85,6 @@ def origin_of(base_url: str, *, allow_insecure_http: bool = False) -> str:
         )
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-def decode(data: Any, cls: Any, path: str) -> Any:
-    """Structure JSON into a model; InvalidResponseError when its shape is wrong."""
-    expected = list if get_origin(cls) is list else dict
-    if not isinstance(data, expected):
-        raise InvalidResponseError(
-            f"unexpected response shape for {getattr(cls, '__name__', cls)}: "
-            f"expected a JSON {'array' if expected is list else 'object'}",
-            path=path,
-        )
-    from .models import converter  # cattrs loads on first use, not at import
-
-    try:
-        return converter.structure(data, cls)
-    except Exception as exc:  # cattrs raises several exception types
-        raise InvalidResponseError(
-            f"unexpected response shape for {getattr(cls, '__name__', cls)}: {exc}", path=path
-        ) from None
-
-
-def encode(model: Any) -> Any:
-    """A request model as JSON-ready data (camelCase keys)."""
-    from .models import converter
-
-    return converter.unstructure(model)
 
 
 class Session:
@@ -251,42 +191,39 @@ class Session:
 
         ``cast_to`` is a model (or ``list[Model]``), ``int`` (a bare JSON number),
         ``object`` (the JSON as it came), ``str`` (a text body) or None (the body is
-        only checked). ``json_body`` is a request model or JSON-ready data. Every JSON
-        reply is checked for Sectigo's error body, which some gateways send with a 200;
-        server text that holds a known secret is redacted.
+        only checked). ``json_body`` is a request model or JSON-ready data. The reply is
+        read by ``_response.interpret`` (error bodies sent with a 200, redaction).
         """
-        content = None
-        if json_body is not None:
-            payload = json_body if isinstance(json_body, (dict, list)) else encode(json_body)
-            content = json.dumps(payload, separators=(",", ":")).encode()
+        content = None if json_body is None else self.json_bytes(json_body)
         headers = {}
         if files is not None:  # the client's JSON Content-Type must not label the form
             headers["Content-Type"] = f"multipart/form-data; boundary={os.urandom(16).hex()}"
         reply = await self._send(
             method, path, content=content, files=files, data=data, headers=headers
         )
-        if cast_to is str:
-            return redact(reply.text)
-        if cast_to is None:  # no body expected: only a Sectigo error body counts
-            with contextlib.suppress(InvalidResponseError):
-                _raise_if_error_body(reply.json(), reply)
-            return None
-        decoded = reply.json()
-        _raise_if_error_body(decoded, reply)
-        if _may_hold_secrets(reply.content):
-            try:
-                decoded = _redact_json(decoded)
-            except RecursionError:
-                raise InvalidResponseError(
-                    "the JSON body is nested too deeply", path=path
-                ) from None
-        if cast_to is object:
-            return decoded
-        if cast_to is int:
-            if isinstance(decoded, bool) or not isinstance(decoded, int):
-                raise InvalidResponseError(f"expected an integer, got {decoded!r}", path=path)
-            return decoded
-        return decode(decoded, cast_to, path)
+        return interpret(reply, cast_to)
+
+    async def call_page(
+        self, path: str, cls: type[T], *, page: int, size: int, items: str, listing: str
+    ) -> tuple[list[T], bool]:
+        """``GET path?page=&size=``: one page of a list as ``cls`` items, and whether it is
+        surely the last one (see ``_response.page_items``; ``items`` and ``listing`` name
+        the list in errors)."""
+        data = await self.call("GET", f"{path}?page={page}&size={size}", cast_to=object)
+        return page_items(data, cls, page, path, items=items, listing=listing)
+
+    @staticmethod
+    def json_bytes(body: Any) -> bytes:
+        """A request model (or JSON-ready data) as the JSON sent for it."""
+        payload = body if isinstance(body, (dict, list)) else encode(body)
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    @staticmethod
+    def decode(data: Any, cls: type[T], path: str) -> T:
+        """JSON already read (``cast_to=object``) as ``cls``; InvalidResponseError when
+        its shape is wrong."""
+        decoded: T = decode(data, cls, path)
+        return decoded
 
     async def download(
         self, path: str, handle: BinaryIO, *, limit: int, magic: tuple[bytes, ...], kind: str
@@ -341,7 +278,7 @@ class Session:
         if reply.status_code != 200:
             raise error_from_reply(reply)
         decoded = reply.json()
-        _raise_if_error_body(decoded, reply)
+        raise_if_error_body(decoded, reply)
         return decoded
 
     async def _send(
@@ -463,29 +400,6 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-def _may_hold_secrets(body: bytes) -> bool:
-    """Whether a value of this JSON body may need redaction. In an ASCII body without
-    a backslash (no escapes) every string value appears as it is, so a body that
-    :func:`may_need_redaction` clears has no value that redaction would change."""
-    return b"\\" in body or not body.isascii() or may_need_redaction(body.decode("ascii"))
-
-
-def _redact_json(value: Any) -> Any:
-    """``value`` with every string passed through :func:`redact` (server text that
-    echoes a password must not reach a model, an error or a log)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redact_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _redact_json(item) for key, item in value.items()}
-    return value
-
-
-def _media_type(headers: httpx.Headers) -> str:
-    return str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
-
-
 def _transport_error(
     exc: httpx.TransportError, method: str, path: str, *, answered: bool
 ) -> APIConnectionError:
@@ -504,62 +418,3 @@ def _transport_error(
         path=path,
         request_sent=sent,
     )
-
-
-def error_from_reply(reply: Reply) -> APIError:
-    """Turn a non-2xx reply into the typed error of its status."""
-    message, error_code, timestamp = _describe_error_body(reply)
-    cls = error_class_for_status(reply.status_code)
-    kwargs: dict[str, Any] = {
-        "status_code": reply.status_code,
-        "error_code": error_code,
-        "timestamp": timestamp,
-        "method": reply.method,
-        "path": reply.path,
-    }
-    if cls is RateLimitError:
-        kwargs["retry_after"] = _retry.retry_after_seconds(reply.headers)
-    return cls(message, **kwargs)
-
-
-def _describe_error_body(reply: Reply) -> tuple[str, int | None, int | None]:
-    """(message, errorCode, timestamp) from a JSON, text, HTML or empty error body."""
-    fallback = str(httpx.codes.get_reason_phrase(reply.status_code)) or "error"
-    raw = reply.content.strip()
-    if not raw:
-        return fallback, None, None
-    media = _media_type(reply.headers)
-    text = raw.decode("utf-8", errors="replace")
-    if media == "text/html" or raw[:1] == b"<":
-        return f"{fallback} (the server answered with an HTML page)", None, None
-    if "json" in media or raw[:1] in (b"{", b'"'):
-        try:
-            decoded = json.loads(raw)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, dict):
-            message = decoded.get("message") or decoded.get("error") or decoded.get("detail")
-            code, stamp = decoded.get("errorCode"), decoded.get("timestamp")
-            return (
-                redact(str(message)) if message else fallback,
-                code if isinstance(code, int) and not isinstance(code, bool) else None,
-                stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None,
-            )
-        if isinstance(decoded, str) and decoded:
-            return redact(decoded[:500]), None, None
-    return redact(text[:500]), None, None
-
-
-def _raise_if_error_body(decoded: Any, reply: Reply) -> None:
-    """Some gateways answer 200 with Sectigo's error body: treat that as the error."""
-    if (
-        isinstance(decoded, dict)
-        and {"status", "message"}
-        <= decoded.keys()
-        <= {"status", "message", "errorCode", "timestamp", "error", "path"}
-        and isinstance(decoded["status"], int)
-        and decoded["status"] >= 400
-    ):
-        raise error_from_reply(
-            Reply(decoded["status"], reply.headers, reply.content, reply.method, reply.path)
-        )

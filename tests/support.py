@@ -1,21 +1,26 @@
 """Helpers shared by the tests: fake JWTs, a movable clock, the default base URL, hostile
-bodies (gzip bombs) and loading a script by path. ``bench/_bomb_probe.py`` uses it too."""
+bodies (gzip bombs), an emulator whose replies are rewritten, and loading a script by
+path. ``bench/_bomb_probe.py`` uses it too."""
 
 from __future__ import annotations
 
 import base64
 import importlib.util
 import json
+import re
 import shutil
 import sys
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from sectigo_iot.emulator import Emulator
 
 BASE = "https://iot.sectigo.com"
 T0 = 1_700_000_000.0
@@ -100,3 +105,39 @@ class Wire(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for start in range(0, len(self.body), 16384):
             yield self.body[start : start + 16384]
+
+
+def rewrite_replies(
+    emulator: Emulator, method: str, path: str, change: Callable[[Any], None]
+) -> None:
+    """Make the emulator's JSON replies to ``method`` ``path`` (a regex) go through
+    ``change`` (it edits the decoded object in place): a server that answers otherwise."""
+    inner = emulator.app
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == method
+            and re.fullmatch(path, scope["path"])
+        ):
+            await inner(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await inner(scope, receive, capture)
+        body = json.loads(b"".join(chunks))
+        change(body)
+        data = json.dumps(body).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(data)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    emulator.app = app

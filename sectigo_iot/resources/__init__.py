@@ -1,11 +1,9 @@
-"""Resource namespaces: one per API area, each a thin layer over the session."""
+"""Resource namespaces, one module per API area (``account``, ``batches``,
+``certificates``), each a thin layer over the session."""
 
-from .authorities import Authorities
+from .account import Authorities, Licenses, Organizations, Profiles
 from .batches import Batches, WaitProgress
 from .certificates import Certificates
-from .licenses import Licenses
-from .organizations import Organizations
-from .profiles import Profiles
 
 __all__ = [
     "Authorities",

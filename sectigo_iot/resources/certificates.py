@@ -1,15 +1,15 @@
-"""``client.certificates``: find certificates and revoke them."""
+"""``client.certificates``: find certificates and revoke them (the search's name forms,
+merging and fast structuring are in ``_certificate_find``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .._checks import domain_names, positive_id
+from .._checks import positive_id
 from .._html import shown_fields, table_html
 from .._logging import get_logger
 from .._retry import outcome_unknown
-from .._session import decode
 from ..errors import (
     AmbiguousRequestError,
     APIConnectionError,
@@ -24,6 +24,7 @@ from ..models import (
     RevokeCertificateRequest,
 )
 from ._base import Resource
+from ._certificate_find import merge_found, name_forms, plain_items
 
 if TYPE_CHECKING:
     from ..certs import RevocationReason
@@ -31,72 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["Certificates", "FoundCertificates"]
 
 logger = get_logger("sectigo_iot.certificates")
-
-
-def _name_forms(common_name: str) -> list[str | None]:
-    """The name as given, then as ``create`` sends it (see ``domain_names``) when it
-    is a domain name written otherwise; ``[None]`` for no name."""
-    if not common_name:
-        return [None]
-    try:
-        normalized = domain_names(common_name, ())[0]
-    except InvalidInputError:  # not a domain name: searched only as given
-        return [common_name]
-    return list(dict.fromkeys([common_name, normalized]))
-
-
-def _plain_items(data: object) -> tuple[list[CertificateItem], int] | None:
-    """A find answer of the plain shape the service sends, structured directly: exactly
-    what the converter makes of it, several times faster for thousands of items.
-
-    The shape: ``totalCount`` an integer, ``items`` a list of objects whose
-    ``deviceId``, ``commonName``, ``serialNumber`` and ``status`` are strings (or
-    null) and whose ``creationDate`` is null or a date ``parse_date`` reads. None for
-    anything else: the converter then decides, and says what is wrong.
-    """
-    if type(data) is not dict:
-        return None
-    total, items = data.get("totalCount", 0), data.get("items")
-    if (total is not None and type(total) is not int) or not (items is None or type(items) is list):
-        return None
-    from ..models import parse_date
-
-    made: list[CertificateItem] = []
-    for item in items or ():
-        if type(item) is not dict:
-            return None
-        get = item.get
-        device_id, common_name = get("deviceId"), get("commonName")
-        serial_number, status, date = get("serialNumber"), get("status"), get("creationDate")
-        if not (
-            type(device_id) in _TEXT_TYPES
-            and type(common_name) in _TEXT_TYPES
-            and type(serial_number) in _TEXT_TYPES
-            and type(status) in _TEXT_TYPES
-        ):
-            return None
-        if date is None:
-            parsed = None
-        elif type(date) is not str or not date:  # the converter keeps an empty date's text
-            return None
-        else:
-            try:
-                parsed = parse_date(date)
-            except ValueError:  # a format the converter reads as None, keeping the text
-                return None
-        made.append(
-            CertificateItem(
-                device_id=device_id or "",
-                common_name=common_name or "",
-                serial_number=serial_number or "",
-                creation_date=parsed,
-                status=status or "",
-            )
-        )
-    return made, total or 0
-
-
-_TEXT_TYPES = frozenset({str, type(None)})
 
 
 def _serial(serial_number: str) -> str:
@@ -140,21 +75,9 @@ class Certificates(Resource):
         if common_name is not None and not isinstance(common_name, str):
             raise InvalidInputError(f"common_name must be a string, got {common_name!r}")
         serial = _serial(serial_number) if serial_number else None
-        parts = [await self._find(name, serial) for name in _name_forms(common_name or "")]
-        if len(parts) == 1:
-            items, total = parts[0]
-            return FoundCertificates(items, total_count=max(total, len(items)))
-        merged: dict[str, CertificateItem] = {}
-        total = 0
-        for items, part_total in parts:
-            total += max(part_total, len(items))
-            for item in items:
-                key = item.serial_number.upper() or f"#{len(merged)}"  # no serial: never merged
-                if key in merged:  # found by both searches (its serial number matched)
-                    total -= 1
-                else:
-                    merged[key] = item
-        return FoundCertificates(merged.values(), total_count=max(total, len(merged)))
+        parts = [await self._find(name, serial) for name in name_forms(common_name or "")]
+        items, total = merge_found(parts)
+        return FoundCertificates(items, total_count=total)
 
     async def _find(
         self, common_name: str | None, serial: str | None
@@ -163,10 +86,10 @@ class Certificates(Resource):
         path = "/api/v1/certificates/find"
         request = FindCertificateRequest(common_name=common_name or None, serial_number=serial)
         data = await self._session.call("POST", path, json_body=request, cast_to=object)
-        fast = _plain_items(data)
+        fast = plain_items(data)
         if fast is not None:
             return fast
-        found: FindCertificateResponse = decode(data, FindCertificateResponse, path)
+        found = self._session.decode(data, FindCertificateResponse, path)
         return found.items or [], found.total_count
 
     async def revoke(

@@ -1,18 +1,26 @@
-"""Helpers the lifecycle tests share: reading what a managed folder's links point at,
-and a server that answers differently."""
+"""Helpers the lifecycle tests share: the certificate they keep, reading its journal, and
+what a managed folder's links point at."""
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sectigo_iot.certs import CertificateBundle, load_pem_bundle
-from sectigo_iot.emulator import Emulator
+from sectigo_iot.lifecycle import CertificateSpec, Journal, read_journal
+
+#: the certificate most lifecycle tests keep
+SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
+CREATE = "/api/v1/batches/createSingleCertBatch"
+DAY = 24 * 3600
+
+
+def journal_of(folder: Path) -> Journal:
+    """The journal of ``folder``, which must have one."""
+    journal = read_journal(folder)
+    assert journal is not None
+    return journal
 
 
 def key_matches(bundle: CertificateBundle) -> bool:
@@ -29,39 +37,3 @@ def live_pair(folder: Path, via: str = "live/") -> tuple[str, bool]:
         (folder / f"{via}cert.pem").read_bytes() + (folder / f"{via}key.pem").read_bytes()
     )
     return bundle.serial_number, key_matches(bundle)
-
-
-def rewrite_replies(
-    emulator: Emulator, method: str, path: str, change: Callable[[Any], None]
-) -> None:
-    """Make the emulator's JSON replies to ``method`` ``path`` (a regex) go through
-    ``change`` (it edits the decoded object in place): a server that answers otherwise."""
-    inner = emulator.app
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["method"] == method
-            and re.fullmatch(path, scope["path"])
-        ):
-            await inner(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            else:
-                chunks.append(message.get("body", b""))
-
-        await inner(scope, receive, capture)
-        body = json.loads(b"".join(chunks))
-        change(body)
-        data = json.dumps(body).encode()
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(data)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
-
-    emulator.app = app

@@ -25,25 +25,13 @@ from sectigo_iot import AmbiguousRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.lifecycle import (
     PENDING_SETTLE,
-    CertificateSpec,
-    Journal,
     _ensure,
     ensure_certificate,
     read_journal,
 )
-from tests.lifecycle.helpers import live_pair
+from tests.lifecycle.helpers import CREATE, DAY, SPEC, journal_of, live_pair
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
-
-SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
-CREATE = "/api/v1/batches/createSingleCertBatch"
-DAY = 24 * 3600
-
-
-def journal_of(folder: Path) -> Journal:
-    journal = read_journal(folder)
-    assert journal is not None
-    return journal
 
 
 def batch_id_journaled(folder: Path) -> bool:

@@ -26,30 +26,20 @@ from sectigo_iot.emulator import Emulator
 from sectigo_iot.errors import BatchFailedError, BatchRejectedError
 from sectigo_iot.lifecycle import (
     PENDING_SETTLE,
-    CertificateSpec,
     Journal,
     JournalError,
     LifecycleError,
     PendingAttempt,
     ensure_certificate,
-    read_journal,
     renew_due,
 )
 from sectigo_iot.lifecycle._journal import write_journal
-from tests.lifecycle.helpers import live_pair, rewrite_replies
+from tests.lifecycle.helpers import CREATE, DAY, SPEC, journal_of, live_pair
+from tests.support import rewrite_replies
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
 
-SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
-CREATE = "/api/v1/batches/createSingleCertBatch"
 REVOKE = "/api/v1/certificates/{profile}/revoke"
-DAY = 24 * 3600
-
-
-def journal_of(folder: Path) -> Journal:
-    journal = read_journal(folder)
-    assert journal is not None
-    return journal
 
 
 def journaled_password(folder: Path) -> str:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sectigo_iot import InvalidResponseError, models
-from sectigo_iot._session import decode
+from sectigo_iot._response import decode
 from sectigo_iot.models import (
     Batch,
     BatchStatus,

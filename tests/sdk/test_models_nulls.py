@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sectigo_iot import BatchFailedError, SectigoClient, models
-from sectigo_iot._session import decode
+from sectigo_iot._response import decode
 from sectigo_iot.models import Authority, Batch, Organization, converter, strict_converter
 from tests.support import BASE
 

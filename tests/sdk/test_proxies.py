@@ -7,6 +7,7 @@ import importlib.util
 import socketserver
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -98,9 +99,9 @@ def test_the_sync_client_is_not_proxied_either(
     assert bytes(proxy.received) == b""
 
 
-async def test_another_host_goes_through_the_proxy(proxy: RecordingProxy) -> None:
-    """The recording proxy works: a remote host's request reaches it."""
-    async with SectigoClient(
+def remote_client(**options: Any) -> SectigoClient:
+    """A client of a remote host that does not exist (``.invalid``): only a proxy answers."""
+    return SectigoClient(
         "user",
         "proxy-test-password",
         base_url="http://sectigo.invalid",
@@ -108,7 +109,13 @@ async def test_another_host_goes_through_the_proxy(proxy: RecordingProxy) -> Non
         token_store="memory",
         max_retries=0,
         timeout=5,
-    ) as client:
+        **options,
+    )
+
+
+async def test_another_host_goes_through_the_proxy(proxy: RecordingProxy) -> None:
+    """The recording proxy works: a remote host's request reaches it."""
+    async with remote_client() as client:
         with pytest.raises(APIConnectionError):
             await client.authenticate()
     assert b"POST http://sectigo.invalid/auth/pwd" in bytes(proxy.received)
@@ -117,16 +124,7 @@ async def test_another_host_goes_through_the_proxy(proxy: RecordingProxy) -> Non
 async def test_trust_env_false_uses_no_proxy(
     proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with SectigoClient(
-        "user",
-        "proxy-test-password",
-        base_url="http://sectigo.invalid",
-        allow_insecure_http=True,
-        token_store="memory",
-        max_retries=0,
-        timeout=5,
-        trust_env=False,
-    ) as client:
+    async with remote_client(trust_env=False) as client:
         with pytest.raises(APIConnectionError):
             await client.authenticate()  # the name does not resolve: no proxy asked
     assert bytes(proxy.received) == b""
@@ -136,15 +134,7 @@ async def test_no_proxy_is_respected(
     proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NO_PROXY", "example.org, .invalid")
-    async with SectigoClient(
-        "user",
-        "proxy-test-password",
-        base_url="http://sectigo.invalid",
-        allow_insecure_http=True,
-        token_store="memory",
-        max_retries=0,
-        timeout=5,
-    ) as client:
+    async with remote_client() as client:
         with pytest.raises(APIConnectionError):
             await client.authenticate()
     assert bytes(proxy.received) == b""

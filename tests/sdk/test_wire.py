@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sectigo_iot import Authority, Batch, InvalidInputError, SectigoClient
+from sectigo_iot import Batch, InvalidInputError, SectigoClient
 from sectigo_iot.certs import RevocationReason
 from tests.support import BASE
 
@@ -79,41 +79,6 @@ async def test_get_endpoints(
     request = last_request(httpx_mock, "GET", path)
     assert_json_headers(request, tokens["accessToken"])
     assert request.content == b""
-
-
-async def test_balance_is_a_bare_integer(
-    client: SectigoClient, httpx_mock: Any, login: Any
-) -> None:
-    login()
-    httpx_mock.add_response(url=f"{BASE}/api/v1/authorities/1/balanceavailable", text="7")
-    assert await client.authorities.balance(1) == 7
-
-
-async def test_authorities_decode(client: SectigoClient, httpx_mock: Any, login: Any) -> None:
-    login()
-    item = {
-        "id": 423,
-        "ecosystemId": 21,
-        "signerCertificateId": 0,
-        "ecosystemName": "Staging",
-        "balance": 100,
-        "enabled": True,
-        "profileId": 423,
-        "profileName": "CipherTrace EE_#17",
-    }
-    httpx_mock.add_response(url=f"{BASE}/api/v1/authorities/allowed", json=[item])
-    assert await client.authorities.list() == [
-        Authority(
-            id=423,
-            ecosystem_id=21,
-            signer_certificate_id=0,
-            ecosystem_name="Staging",
-            balance=100,
-            enabled=True,
-            profile_id=423,
-            profile_name="CipherTrace EE_#17",
-        )
-    ]
 
 
 async def test_create_is_a_put_with_string_params(

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from sectigo_iot import InvalidInputError
-from sectigo_iot._session import decode
+from sectigo_iot._response import decode
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.models import FindCertificateResponse
-from sectigo_iot.resources.certificates import _plain_items
+from sectigo_iot.resources._certificate_find import plain_items as _plain_items
 
 P12 = "find-test-p12-pass"
 

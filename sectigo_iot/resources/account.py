@@ -1,0 +1,66 @@
+"""The account area: ``client.authorities`` (the authorities the user may issue under,
+and balances), ``client.profiles`` (certificate profiles and the parameters they
+require), ``client.licenses`` (ordered and issued counts) and ``client.organizations``
+(the current user's organization)."""
+
+from __future__ import annotations
+
+import builtins
+
+from .._checks import positive_id
+from ..models import Authority, Organization, Profile, ProfileDetail, ProfileParameter
+from ..models import Licenses as LicensesModel
+from ._base import Resource
+
+__all__ = ["Authorities", "Licenses", "Organizations", "Profiles"]
+
+
+class Authorities(Resource):
+    """Authorities and their available balances."""
+
+    async def list(self) -> list[Authority]:
+        """``GET /api/v1/authorities/allowed``."""
+        path = "/api/v1/authorities/allowed"
+        return await self._session.call("GET", path, cast_to=list[Authority])
+
+    async def balance(self, authority_id: int) -> int:
+        """``GET /api/v1/authorities/{id}/balanceavailable``: a bare integer."""
+        path = f"/api/v1/authorities/{positive_id('authority_id', authority_id)}/balanceavailable"
+        return await self._session.call("GET", path, cast_to=int)
+
+
+class Profiles(Resource):
+    """Profile list, detail and parameters."""
+
+    async def list(self) -> list[Profile]:
+        """``GET /api/v1/profiles``."""
+        path = "/api/v1/profiles"
+        return await self._session.call("GET", path, cast_to=list[Profile])
+
+    async def get(self, profile_id: int) -> ProfileDetail:
+        """``GET /api/v1/profiles/{id}``."""
+        path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}"
+        return await self._session.call("GET", path, cast_to=ProfileDetail)
+
+    async def parameters(self, profile_id: int) -> builtins.list[ProfileParameter]:
+        """``GET /api/v1/profiles/{id}/parameters``."""
+        path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}/parameters"
+        return await self._session.call("GET", path, cast_to=list[ProfileParameter])
+
+
+class Licenses(Resource):
+    """License statistics."""
+
+    async def used(self) -> LicensesModel:
+        """``GET /api/v1/devices``: ordered and issued counts."""
+        path = "/api/v1/devices"
+        return await self._session.call("GET", path, cast_to=LicensesModel)
+
+
+class Organizations(Resource):
+    """Organization lookups."""
+
+    async def current(self) -> Organization:
+        """``GET /api/v1/organizations/user``."""
+        path = "/api/v1/organizations/user"
+        return await self._session.call("GET", path, cast_to=Organization)
