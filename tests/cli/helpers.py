@@ -152,42 +152,6 @@ def mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
 
 
-def rewrite_replies(
-    emulator: Emulator, method: str, path: str, change: Callable[[dict[str, Any]], None]
-) -> None:
-    """Make the emulator's JSON replies to ``method`` ``path`` (a regex) go through
-    ``change`` (it edits the decoded object): a server that answers differently."""
-    inner = emulator.app
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["method"] == method
-            and re.fullmatch(path, scope["path"])
-        ):
-            await inner(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            else:
-                chunks.append(message.get("body", b""))
-
-        await inner(scope, receive, capture)
-        body = json.loads(b"".join(chunks))
-        change(body)
-        data = json.dumps(body).encode()
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(data)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
-
-    emulator.app = app
-
-
 def record_bodies(emulator: Emulator, method: str, path: str, into: list[bytes]) -> None:
     """Append the body of every ``method`` ``path`` request (with its content type first)."""
     inner = emulator.app

@@ -15,7 +15,8 @@ import pytest
 
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.cli._dotenv import dotenv_applied, parse_dotenv
-from tests.cli.helpers import CLI, error_line, make_csr, mode, record_bodies, rewrite_replies
+from tests.cli.helpers import CLI, error_line, make_csr, mode, record_bodies
+from tests.support import rewrite_replies
 
 
 @pytest.fixture

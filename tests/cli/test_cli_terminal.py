@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from sectigo_iot.emulator import Emulator
-from tests.cli.helpers import CLI, create_args, error_line, rewrite_replies
+from tests.cli.helpers import CLI, create_args, error_line
+from tests.support import rewrite_replies
 
 #: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
 #: C1 CSI, bidi override / isolate / marks, CR and backspace, a newline that would fake
