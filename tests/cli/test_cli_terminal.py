@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sectigo_iot.emulator import Emulator
-from tests.cli.helpers import CLI, create_args, error_line
+from tests.cli.helpers import CLI, create_args, documents, error_line
 from tests.support import rewrite_replies
 
 #: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
@@ -115,14 +115,7 @@ def _assert_human(text: str) -> None:
 def _assert_json(text: str) -> list[Any]:
     assert not JSON_RAW.findall(text), JSON_RAW.findall(text)
     assert "\\u202e" in text and "\\u009b" in text
-    decoder, found, index = json.JSONDecoder(), [], 0
-    while index < len(text):
-        if text[index].isspace():
-            index += 1
-            continue
-        value, index = decoder.raw_decode(text, index)
-        found.append(value)
-    return found  # the escapes decode back to exactly what the server sent
+    return documents(text)  # the escapes decode back to exactly what the server sent
 
 
 def _strings(value: Any) -> list[str]:
