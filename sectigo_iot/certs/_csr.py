@@ -106,6 +106,28 @@ def generate_csr(
         )
     check_key_type(key_type)
     encryption = key_encryption(passphrase)
+    cn, names = _subject_names(common_name, dns_names, allow_wildcard=allow_wildcard)
+    subject = _subject(
+        cn, country=country, state=state, locality=locality, organization=organization
+    )
+    key = new_private_key(key_type)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    for extension, critical in leaf_extensions(key.public_key(), names):
+        builder = builder.add_extension(extension, critical=critical)
+    csr = builder.sign(key, signing_hash(key_type))
+    return CSRResult(
+        csr_pem=csr.public_bytes(serialization.Encoding.PEM),
+        key_pem=private_key_pem(key, encryption),
+        common_name=cn,
+        dns_names=tuple(names),
+        key_type=key_type,
+    )
+
+
+def _subject_names(
+    common_name: str, dns_names: Iterable[str], *, allow_wildcard: bool
+) -> tuple[str, list[str]]:
+    """The normalized common name, and every DNS name (it first, no duplicates)."""
     cn = validate_domain(common_name, allow_wildcard=allow_wildcard)
     if len(cn) > _MAX_CN:
         raise InvalidInputError(
@@ -117,7 +139,12 @@ def generate_csr(
         normalized = validate_domain(name, allow_wildcard=allow_wildcard)
         if normalized not in names:
             names.append(normalized)
-    subject = x509.Name(
+    return cn, names
+
+
+def _subject(cn: str, *, country: str, state: str, locality: str, organization: str) -> x509.Name:
+    """The subject C/ST/L/O/CN, each field checked."""
+    return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, _check_country(country)),
             x509.NameAttribute(
@@ -133,19 +160,6 @@ def generate_csr(
             ),
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
-    )
-
-    key = new_private_key(key_type)
-    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
-    for extension, critical in leaf_extensions(key.public_key(), names):
-        builder = builder.add_extension(extension, critical=critical)
-    csr = builder.sign(key, signing_hash(key_type))
-    return CSRResult(
-        csr_pem=csr.public_bytes(serialization.Encoding.PEM),
-        key_pem=private_key_pem(key, encryption),
-        common_name=cn,
-        dns_names=tuple(names),
-        key_type=key_type,
     )
 
 

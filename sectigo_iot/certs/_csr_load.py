@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Callable
 
 from attrs import frozen
 from cryptography import x509
@@ -136,6 +137,23 @@ def _check_csr(der: bytes, index: int) -> CSRInfo:
     def fail(reason: str) -> InvalidCSRError:
         return InvalidCSRError(reason, index=index, common_name=common_name)
 
+    key_type = _check_key(csr, fail)
+    _check_signature(csr, fail)
+    dns_names = _check_names(csr, common_name, fail)
+    return CSRInfo(
+        pem=csr.public_bytes(serialization.Encoding.PEM),
+        common_name=common_name,
+        dns_names=dns_names,
+        key_type=key_type,
+    )
+
+
+#: makes the error of one CSR from a reason
+_Fail = Callable[[str], InvalidCSRError]
+
+
+def _check_key(csr: x509.CertificateSigningRequest, fail: _Fail) -> str:
+    """The name of the CSR's key type; an error unless RSA of enough bits or EC P-256/P-384."""
     try:
         public_key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm):
@@ -151,7 +169,11 @@ def _check_csr(der: bytes, index: int) -> CSRInfo:
             raise fail(f"uses the EC curve {public_key.curve.name}; use P-256 or P-384")
     else:
         raise fail(f"has a {key_type} key; use RSA (2048 bits or more) or EC P-256/P-384")
+    return key_type
 
+
+def _check_signature(csr: x509.CertificateSigningRequest, fail: _Fail) -> None:
+    """An error unless the CSR is validly signed with an accepted hash."""
     try:
         digest = csr.signature_hash_algorithm
     except UnsupportedAlgorithm:
@@ -162,6 +184,12 @@ def _check_csr(der: bytes, index: int) -> CSRInfo:
     if not csr.is_signature_valid:
         raise fail("has an invalid signature (the request was altered or damaged)")
 
+
+def _check_names(
+    csr: x509.CertificateSigningRequest, common_name: str, fail: _Fail
+) -> tuple[str, ...]:
+    """The CSR's subjectAltName DNS names; an error unless each is valid and the common
+    name is a valid domain name among them."""
     try:
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = tuple(san.get_values_for_type(x509.DNSName))
@@ -203,9 +231,4 @@ def _check_csr(der: bytes, index: int) -> CSRInfo:
             f"({', '.join(map(show, dns_names[:5]))}); a certificate request must list its "
             f"CN there too, e.g. openssl req ... -addext 'subjectAltName=DNS:{cn}'"
         )
-    return CSRInfo(
-        pem=csr.public_bytes(serialization.Encoding.PEM),
-        common_name=common_name,
-        dns_names=dns_names,
-        key_type=key_type,
-    )
+    return dns_names

@@ -112,6 +112,24 @@ def validate_domain(name: str, *, allow_wildcard: bool = True) -> str:
         )
     if any(ch.isspace() for ch in text):
         raise InvalidInputError(f"domain name {show(text)} contains whitespace; remove it")
+    text, wildcard = _without_wildcard(name, text, allow_wildcard=allow_wildcard)
+    _check_raw_labels(text)
+    _check_unicode(_decode_a_labels(text))
+    if "_" in text:
+        raise InvalidInputError(
+            f"domain name {show(text)} contains an underscore, which host names may not have"
+        )
+    try:
+        ascii_name = idna.encode(text, uts46=True, std3_rules=True).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError is a UnicodeError
+        raise InvalidInputError(f"{show(text)} is not a valid domain name: {exc}") from None
+    _check_ascii_name(name, text, ascii_name, wildcard=wildcard)
+    return ("*." if wildcard else "") + ascii_name
+
+
+def _without_wildcard(name: str, text: str, *, allow_wildcard: bool) -> tuple[str, bool]:
+    """``text`` without its leading ``*.``, and whether it had one; a wildcard that is
+    not allowed, or a ``*`` anywhere else, is refused."""
     wildcard = text.startswith("*.")
     if wildcard:
         if not allow_wildcard:
@@ -124,6 +142,11 @@ def validate_domain(name: str, *, allow_wildcard: bool = True) -> str:
             f"domain name {show(name.strip())} has a misplaced '*'; a wildcard may only be "
             "the whole leftmost label, as in '*.example.com'"
         )
+    return text, wildcard
+
+
+def _check_raw_labels(text: str) -> None:
+    """No empty label and none too long, before any IDNA processing."""
     for label in text.split("."):
         if not label:
             raise InvalidInputError(
@@ -134,15 +157,11 @@ def validate_domain(name: str, *, allow_wildcard: bool = True) -> str:
                 f"label {show(label, 20)} of domain name {show(text, 30)} is {len(label)} "
                 f"characters long; a label has at most {_MAX_LABEL}"
             )
-    _check_unicode(_decode_a_labels(text))
-    if "_" in text:
-        raise InvalidInputError(
-            f"domain name {show(text)} contains an underscore, which host names may not have"
-        )
-    try:
-        ascii_name = idna.encode(text, uts46=True, std3_rules=True).decode("ascii")
-    except UnicodeError as exc:  # idna.IDNAError is a UnicodeError
-        raise InvalidInputError(f"{show(text)} is not a valid domain name: {exc}") from None
+
+
+def _check_ascii_name(name: str, text: str, ascii_name: str, *, wildcard: bool) -> None:
+    """The ASCII form's labels, their number (a wildcard needs two after it), no IP
+    address, and the length of the whole name with its wildcard."""
     labels = ascii_name.split(".")
     for label in labels:
         if not _LDH_LABEL.fullmatch(label):
@@ -168,4 +187,3 @@ def validate_domain(name: str, *, allow_wildcard: bool = True) -> str:
         raise InvalidInputError(
             f"domain name {show(text)} is longer than {_MAX_NAME} characters in ASCII form"
         )
-    return ("*." if wildcard else "") + ascii_name

@@ -169,17 +169,7 @@ def write_pem(
             ``overwrite``), is a symlink or a directory, or the passphrase is empty.
         OSError: the files cannot be written.
     """
-    files: dict[str, tuple[str, bytes, int]] = {
-        "cert": ("cert.pem", bundle.certificate_pem, _CERT_MODE)
-    }
-    if bundle.chain:
-        files["chain"] = ("chain.pem", bundle.chain_pem, _CERT_MODE)
-    files["fullchain"] = ("fullchain.pem", bundle.fullchain_pem, _CERT_MODE)
-    if bundle.private_key is not None:
-        files["key"] = ("key.pem", bundle.private_key_pem(key_passphrase), _KEY_MODE)
-    elif key_passphrase is not None:
-        key_encryption(key_passphrase)  # still reject an empty passphrase
-
+    files = _pem_files(bundle, key_passphrase)
     directory = make_private_dirs(folder)
     targets = {role: directory / name for role, (name, _, _) in files.items()}
     for target in targets.values():
@@ -205,3 +195,20 @@ def write_pem(
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
     return targets
+
+
+def _pem_files(
+    bundle: CertificateBundle, key_passphrase: str | bytes | None
+) -> dict[str, tuple[str, bytes, int]]:
+    """The files ``write_pem`` writes, by role: (file name, content, mode)."""
+    files: dict[str, tuple[str, bytes, int]] = {
+        "cert": ("cert.pem", bundle.certificate_pem, _CERT_MODE)
+    }
+    if bundle.chain:
+        files["chain"] = ("chain.pem", bundle.chain_pem, _CERT_MODE)
+    files["fullchain"] = ("fullchain.pem", bundle.fullchain_pem, _CERT_MODE)
+    if bundle.private_key is not None:
+        files["key"] = ("key.pem", bundle.private_key_pem(key_passphrase), _KEY_MODE)
+    elif key_passphrase is not None:
+        key_encryption(key_passphrase)  # still reject an empty passphrase
+    return files

@@ -643,23 +643,7 @@ async def _finish(
     version = await _in_thread(publish_version, folder, bundle)
     await _checkpoint("files_written")
     await _in_thread(switch_live, folder, version)
-    old = journal.current
-    previous = old.version if old is not None and old.version != version else None
-    replaced = plan.replaced_serial if plan.replaced_serial != bundle.serial_number else None
-    owed = journal.revoke_pending
-    if options.revoke_replaced and replaced is not None and replaced not in owed:
-        owed = (*owed, replaced)
-    journal = Journal(
-        spec=pending.spec,
-        current=CurrentCertificate(
-            serial=bundle.serial_number,
-            not_after=bundle.not_after,
-            version=version,
-            batch_id=pending.batch_id,
-        ),
-        previous_version=previous or journal.previous_version,
-        revoke_pending=owed,
-    )
+    journal, replaced = _installed(journal, bundle, version, plan, options)
     await _in_thread(write_journal, folder, journal)
     keep = {version, *filter(None, [journal.previous_version])}
     await _in_thread(remove_leftovers, folder, keep)
@@ -680,6 +664,33 @@ async def _finish(
     if await _settle_revocations(client, folder, journal):
         result = evolve(result, revoked=True)
     return result
+
+
+def _installed(
+    journal: Journal, bundle: CertificateBundle, version: str, plan: _Plan, options: _Options
+) -> tuple[Journal, str | None]:
+    """The journal once ``version`` (the pending attempt's ``bundle``) is live, and the
+    serial it replaced, if another (owed a revocation with ``revoke_replaced``)."""
+    pending = journal.pending
+    assert pending is not None and pending.batch_id is not None
+    old = journal.current
+    previous = old.version if old is not None and old.version != version else None
+    replaced = plan.replaced_serial if plan.replaced_serial != bundle.serial_number else None
+    owed = journal.revoke_pending
+    if options.revoke_replaced and replaced is not None and replaced not in owed:
+        owed = (*owed, replaced)
+    installed = Journal(
+        spec=pending.spec,
+        current=CurrentCertificate(
+            serial=bundle.serial_number,
+            not_after=bundle.not_after,
+            version=version,
+            batch_id=pending.batch_id,
+        ),
+        previous_version=previous or journal.previous_version,
+        revoke_pending=owed,
+    )
+    return installed, replaced
 
 
 async def _fetch(

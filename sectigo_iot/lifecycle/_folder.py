@@ -160,32 +160,38 @@ async def folder_lock(
     try:
         if not locked:
             assert fd is not None
-            holder = _holder(fd)
-            if on_wait is None:
-                logger.warning("waiting for %s: locked by %s", folder, holder)
-            else:
-                logger.info("waiting for %s: locked by %s", folder, holder)
-                outcome = on_wait(folder, holder)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            with anyio.move_on_after(wait):
-                while not _try_lock(fd):  # noqa: ASYNC110 (a lock file: no event to wait on)
-                    await anyio.sleep(_LOCK_POLL)
-            if not _try_lock(fd):  # flock again on a held lock: a no-op when it is ours
-                holder = _holder(fd)
-                raise FolderLockedError(
-                    f"{folder} is still locked by {holder} after {wait:g} s; let "
-                    "that process finish or stop it, or wait longer (lock_timeout, "
-                    "--lock-timeout)",
-                    folder=folder,
-                    holder=holder,
-                )
-            _record_holder(fd)
+            await _wait_for_lock(folder, fd, wait=wait, on_wait=on_wait)
             value = await anyio.to_thread.run_sync(read)
         yield value  # type: ignore[misc]
     finally:
         if fd is not None:
             os.close(fd)  # releases the lock
+
+
+async def _wait_for_lock(folder: Path, fd: int, *, wait: float, on_wait: OnLockWait | None) -> None:
+    """Tell of the lock's holder, then poll until the lock is ours (and record us as
+    its holder) or ``wait`` seconds have passed (FolderLockedError)."""
+    holder = _holder(fd)
+    if on_wait is None:
+        logger.warning("waiting for %s: locked by %s", folder, holder)
+    else:
+        logger.info("waiting for %s: locked by %s", folder, holder)
+        outcome = on_wait(folder, holder)
+        if inspect.isawaitable(outcome):
+            await outcome
+    with anyio.move_on_after(wait):
+        while not _try_lock(fd):  # noqa: ASYNC110 (a lock file: no event to wait on)
+            await anyio.sleep(_LOCK_POLL)
+    if not _try_lock(fd):  # flock again on a held lock: a no-op when it is ours
+        holder = _holder(fd)
+        raise FolderLockedError(
+            f"{folder} is still locked by {holder} after {wait:g} s; let "
+            "that process finish or stop it, or wait longer (lock_timeout, "
+            "--lock-timeout)",
+            folder=folder,
+            holder=holder,
+        )
+    _record_holder(fd)
 
 
 def _open_lock(path: Path) -> int | None:

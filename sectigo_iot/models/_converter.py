@@ -180,69 +180,79 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
-
-    def list_factory(tp: Any) -> Callable[[Any, Any], Any]:
-        structure_items = list_structure_factory(tp, conv)
-
-        def structure(data: Any, _: Any) -> Any:
-            if not isinstance(data, list):  # cattrs alone would split a string into letters
-                raise ValueError(f"expected a JSON array, got {type(data).__name__}")
-            return structure_items(data, tp)
-
-        return structure
-
-    def structure_factory(cls: type) -> Callable[[Any, type], Any]:
-        fields = [a for a in attrs.fields(attrs.resolve_types(cls)) if a.init]
-        renames: dict[str, Any] = {a.name: override(rename=to_camel(a.name)) for a in fields}
-        generated: Callable[[Any, type], Any] = make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=strict, **renames
-        )
-        null_is_absent = frozenset(to_camel(a.name) for a in fields if not _admits_none(a.type))
-        dates = [(a.name, to_camel(a.name)) for a in fields if _is_date(a.type)]
-
-        def structure(data: Any, _: type) -> Any:
-            if data is None:
-                data = {}
-            elif not isinstance(data, Mapping):
-                raise ValueError(f"expected a JSON object for {cls.__name__}")
-            elif any(value is None for value in data.values()):
-                data = {k: v for k, v in data.items() if v is not None or k not in null_is_absent}
-            model = generated(data, cls)
-            unparsed = {
-                name: data[key]
-                for name, key in dates
-                if getattr(model, name) is None and data.get(key) is not None
-            }
-            if unparsed:
-                object.__setattr__(model, "_unparsed_dates", unparsed)
-            return model
-
-        return structure
-
-    def unstructure_factory(cls: type) -> Callable[[Any], Any]:
-        fields = attrs.fields(attrs.resolve_types(cls))
-        omit_default = cls is FindCertificateRequest
-        renames: dict[str, Any] = {
-            a.name: override(rename=to_camel(a.name), omit_if_default=omit_default, omit=not a.init)
-            for a in fields
-        }
-        generated: Callable[[Any], Any] = make_dict_unstructure_fn(cls, conv, **renames)
-        if not any(_is_date(a.type) for a in fields):
-            return generated
-
-        def unstructure(model: Any) -> Any:
-            data = generated(model)
-            for name, text in (model._unparsed_dates or {}).items():
-                if getattr(model, name) is None:
-                    data[to_camel(name)] = text
-            return data
-
-        return unstructure
-
-    conv.register_structure_hook_factory(_is_list, list_factory)
-    conv.register_structure_hook_factory(attrs.has, structure_factory)
-    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    conv.register_structure_hook_factory(_is_list, lambda tp: _list_hook(tp, conv))
+    conv.register_structure_hook_factory(
+        attrs.has, lambda cls: _structure_hook(cls, conv, strict=strict)
+    )
+    conv.register_unstructure_hook_factory(attrs.has, lambda cls: _unstructure_hook(cls, conv))
     return conv
+
+
+def _list_hook(tp: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Structures a JSON array (only) into ``tp``."""
+    structure_items = list_structure_factory(tp, conv)
+
+    def structure(data: Any, _: Any) -> Any:
+        if not isinstance(data, list):  # cattrs alone would split a string into letters
+            raise ValueError(f"expected a JSON array, got {type(data).__name__}")
+        return structure_items(data, tp)
+
+    return structure
+
+
+def _structure_hook(
+    cls: type, conv: cattrs.Converter, *, strict: bool
+) -> Callable[[Any, type], Any]:
+    """Structures a JSON object into model ``cls``: camelCase keys, ``null`` as absent
+    where the field admits no None, the text of dates it cannot read kept."""
+    fields = [a for a in attrs.fields(attrs.resolve_types(cls)) if a.init]
+    renames: dict[str, Any] = {a.name: override(rename=to_camel(a.name)) for a in fields}
+    generated: Callable[[Any, type], Any] = make_dict_structure_fn(
+        cls, conv, _cattrs_forbid_extra_keys=strict, **renames
+    )
+    null_is_absent = frozenset(to_camel(a.name) for a in fields if not _admits_none(a.type))
+    dates = [(a.name, to_camel(a.name)) for a in fields if _is_date(a.type)]
+
+    def structure(data: Any, _: type) -> Any:
+        if data is None:
+            data = {}
+        elif not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object for {cls.__name__}")
+        elif any(value is None for value in data.values()):
+            data = {k: v for k, v in data.items() if v is not None or k not in null_is_absent}
+        model = generated(data, cls)
+        unparsed = {
+            name: data[key]
+            for name, key in dates
+            if getattr(model, name) is None and data.get(key) is not None
+        }
+        if unparsed:
+            object.__setattr__(model, "_unparsed_dates", unparsed)
+        return model
+
+    return structure
+
+
+def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], Any]:
+    """Unstructures model ``cls`` with camelCase keys, unread dates written back as given."""
+    fields = attrs.fields(attrs.resolve_types(cls))
+    omit_default = cls is FindCertificateRequest
+    renames: dict[str, Any] = {
+        a.name: override(rename=to_camel(a.name), omit_if_default=omit_default, omit=not a.init)
+        for a in fields
+    }
+    generated: Callable[[Any], Any] = make_dict_unstructure_fn(cls, conv, **renames)
+    if not any(_is_date(a.type) for a in fields):
+        return generated
+
+    def unstructure(model: Any) -> Any:
+        data = generated(model)
+        for name, text in (model._unparsed_dates or {}).items():
+            if getattr(model, name) is None:
+                data[to_camel(name)] = text
+        return data
+
+    return unstructure
 
 
 #: the converter the client and the emulator use (unknown fields are ignored)

@@ -22,6 +22,7 @@ import pytest
 
 from sectigo_iot.cli.commands.lifecycle import parse_duration
 from tests.cli.helpers import CLI, error_line, mode
+from tests.lifecycle.helpers import HOLDER
 
 DAY = 24 * 3600
 NAMES = ("-d", "api.example.com", "-d", "www.api.example.com")
@@ -273,19 +274,6 @@ def test_help_documents_scheduling_and_json(cli: CLI) -> None:
 
 
 # -- issue 21: a locked folder, Ctrl-C, a dry run that replaces nothing -------------------
-
-HOLDER = """
-import sys, anyio
-from pathlib import Path
-from sectigo_iot.lifecycle._folder import folder_lock
-
-async def main(folder):
-    async with folder_lock(Path(folder), lambda: None, wait=5):
-        print("locked", flush=True)
-        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
-
-anyio.run(main, sys.argv[1])
-"""
 
 
 def test_a_locked_folder_is_named_with_its_holder_at_once_then_given_up(

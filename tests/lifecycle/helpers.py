@@ -1,8 +1,12 @@
-"""Helpers the lifecycle tests share: the certificate they keep, reading its journal, and
-what a managed folder's links point at."""
+"""Helpers the lifecycle tests share: the certificate they keep, reading its journal,
+what a managed folder's links point at, and another process holding a folder's lock."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -37,3 +41,36 @@ def live_pair(folder: Path, via: str = "live/") -> tuple[str, bool]:
         (folder / f"{via}cert.pem").read_bytes() + (folder / f"{via}key.pem").read_bytes()
     )
     return bundle.serial_number, key_matches(bundle)
+
+
+#: a program that holds the lock of the folder it is given until its stdin closes
+HOLDER = """
+import sys, anyio
+from pathlib import Path
+from sectigo_iot.lifecycle._folder import folder_lock
+
+async def main(folder):
+    async with folder_lock(Path(folder), lambda: None, wait=5):
+        print("locked", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
+
+anyio.run(main, sys.argv[1])
+"""
+
+
+@contextlib.contextmanager
+def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``folder``'s lock during the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
