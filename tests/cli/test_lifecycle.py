@@ -22,7 +22,7 @@ import pytest
 
 from sectigo_iot.cli.commands.lifecycle import parse_duration
 from tests.cli.helpers import CLI, error_line, mode
-from tests.lifecycle.helpers import HOLDER
+from tests.lifecycle.helpers import held_lock
 
 DAY = 24 * 3600
 NAMES = ("-d", "api.example.com", "-d", "www.api.example.com")
@@ -281,14 +281,7 @@ def test_a_locked_folder_is_named_with_its_holder_at_once_then_given_up(
 ) -> None:
     folder = tmp_path / "api"
     folder.mkdir(mode=0o700)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(folder)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with held_lock(folder) as holder:
         for command in (["issue", "-a", "1", *NAMES], ["renew"]):
             if command == ["renew"]:
                 (folder / "journal.json").write_text("{}")  # found by renew: a journal
@@ -297,10 +290,6 @@ def test_a_locked_folder_is_named_with_its_holder_at_once_then_given_up(
             waiting = f"waiting for {folder}: locked by pid {holder.pid} ("
             assert result.stderr.startswith(waiting), result.stderr
             assert "still locked by pid" in result.stderr and "0.2 s" in result.stderr
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=10)
     assert not cli.requests.get("PUT /api/v1/batches/createSingleCertBatch")
     assert "--lock-timeout" in cli("renew", "--help", env={"COLUMNS": "100"}).stdout
 

@@ -44,7 +44,7 @@ def live_pair(folder: Path, via: str = "live/") -> tuple[str, bool]:
 
 
 #: a program that holds the lock of the folder it is given until its stdin closes
-HOLDER = """
+_HOLDER = """
 import sys, anyio
 from pathlib import Path
 from sectigo_iot.lifecycle._folder import folder_lock
@@ -62,7 +62,7 @@ anyio.run(main, sys.argv[1])
 def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process holding ``folder``'s lock during the block."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(folder)],
+        [sys.executable, "-c", _HOLDER, str(folder)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
