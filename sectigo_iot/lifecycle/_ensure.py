@@ -327,6 +327,9 @@ async def _ensure(
 ) -> CertificateResult:
     if options.dry_run:
         return await _dry_run(client, folder, spec, options)
+    kept = await _kept_unlocked(client, folder, spec, options)
+    if kept is not None:
+        return kept
     reading = functools.partial(_read_state, folder)
     async with folder_lock(
         folder, reading, wait=options.lock_timeout, on_wait=options.on_lock_wait
@@ -341,6 +344,41 @@ async def _ensure(
                 await _in_thread(remove_archives, folder)
             return await _keep(client, folder, wanted, journal, plan)
         return await _issue(client, folder, wanted, journal, plan, options)
+
+
+async def _kept_unlocked(
+    client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
+) -> CertificateResult | None:
+    """The result of a folder kept as it is, read without the lock; None when the
+    folder needs anything else (then it is read and decided again under the lock).
+
+    A keep needs no lock: a version never changes once published, and ``live`` and the
+    journal are each replaced in one rename, so an unlocked read sees a consistent
+    certificate. It is taken only when nothing is to be written or sent: a journal
+    that already records it (no pending attempt, no revocation owed), no downloads
+    left. A folder that cannot be read (a hostile one) goes the locked way too, which
+    raises the same typed error.
+    """
+    try:
+        state = await _in_thread(_read_state, folder)
+    except (LifecycleError, OSError):
+        return None
+    journal = state.journal
+    if journal is None or journal.pending is not None or journal.revoke_pending:
+        return None
+    if state.archives:
+        return None
+    wanted = spec if spec is not None else journal.spec
+    plan = _plan(client, folder, wanted, journal, state.live, options)
+    if plan.action != "kept" or _kept_journal(journal, wanted, state.live) is not journal:
+        return None
+    return CertificateResult(
+        folder=folder,
+        action="kept",
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=state.live.bundle,
+    )
 
 
 def _wanted(folder: Path, spec: CertificateSpec | None, journal: Journal | None) -> CertificateSpec:
@@ -429,25 +467,33 @@ async def _keep(
     plan: _Plan,
 ) -> CertificateResult:
     """Record the certificate in place (and the spec), and settle owed revocations."""
-    bundle, version = plan.live.bundle, plan.live.version
+    recorded = _kept_journal(journal, spec, plan.live)
+    if recorded is not journal:
+        await _in_thread(write_journal, folder, recorded)
+    revoked = await _settle_revocations(client, folder, recorded)
+    return CertificateResult(
+        folder=folder,
+        action="kept",
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=plan.live.bundle,
+        revoked=revoked,
+    )
+
+
+def _kept_journal(journal: Journal | None, spec: CertificateSpec, live: LiveState) -> Journal:
+    """The journal of a folder keeping ``live``: ``journal`` itself when it already
+    records the spec and the certificate, else a new one that does."""
+    bundle, version = live.bundle, live.version
     assert bundle is not None and version is not None
     recorded = journal.current if journal is not None else None
     if recorded is None or recorded.serial != bundle.serial_number:
         recorded = CurrentCertificate(
             serial=bundle.serial_number, not_after=bundle.not_after, version=version
         )
-    if journal is None or journal.spec != spec or journal.current != recorded:
-        journal = (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
-        await _in_thread(write_journal, folder, journal)
-    revoked = await _settle_revocations(client, folder, journal)
-    return CertificateResult(
-        folder=folder,
-        action="kept",
-        reason=plan.reason,
-        detail=plan.detail,
-        bundle=bundle,
-        revoked=revoked,
-    )
+    if journal is not None and journal.spec == spec and journal.current == recorded:
+        return journal
+    return (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
 
 
 async def _issue(
