@@ -46,7 +46,7 @@ from ._journal import (
     JournalError,
     LifecycleError,
     PendingAttempt,
-    read_journal,
+    read_settled_journal,
     write_journal,
 )
 from ._spec import CertificateSpec
@@ -314,7 +314,7 @@ def _read_state(folder: Path) -> _State:
     except (FileNotFoundError, NotADirectoryError):
         return _State(None, LiveState(None, None, "empty"), archives=False)
     archives = any(name.startswith("batch-") and name.endswith(".zip") for name in names)
-    return _State(read_journal(folder), load_live(folder), archives)
+    return _State(read_settled_journal(folder), load_live(folder), archives)
 
 
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:

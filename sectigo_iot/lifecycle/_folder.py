@@ -441,11 +441,7 @@ def _crypto() -> tuple[Any, Any, type[Exception], type[CertificateBundle]]:
 
 
 def _key_matches(bundle: CertificateBundle) -> bool:
-    from cryptography.hazmat.primitives import serialization
-
+    """Whether the key's public half is the certificate's (keys of different types
+    are never equal)."""
     assert bundle.private_key is not None
-    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return bool(
-        bundle.private_key.public_key().public_bytes(*spki)
-        == bundle.certificate.public_key().public_bytes(*spki)
-    )
+    return bool(bundle.private_key.public_key() == bundle.certificate.public_key())

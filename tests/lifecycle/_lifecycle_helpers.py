@@ -1,11 +1,14 @@
 """Helpers the lifecycle tests share: reading what a managed folder's links point at,
-and a server that answers differently."""
+a server that answers differently, another process holding a folder's lock."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,35 @@ def rewrite_replies(
         await send({"type": "http.response.body", "body": data})
 
     emulator.app = app
+
+
+HOLDER = """
+import sys, anyio
+from pathlib import Path
+from sectigo_iot.lifecycle._folder import folder_lock
+
+async def main(folder):
+    async with folder_lock(Path(folder), lambda: None, wait=5):
+        print("locked", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
+
+anyio.run(main, sys.argv[1])
+"""
+
+
+@contextlib.contextmanager
+def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``folder``'s lock during the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from _lifecycle_helpers import live_pair, rewrite_replies
+from _lifecycle_helpers import held_lock, live_pair, rewrite_replies
 
 from sectigo_iot import AmbiguousRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
@@ -540,37 +540,6 @@ def test_issue_keep_and_a_closed_attempt_under_trio(tmp_path: Path) -> None:
 
 
 # -- 6. a folder locked by another process ---------------------------------------------
-
-HOLDER = """
-import sys, anyio
-from pathlib import Path
-from sectigo_iot.lifecycle._folder import folder_lock
-
-async def main(folder):
-    async with folder_lock(Path(folder), lambda: None, wait=5):
-        print("locked", flush=True)
-        await anyio.to_thread.run_sync(sys.stdin.read)  # held until stdin closes
-
-anyio.run(main, sys.argv[1])
-"""
-
-
-@contextlib.contextmanager
-def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding ``folder``'s lock during the block."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(folder)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield holder
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=10)
 
 
 async def test_a_locked_folder_says_who_holds_it_and_gives_up_after_lock_timeout(
