@@ -4,7 +4,7 @@
 
     <folder>/                 0700
       journal.json            0600, the state (see _journal)
-      .lock                   locked (flock) by the one process working on the folder
+      .lock                   locked (flock) by the one process changing the folder
       versions/<SERIAL>/      0700: cert.pem, chain.pem, fullchain.pem (0644), key.pem (0600)
       live -> versions/<SERIAL>
       cert.pem -> live/cert.pem      (and chain.pem, fullchain.pem, key.pem)
@@ -13,7 +13,8 @@
 A version folder is complete before ``live`` points at it, and ``live`` is switched by
 renaming a new symlink over it, so a reader going through ``live`` (or the top-level
 links) sees the old files or the new ones, never a mix. The version before the live
-one is kept, for readers that resolved ``live`` just before a switch.
+one is kept, for readers that resolved ``live`` just before a switch. So the folder can
+be read without the lock (``load_live``); only changes take it.
 
 The layout is checked on resolved paths: ``versions`` and each version must be real
 folders inside ``<folder>``, and ``live`` must point at one of them; anything else is
