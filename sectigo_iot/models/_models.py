@@ -95,6 +95,9 @@ def from_columns(cls: type[M], count: int, **columns: Sequence[Any]) -> list[M]:
     unknown = columns.keys() - {a.name for a in fields if a.init}
     if unknown:
         raise TypeError(f"{cls.__name__} has no init field {sorted(unknown)}")
+    slots = {n for k in cls.__mro__ for n, v in vars(k).items() if type(v) is MemberDescriptorType}
+    if slots - {a.name for a in fields}:  # attrs' cached hash, for one: the init sets it
+        raise TypeError(f"{cls.__name__} has slots that are not fields: build it with its __init__")
     made = list(map(object.__new__, repeat(cls, count)))
     for a in fields:
         slot, default = getattr(cls, a.name, None), cast(Any, a.default)

@@ -389,9 +389,15 @@ class _Unslotted:
     size: int = 0
 
 
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    size: int = 0
+
+
 @pytest.mark.parametrize(
     ("cls", "columns", "problem"),
     [
+        (_CachedHash, {"size": [1]}, "slots that are not fields"),
         (_Checked, {"size": [-1]}, "cannot be set column-wise"),
         (_Converted, {"size": ["1"]}, "cannot be set column-wise"),
         (_Hooked, {"size": [1]}, "init hooks"),
