@@ -52,6 +52,8 @@ from ._journal import (
 from ._spec import CertificateSpec
 
 if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+
     from .._client import SectigoClient
     from ..certs import CertificateBundle
     from ..models import Batch
@@ -426,8 +428,9 @@ def _plan(
 ) -> _Plan:
     """Decide between keeping, issuing and renewing, from the files in ``live``."""
     bundle = live.bundle
+    leaf = _leaf(bundle.certificate) if bundle is not None else None
     journaled = journal.current.serial if journal is not None and journal.current else None
-    replaced = bundle.serial_number if bundle is not None else journaled
+    replaced = leaf.serial if leaf is not None else journaled
 
     def plan(action: Action, reason: str, detail: str) -> _Plan:
         return _Plan(
@@ -438,25 +441,52 @@ def _plan(
             replaced_serial=None if action in ("issued", "kept") else replaced,
         )
 
-    if bundle is None:
+    if leaf is None:
         if live.problem == "empty" and journaled is None:
             return plan("issued", "empty", "the folder holds no certificate")
         if live.problem == "empty":
             return plan("renewed", "damaged", f"{folder / 'live'} is missing")
         return plan("renewed", "damaged", live.problem)
-    if set(bundle.sans) != set(spec.names) or bundle.common_name.lower() != spec.common_name:
+    if leaf.names != frozenset(spec.names) or leaf.common_name != spec.common_name:
         return plan(
             "renewed",
             "names",
-            f"the certificate is for {', '.join(bundle.sans)}; "
+            f"the certificate is for {', '.join(leaf.sans)}; "
             f"the spec asks for {', '.join(spec.names)}",
         )
-    left = bundle.not_after - _now(client)
-    if left <= options.renew_before:
-        return plan("renewed", "due", f"it expires on {bundle.not_after.isoformat()}")
+    if leaf.not_after - _now(client) <= options.renew_before:
+        return plan("renewed", "due", f"it expires on {leaf.expiry}")
     if options.force:
         return plan("renewed", "forced", "renewal was forced")
-    return plan("kept", "valid", f"valid until {bundle.not_after.isoformat()}")
+    return plan("kept", "valid", f"valid until {leaf.expiry}")
+
+
+@frozen
+class _Leaf:
+    """What a plan asks of a certificate, read from it once (checks run often)."""
+
+    sans: tuple[str, ...]
+    names: frozenset[str]
+    common_name: str  # lower case
+    not_after: datetime
+    expiry: str  # not_after in ISO 8601
+    serial: str
+
+
+@functools.lru_cache(maxsize=64)
+def _leaf(certificate: Certificate) -> _Leaf:
+    """The facts of ``certificate`` (immutable) that ``_plan`` uses."""
+    from ..certs import CertificateBundle
+
+    bundle = CertificateBundle(certificate=certificate)
+    return _Leaf(
+        sans=bundle.sans,
+        names=frozenset(bundle.sans),
+        common_name=bundle.common_name.lower(),
+        not_after=bundle.not_after,
+        expiry=bundle.not_after.isoformat(),
+        serial=bundle.serial_number,
+    )
 
 
 async def _keep(
@@ -486,11 +516,10 @@ def _kept_journal(journal: Journal | None, spec: CertificateSpec, live: LiveStat
     records the spec and the certificate, else a new one that does."""
     bundle, version = live.bundle, live.version
     assert bundle is not None and version is not None
+    leaf = _leaf(bundle.certificate)
     recorded = journal.current if journal is not None else None
-    if recorded is None or recorded.serial != bundle.serial_number:
-        recorded = CurrentCertificate(
-            serial=bundle.serial_number, not_after=bundle.not_after, version=version
-        )
+    if recorded is None or recorded.serial != leaf.serial:
+        recorded = CurrentCertificate(serial=leaf.serial, not_after=leaf.not_after, version=version)
     if journal is not None and journal.spec == spec and journal.current == recorded:
         return journal
     return (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
