@@ -110,6 +110,11 @@ class LockHolder:
 class FolderLockedError(LifecycleError):
     """Another process held the folder's lock for longer than ``lock_timeout``."""
 
+    folder: Path
+    """The folder that stayed locked."""
+    holder: LockHolder
+    """Who held it, as recorded in its ``.lock`` file."""
+
     def __init__(self, message: str, *, folder: Path, holder: LockHolder) -> None:
         self.folder = folder
         self.holder = holder
