@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import threading
 import weakref
 
@@ -47,6 +48,13 @@ _PATTERNS = (
 #: every text a pattern of _PATTERNS matches holds one of these, once lower-cased
 #: (ASCII): keep them in step with the patterns
 _PATTERN_MARKERS = ("eyj", "bearer", "password", "passphrase", "token", "authorization", "secret")
+#: each marker and the letters it is made of
+_MARKERS = tuple((marker.encode(), frozenset(marker.encode())) for marker in _PATTERN_MARKERS)
+_MARKER_LETTERS = frozenset(b"".join(marker for marker, _ in _MARKERS))
+#: ASCII letters lower-cased, and every byte that is no marker's letter in either case
+#: deleted: a marker in a text is still in what this leaves of it (a fraction of a body)
+_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
+_NOT_MARKER_LETTERS = bytes(set(range(256)) - _MARKER_LETTERS - set(bytes(_MARKER_LETTERS).upper()))
 
 _live: weakref.WeakSet[SecretRegistry] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -111,11 +119,14 @@ class SecretRegistry:
         pattern = self._pattern
         return pattern.sub(REDACTED, text) if pattern is not None else text
 
-    def occurs_in(self, text: str) -> bool:
-        """Whether one of this registry's secrets occurs in ``text``."""
+    def occurs_in(self, text: str | bytes) -> bool:
+        """Whether one of this registry's secrets occurs in ``text`` (or, UTF-8 encoded,
+        in these bytes)."""
         with self._lock:
-            secrets = [*self._recent, self._password]
-        return any(secret and secret in text for secret in secrets)
+            secrets = [secret for secret in (*self._recent, self._password) if secret]
+        if isinstance(text, bytes):
+            return any(secret.encode() in text for secret in secrets)
+        return any(secret in text for secret in secrets)
 
     def __len__(self) -> int:
         return len(self._recent) + bool(self._password)
@@ -158,14 +169,19 @@ def redact(text: str) -> str:
     return text
 
 
-def may_need_redaction(text: str) -> bool:
-    """False only when :func:`redact` leaves ``text``, and every part of it, unchanged:
-    it is ASCII and holds no live secret and no marker of a secret-looking pattern. A
-    fast test for large bodies (a few string searches instead of a redaction per value)."""
+def may_need_redaction(text: str | bytes) -> bool:
+    """False only when :func:`redact` leaves ``text`` (or the text these bytes encode),
+    and every part of it, unchanged: it is ASCII and holds no live secret and no marker
+    of a secret-looking pattern. A fast test for large bodies: one pass that keeps the
+    letters markers are made of, then a search for each marker whose letters all occur
+    there, and one for each live secret."""
     if not text.isascii():  # case-insensitive matching beyond ASCII: left to redact
         return True
-    lowered = text.lower()
-    if any(marker in lowered for marker in _PATTERN_MARKERS):
+    letters = (text if isinstance(text, bytes) else text.encode()).translate(
+        _LOWER, _NOT_MARKER_LETTERS
+    )
+    absent = {letter for letter in _MARKER_LETTERS if letter not in letters}
+    if any(marker in letters for marker, made_of in _MARKERS if not made_of & absent):
         return True
     with _live_lock:
         registries = list(_live)

@@ -203,7 +203,7 @@ def _may_hold_secrets(body: bytes) -> bool:
     """Whether a value of this JSON body may need redaction. In an ASCII body without
     a backslash (no escapes) every string value appears as it is, so a body that
     :func:`may_need_redaction` clears has no value that redaction would change."""
-    return b"\\" in body or not body.isascii() or may_need_redaction(body.decode("ascii"))
+    return b"\\" in body or may_need_redaction(body)  # the bytes: no decoded copy
 
 
 def _redact_json(value: Any) -> Any:

@@ -17,11 +17,12 @@ Each folder holds a journal (``journal.json``, 0600) and versioned PEM files beh
 and ``key.pem`` stay at stable paths (``<folder>/cert.pem`` -> ``live/cert.pem``).
 A program that reads the files one by one can straddle a switch; one that must never
 pair a new key with an old certificate resolves ``live`` once, or uses
-:func:`load_certificate`. One process at a time works on a folder (``flock`` on
+:func:`load_certificate`. One process at a time changes a folder (``flock`` on
 ``<folder>/.lock``, which names its holder); another waits up to ``lock_timeout``
-(FolderLockedError after). A batch that ends rejected or failed closes its attempt
-(``Journal.last_failure``): the next run starts a new one. POSIX only. Uses the client
-and ``sectigo_iot.certs``; never the session.
+(FolderLockedError after). A check that keeps the folder as it is takes no lock. A
+batch that ends rejected or failed closes its attempt (``Journal.last_failure``): the
+next run starts a new one. POSIX only. Uses the client and ``sectigo_iot.certs``;
+never the session.
 """
 
 from ._ensure import (

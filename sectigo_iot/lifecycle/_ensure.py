@@ -46,12 +46,14 @@ from ._journal import (
     JournalError,
     LifecycleError,
     PendingAttempt,
-    read_journal,
+    read_settled_journal,
     write_journal,
 )
 from ._spec import CertificateSpec
 
 if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+
     from .._client import SectigoClient
     from ..certs import CertificateBundle
     from ..models import Batch
@@ -314,7 +316,7 @@ def _read_state(folder: Path) -> _State:
     except (FileNotFoundError, NotADirectoryError):
         return _State(None, LiveState(None, None, "empty"), archives=False)
     archives = any(name.startswith("batch-") and name.endswith(".zip") for name in names)
-    return _State(read_journal(folder), load_live(folder), archives)
+    return _State(read_settled_journal(folder), load_live(folder), archives)
 
 
 async def _in_thread(function: Callable[..., T], *args: Any) -> T:
@@ -327,6 +329,9 @@ async def _ensure(
 ) -> CertificateResult:
     if options.dry_run:
         return await _dry_run(client, folder, spec, options)
+    kept = await _kept_unlocked(client, folder, spec, options)
+    if kept is not None:
+        return kept
     reading = functools.partial(_read_state, folder)
     async with folder_lock(
         folder, reading, wait=options.lock_timeout, on_wait=options.on_lock_wait
@@ -341,6 +346,41 @@ async def _ensure(
                 await _in_thread(remove_archives, folder)
             return await _keep(client, folder, wanted, journal, plan)
         return await _issue(client, folder, wanted, journal, plan, options)
+
+
+async def _kept_unlocked(
+    client: SectigoClient, folder: Path, spec: CertificateSpec | None, options: _Options
+) -> CertificateResult | None:
+    """The result of a folder kept as it is, read without the lock; None when the
+    folder needs anything else (then it is read and decided again under the lock).
+
+    A keep needs no lock: a version never changes once published, and ``live`` and the
+    journal are each replaced in one rename, so an unlocked read sees a consistent
+    certificate. It is taken only when nothing is to be written or sent: a journal
+    that already records it (no pending attempt, no revocation owed), no downloads
+    left. A folder that cannot be read (a hostile one) goes the locked way too, which
+    raises the same typed error.
+    """
+    try:
+        state = await _in_thread(_read_state, folder)
+    except (LifecycleError, OSError):
+        return None
+    journal = state.journal
+    if journal is None or journal.pending is not None or journal.revoke_pending:
+        return None
+    if state.archives:
+        return None
+    wanted = spec if spec is not None else journal.spec
+    plan = _plan(client, folder, wanted, journal, state.live, options)
+    if plan.action != "kept" or _kept_journal(journal, wanted, state.live) is not journal:
+        return None
+    return CertificateResult(
+        folder=folder,
+        action="kept",
+        reason=plan.reason,
+        detail=plan.detail,
+        bundle=state.live.bundle,
+    )
 
 
 def _wanted(folder: Path, spec: CertificateSpec | None, journal: Journal | None) -> CertificateSpec:
@@ -388,8 +428,9 @@ def _plan(
 ) -> _Plan:
     """Decide between keeping, issuing and renewing, from the files in ``live``."""
     bundle = live.bundle
+    leaf = _leaf(bundle.certificate) if bundle is not None else None
     journaled = journal.current.serial if journal is not None and journal.current else None
-    replaced = bundle.serial_number if bundle is not None else journaled
+    replaced = leaf.serial if leaf is not None else journaled
 
     def plan(action: Action, reason: str, detail: str) -> _Plan:
         return _Plan(
@@ -400,25 +441,52 @@ def _plan(
             replaced_serial=None if action in ("issued", "kept") else replaced,
         )
 
-    if bundle is None:
+    if leaf is None:
         if live.problem == "empty" and journaled is None:
             return plan("issued", "empty", "the folder holds no certificate")
         if live.problem == "empty":
             return plan("renewed", "damaged", f"{folder / 'live'} is missing")
         return plan("renewed", "damaged", live.problem)
-    if set(bundle.sans) != set(spec.names) or bundle.common_name.lower() != spec.common_name:
+    if leaf.names != frozenset(spec.names) or leaf.common_name != spec.common_name:
         return plan(
             "renewed",
             "names",
-            f"the certificate is for {', '.join(bundle.sans)}; "
+            f"the certificate is for {', '.join(leaf.sans)}; "
             f"the spec asks for {', '.join(spec.names)}",
         )
-    left = bundle.not_after - _now(client)
-    if left <= options.renew_before:
-        return plan("renewed", "due", f"it expires on {bundle.not_after.isoformat()}")
+    if leaf.not_after - _now(client) <= options.renew_before:
+        return plan("renewed", "due", f"it expires on {leaf.expiry}")
     if options.force:
         return plan("renewed", "forced", "renewal was forced")
-    return plan("kept", "valid", f"valid until {bundle.not_after.isoformat()}")
+    return plan("kept", "valid", f"valid until {leaf.expiry}")
+
+
+@frozen
+class _Leaf:
+    """What a plan asks of a certificate, read from it once (checks run often)."""
+
+    sans: tuple[str, ...]
+    names: frozenset[str]
+    common_name: str  # lower case
+    not_after: datetime
+    expiry: str  # not_after in ISO 8601
+    serial: str
+
+
+@functools.lru_cache(maxsize=64)
+def _leaf(certificate: Certificate) -> _Leaf:
+    """The facts of ``certificate`` (immutable) that ``_plan`` uses."""
+    from ..certs import CertificateBundle
+
+    bundle = CertificateBundle(certificate=certificate)
+    return _Leaf(
+        sans=bundle.sans,
+        names=frozenset(bundle.sans),
+        common_name=bundle.common_name.lower(),
+        not_after=bundle.not_after,
+        expiry=bundle.not_after.isoformat(),
+        serial=bundle.serial_number,
+    )
 
 
 async def _keep(
@@ -429,25 +497,32 @@ async def _keep(
     plan: _Plan,
 ) -> CertificateResult:
     """Record the certificate in place (and the spec), and settle owed revocations."""
-    bundle, version = plan.live.bundle, plan.live.version
-    assert bundle is not None and version is not None
-    recorded = journal.current if journal is not None else None
-    if recorded is None or recorded.serial != bundle.serial_number:
-        recorded = CurrentCertificate(
-            serial=bundle.serial_number, not_after=bundle.not_after, version=version
-        )
-    if journal is None or journal.spec != spec or journal.current != recorded:
-        journal = (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
-        await _in_thread(write_journal, folder, journal)
-    revoked = await _settle_revocations(client, folder, journal)
+    recorded = _kept_journal(journal, spec, plan.live)
+    if recorded is not journal:
+        await _in_thread(write_journal, folder, recorded)
+    revoked = await _settle_revocations(client, folder, recorded)
     return CertificateResult(
         folder=folder,
         action="kept",
         reason=plan.reason,
         detail=plan.detail,
-        bundle=bundle,
+        bundle=plan.live.bundle,
         revoked=revoked,
     )
+
+
+def _kept_journal(journal: Journal | None, spec: CertificateSpec, live: LiveState) -> Journal:
+    """The journal of a folder keeping ``live``: ``journal`` itself when it already
+    records the spec and the certificate, else a new one that does."""
+    bundle, version = live.bundle, live.version
+    assert bundle is not None and version is not None
+    leaf = _leaf(bundle.certificate)
+    recorded = journal.current if journal is not None else None
+    if recorded is None or recorded.serial != leaf.serial:
+        recorded = CurrentCertificate(serial=leaf.serial, not_after=leaf.not_after, version=version)
+    if journal is not None and journal.spec == spec and journal.current == recorded:
+        return journal
+    return (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
 
 
 async def _issue(

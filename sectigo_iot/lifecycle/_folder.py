@@ -4,7 +4,7 @@
 
     <folder>/                 0700
       journal.json            0600, the state (see _journal)
-      .lock                   locked (flock) by the one process working on the folder
+      .lock                   locked (flock) by the one process changing the folder
       versions/<SERIAL>/      0700: cert.pem, chain.pem, fullchain.pem (0644), key.pem (0600)
       live -> versions/<SERIAL>
       cert.pem -> live/cert.pem      (and chain.pem, fullchain.pem, key.pem)
@@ -13,7 +13,8 @@
 A version folder is complete before ``live`` points at it, and ``live`` is switched by
 renaming a new symlink over it, so a reader going through ``live`` (or the top-level
 links) sees the old files or the new ones, never a mix. The version before the live
-one is kept, for readers that resolved ``live`` just before a switch.
+one is kept, for readers that resolved ``live`` just before a switch. So the folder can
+be read without the lock (``load_live``); only changes take it.
 
 The layout is checked on resolved paths: ``versions`` and each version must be real
 folders inside ``<folder>``, and ``live`` must point at one of them; anything else is
@@ -108,6 +109,11 @@ class LockHolder:
 
 class FolderLockedError(LifecycleError):
     """Another process held the folder's lock for longer than ``lock_timeout``."""
+
+    folder: Path
+    """The folder that stayed locked."""
+    holder: LockHolder
+    """Who held it, as recorded in its ``.lock`` file."""
 
     def __init__(self, message: str, *, folder: Path, holder: LockHolder) -> None:
         self.folder = folder
@@ -447,11 +453,7 @@ def _crypto() -> tuple[Any, Any, type[Exception], type[CertificateBundle]]:
 
 
 def _key_matches(bundle: CertificateBundle) -> bool:
-    from cryptography.hazmat.primitives import serialization
-
+    """Whether the key's public half is the certificate's (keys of different types
+    are never equal)."""
     assert bundle.private_key is not None
-    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return bool(
-        bundle.private_key.public_key().public_bytes(*spki)
-        == bundle.certificate.public_key().public_bytes(*spki)
-    )
+    return bool(bundle.private_key.public_key() == bundle.certificate.public_key())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -42,6 +43,7 @@ __all__ = [
     "PendingAttempt",
     "read_journal",
     "read_regular",
+    "read_settled_journal",
     "write_journal",
     "writing",
 ]
@@ -163,11 +165,42 @@ def read_regular(
 
 def read_journal(folder: str | Path) -> Journal | None:
     """The journal of ``folder``, or None when it has none. JournalError when damaged."""
-    path = Path(folder) / JOURNAL_NAME
+    path = os.path.join(folder, JOURNAL_NAME)
     try:
         data = read_regular(path, _MAX_BYTES, JournalError)
     except FileNotFoundError:
         return None
+    return _parse(path, data)
+
+
+def read_settled_journal(folder: str | Path) -> Journal | None:
+    """:func:`read_journal` for checks that run often: a journal without a pending
+    attempt (so without a secret) is decoded once per content, and that same object is
+    returned each time (never give it away: ``spec.params`` is a dict)."""
+    path = os.path.join(folder, JOURNAL_NAME)
+    try:
+        data = read_regular(path, _MAX_BYTES, JournalError)
+    except FileNotFoundError:
+        return None
+    try:
+        return _settled(path, data)
+    except _HoldsSecret:
+        return _parse(path, data)
+
+
+class _HoldsSecret(Exception):
+    """A journal with a pending attempt: never remembered (raised, so not cached)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _settled(path: str, data: bytes) -> Journal:
+    journal = _parse(path, data)
+    if journal.pending is not None:
+        raise _HoldsSecret
+    return journal
+
+
+def _parse(path: str, data: bytes) -> Journal:
     try:
         return _decode(json.loads(data))
     except RecursionError:

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
         format_date,
         make_converter,
         parse_date,
+        parse_dates,
         strict_converter,
     )
 
@@ -15,7 +16,7 @@ from . import _models
 from ._models import *  # noqa: F403  (the models; their names are _models.__all__)
 
 _CONVERTER_NAMES = frozenset(
-    {"converter", "format_date", "make_converter", "parse_date", "strict_converter"}
+    {"converter", "format_date", "make_converter", "parse_date", "parse_dates", "strict_converter"}
 )
 
 
@@ -33,6 +34,7 @@ __all__ = [
     "format_date",
     "make_converter",
     "parse_date",
+    "parse_dates",
     "strict_converter",
 ]
 __all__ += _models.__all__

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter, itemgetter
 from typing import Any, get_args, get_origin
 
 import attrs
@@ -28,7 +29,14 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from .._logging import get_logger
 from ._models import FindCertificateRequest
 
-__all__ = ["converter", "format_date", "make_converter", "parse_date", "strict_converter"]
+__all__ = [
+    "converter",
+    "format_date",
+    "make_converter",
+    "parse_date",
+    "parse_dates",
+    "strict_converter",
+]
 
 logger = get_logger("sectigo_iot.models")
 
@@ -55,6 +63,11 @@ class _ApiDate(datetime):
         return repr(datetime.combine(self.date(), self.timetz()))
 
 
+_AT_10 = itemgetter(10)
+_TZINFO = attrgetter("tzinfo")
+_SET_TEXT = vars(_ApiDate)["text"].__set__  # sets the slot of each date in a C-level map
+
+
 def to_camel(name: str) -> str:
     """``profile_id`` -> ``profileId``."""
     head, *rest = name.split("_")
@@ -68,28 +81,47 @@ def parse_date(text: str) -> datetime | None:
     """
     if not text:
         return None
-    parsed: _ApiDate | None = None
     if _FAST_ISO and len(text) >= 20 and text[10] == "T":
-        with suppress(ValueError):  # Python 3.11+ reads all three, much faster than the regex
+        try:  # Python 3.11+ reads all three, much faster than the pattern
             parsed = _ApiDate.fromisoformat(text)
-    if parsed is None:
-        match = _DATE.match(text.strip())
-        if match is None:
-            raise ValueError(f"not a date: {text!r}")
-        year, month, day, hour, minute, second, fraction, offset = match.groups()
-        micro = int((fraction or "0")[:6].ljust(6, "0"))
-        tz = timezone.utc
-        if offset and offset.upper() != "Z":
-            sign = -1 if offset[0] == "-" else 1
-            digits = offset[1:].replace(":", "")
-            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-        parsed = _ApiDate(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
-        )
+        except ValueError:
+            parsed = _match_date(text)
+    else:
+        parsed = _match_date(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     parsed.text = text
     return parsed
+
+
+def parse_dates(texts: Sequence[str]) -> list[datetime | None]:
+    """``[parse_date(text) for text in texts]``, in a few C-level passes when every text
+    is in a form Python 3.11+ reads itself with an offset (thousands of dates at once)."""
+    parsed: list[datetime | None] = []
+    if _FAST_ISO and texts and min(map(len, texts)) >= 20 and set(map(_AT_10, texts)) == {"T"}:
+        try:
+            parsed = list(map(_ApiDate.fromisoformat, texts))
+        except ValueError:
+            parsed = []
+    if not parsed or None in set(map(_TZINFO, parsed)):
+        return [parse_date(text) for text in texts]
+    deque(map(_SET_TEXT, parsed, texts), maxlen=0)
+    return parsed
+
+
+def _match_date(text: str) -> _ApiDate:
+    """``text`` read by the pattern (every Python); ValueError when it does not match."""
+    match = _DATE.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a date: {text!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = timezone.utc
+    if offset and offset.upper() != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    return _ApiDate(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz)
 
 
 def format_date(value: datetime) -> str:

@@ -9,8 +9,12 @@ API's text of dates it could not parse (the attribute is then ``None``).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from itertools import repeat
+from types import MemberDescriptorType
+from typing import Any, TypeVar, cast
 
 import attrs
 from attrs import field, frozen
@@ -36,6 +40,7 @@ __all__ = [
     "ProfileParameter",
     "RevokeCertificateRequest",
     "UploadCSRBatchRequest",
+    "from_columns",
 ]
 
 _SECRET_PARAMS = frozenset({"pkcs12Password"})
@@ -74,6 +79,47 @@ class _Model:
 def _compared(model: Any) -> tuple[Any, ...]:
     """The values of the fields that take part in eq, in order."""
     return tuple(getattr(model, a.name) for a in attrs.fields(type(model)) if a.eq)
+
+
+M = TypeVar("M", bound=_Model)
+
+
+def from_columns(cls: type[M], count: int, **columns: Sequence[Any]) -> list[M]:
+    """``count`` models ``cls``, the i-th made of the i-th value of each column (one
+    per init field; a field without a column takes its default): what ``cls(**row)``
+    makes of each row, in C-level passes of one field each (several times faster for
+    thousands of models). TypeError for a model with validators, converters or hooks,
+    which these passes would skip, and for a column of the wrong length."""
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        raise TypeError(f"{cls.__name__} has init hooks: build it with its __init__")
+    fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(cls)  # type: ignore[arg-type]
+    unknown = columns.keys() - {a.name for a in fields if a.init}
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no init field {sorted(unknown)}")
+    slots = {n for k in cls.__mro__ for n, v in vars(k).items() if type(v) is MemberDescriptorType}
+    if slots - {a.name for a in fields}:  # attrs' cached hash, for one: the init sets it
+        raise TypeError(f"{cls.__name__} has slots that are not fields: build it with its __init__")
+    made = list(map(object.__new__, repeat(cls, count)))
+    for a in fields:
+        slot, default = getattr(cls, a.name, None), cast(Any, a.default)
+        if a.validator or a.converter or type(slot) is not MemberDescriptorType:
+            raise TypeError(f"{cls.__name__}.{a.name} cannot be set column-wise")
+        values: Iterable[Any]
+        if a.name in columns:
+            column = columns[a.name]
+            if len(column) != count:
+                raise TypeError(f"the {a.name} column has {len(column)} values, not {count}")
+            values = column
+        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # a class at runtime
+            if default.takes_self:
+                raise TypeError(f"{cls.__name__}.{a.name} has a default that takes self")
+            values = [default.factory() for _ in made]
+        elif default is attrs.NOTHING:
+            raise TypeError(f"{cls.__name__}() needs {a.name}")
+        else:
+            values = repeat(default, count)
+        deque(map(slot.__set__, made, values), maxlen=0)
+    return made
 
 
 class BatchStatus:

@@ -99,6 +99,11 @@ PLAIN = [
     {"items": [{"commonName": "only.example.com"}, {**ITEM, "extra": [1, 2]}]},
     {"totalCount": 3, "items": None},
     {"totalCount": 0},
+    {"items": [ITEM, {**ITEM, "creationDate": None}, {"commonName": "no-date.example.com"}]},
+    {"items": [ITEM, {**ITEM, "creationDate": "2020-12-10T16:35:32.805000"}]},  # no offset
+    {"items": [ITEM, {**ITEM, "creationDate": "2020-12-10 16:35:32"}]},  # the pattern only
+    {"items": [ITEM, {**ITEM, "creationDate": "2020-12-10T16:35:32.805 +0000"}]},
+    {"items": [ITEM, {**ITEM, "serialNumber": None, "commonName": None}, ITEM]},
 ]
 #: shapes the fast path leaves to the converter
 OTHER = [
@@ -109,6 +114,12 @@ OTHER = [
     {"totalCount": "2", "items": [ITEM]},
     {"totalCount": 1, "items": [None, ITEM]},
     {"totalCount": 1, "items": [{**ITEM, "status": 0}]},
+    {"items": [ITEM, ITEM, {**ITEM, "creationDate": ""}]},  # the converter keeps its text
+    {"items": [ITEM, {**ITEM, "creationDate": None}, {**ITEM, "creationDate": ""}]},
+    {"items": [ITEM, ITEM, {**ITEM, "creationDate": "yesterday"}]},
+    {"items": [ITEM, {**ITEM, "serialNumber": ["0A"]}]},
+    {"items": [ITEM, {**ITEM, "commonName": True}]},
+    {"items": [ITEM, ["not", "an", "object"]]},
 ]
 
 
@@ -149,3 +160,23 @@ async def test_a_secret_echoed_in_a_large_answer_is_still_redacted(
     httpx_mock.add_response(url=FIND, json={"totalCount": 1000, "items": items})
     found = await client.certificates.find(common_name="a.example.com")
     assert found[500].status == "odd ***" and found[499].status == "READY_FOR_DOWNLOAD"
+
+
+@pytest.mark.parametrize(
+    ("echoed", "shown"),
+    [
+        ("password=hunter2-echo", "password=***"),  # looks like a secret
+        ("hunter2-Zq8w7e6r5t4y", "***"),  # the client's own password
+    ],
+)
+async def test_a_secret_anywhere_in_a_large_answer_is_still_redacted(
+    make_client: Any, httpx_mock: Any, login: Any, echoed: str, shown: str
+) -> None:
+    login()
+    items = [{**ITEM, "serialNumber": f"{i:08X}"} for i in range(10_000)]
+    items[7_000] = {**ITEM, "commonName": f"cn {echoed}", "deviceId": echoed}
+    httpx_mock.add_response(url=FIND, json={"totalCount": 10_000, "items": items})
+    async with make_client(password="hunter2-Zq8w7e6r5t4y") as client:
+        found = await client.certificates.find(common_name="a.example.com")
+    assert (found[7_000].common_name, found[7_000].device_id) == (f"cn {shown}", shown)
+    assert found[6_999].common_name == "a.example.com" and len(found) == 10_000

@@ -221,6 +221,15 @@ def test_may_need_redaction_never_misses_what_redact_changes(text: str) -> None:
     del registry
 
 
+@given(st.lists(_FRAGMENTS, max_size=12).map("".join))
+def test_may_need_redaction_of_the_bytes_never_misses_what_redact_changes(text: str) -> None:
+    registry = SecretRegistry()
+    registry.add("Zq8w7e6r5t4y")
+    if redact(text) != text:
+        assert may_need_redaction(text.encode())
+    del registry
+
+
 def test_may_need_redaction_clears_plain_text() -> None:
     assert not may_need_redaction('{"serialNumber":"0A1B","status":"READY_FOR_DOWNLOAD"}')
     registry = SecretRegistry()

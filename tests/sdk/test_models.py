@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -267,3 +268,148 @@ def test_a_field_left_out_of_eq_does_not_change_equality() -> None:
             authority_id=1, batch_name="b", profile_params={"pkcs12Password": "hunter2-secret"}
         )
     )
+
+
+# -- thousands at once: parse_dates and from_columns give what one at a time gives -------
+
+_DATE_FORMS: list[Callable[[datetime], str]] = [
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}+0000",  # Sectigo
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z",  # RFC 3339, nanoseconds
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S") + "-05:30",
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f"),  # no offset: read as UTC
+    lambda d: d.strftime("%Y-%m-%d %H:%M:%S"),  # the pattern only
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f") + " +0000",  # the pattern only, 3.11+ too
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "z",
+    lambda d: d.strftime("%d/%m/%Y %H:%M"),  # no date we read: ValueError
+    lambda d: "",
+]
+
+
+def _parsed(parse: Any, texts: list[str]) -> object:
+    """What ``parse`` makes of ``texts``, compared as exactly as a caller can tell."""
+    try:
+        dates = parse(texts)
+    except ValueError as exc:
+        return str(exc)
+    return [(d, type(d), getattr(d, "text", None), d and d.utcoffset()) for d in dates]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1)),
+            st.sampled_from(range(len(_DATE_FORMS))),
+        ).map(lambda pair: _DATE_FORMS[pair[1]](pair[0])),
+        max_size=6,
+    )
+)
+def test_parse_dates_gives_what_parse_date_gives_each_text(texts: list[str]) -> None:
+    expected = _parsed(lambda all_texts: [parse_date(t) for t in all_texts], texts)
+    assert _parsed(models.parse_dates, texts) == expected
+
+
+def test_parse_dates_of_thousands_in_the_service_format() -> None:
+    start = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    moments = [start + timedelta(seconds=37 * i, milliseconds=i % 1000) for i in range(5000)]
+    texts = [_DATE_FORMS[0](moment) for moment in moments]
+    dates = models.parse_dates(texts)
+    assert dates == moments
+    assert [(type(d), getattr(d, "text", None)) for d in dates] == [
+        (type(parse_date(t)), t) for t in texts
+    ]
+
+
+_FACTORY: type = type(attrs.Factory(dict))
+
+
+def _state(model: object) -> dict[str, Any]:
+    """Every slot of ``model`` (AttributeError for one never set), and its eq, hash, repr."""
+    slots = [s for k in type(model).__mro__ for s in getattr(k, "__slots__", ()) if s[:2] != "__"]
+    return {slot: getattr(model, slot) for slot in slots} | {
+        "eq": model == model,
+        "hash": _hash_or_error(model),
+        "repr": repr(model),
+    }
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda cls: cls.__name__)
+def test_from_columns_builds_what_the_init_builds(cls: type) -> None:
+    fields = [a for a in attrs.fields(cls) if a.init]
+    changed = next((a for a in fields if a.default is not attrs.NOTHING), fields[0])
+    value = {"k": "changed"} if isinstance(changed.default, _FACTORY) else "changed"
+    rows = [_required(cls), _required(cls) | {changed.alias: value}]
+    columns = {a.name: [getattr(cls(**row), a.name) for row in rows] for a in fields}
+    made: list[Any] = models.from_columns(cls, 2, **columns)
+    assert [_state(m) for m in made] == [_state(cls(**row)) for row in rows]
+    assert [type(m) for m in made] == [cls, cls]
+
+
+def test_from_columns_gives_each_model_a_fresh_default() -> None:
+    made = models.from_columns(
+        CreateSingleCertBatchRequest, 2, authority_id=[1, 2], batch_name=["a", "b"]
+    )
+    assert made == [
+        CreateSingleCertBatchRequest(authority_id=1, batch_name="a"),
+        CreateSingleCertBatchRequest(authority_id=2, batch_name="b"),
+    ]
+    assert made[0].profile_params == {} and made[0].profile_params is not made[1].profile_params
+
+
+def test_from_columns_builds_ten_thousand_certificate_items() -> None:
+    texts = [f"{i:08X}" for i in range(10_000)]
+    made = models.from_columns(
+        CertificateItem, 10_000, serial_number=texts, status=["REVOKED"] * 10_000
+    )
+    assert made == [CertificateItem(serial_number=t, status="REVOKED") for t in texts]
+    assert all(m._unparsed_dates is None for m in made)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made[0].status = "READY"  # type: ignore[misc]
+
+
+@attrs.frozen
+class _Checked:
+    size: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+
+@attrs.frozen
+class _Converted:
+    size: int = attrs.field(default=0, converter=int)
+
+
+@attrs.frozen
+class _Hooked:
+    size: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "size", self.size * 2)
+
+
+@attrs.define(slots=False, frozen=True)
+class _Unslotted:
+    size: int = 0
+
+
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    size: int = 0
+
+
+@pytest.mark.parametrize(
+    ("cls", "columns", "problem"),
+    [
+        (_CachedHash, {"size": [1]}, "slots that are not fields"),
+        (_Checked, {"size": [-1]}, "cannot be set column-wise"),
+        (_Converted, {"size": ["1"]}, "cannot be set column-wise"),
+        (_Hooked, {"size": [1]}, "init hooks"),
+        (_Unslotted, {"size": [1]}, "cannot be set column-wise"),
+        (CertificateItem, {"status": ["a", "b"]}, "2 values, not 1"),
+        (CertificateItem, {"colour": ["red"]}, "no init field"),
+        (CertificateItem, {"_unparsed_dates": [{}]}, "no init field"),
+        (CreateSingleCertBatchRequest, {"batch_name": ["b"]}, "needs authority_id"),
+    ],
+)
+def test_from_columns_refuses_what_it_would_build_otherwise_than_the_init(
+    cls: type, columns: dict[str, list[Any]], problem: str
+) -> None:
+    with pytest.raises(TypeError, match=problem):
+        models.from_columns(cls, 1, **columns)
