@@ -107,19 +107,17 @@ class Wire(httpx.AsyncByteStream):
             yield self.body[start : start + 16384]
 
 
-def rewrite_replies(
-    emulator: Emulator, method: str, path: str, change: Callable[[Any], None]
+def rewrite_bodies(
+    emulator: Emulator,
+    applies: Callable[[dict[str, Any]], bool],
+    rewrite: Callable[[bytes, bytes], bytes],
 ) -> None:
-    """Make the emulator's JSON replies to ``method`` ``path`` (a regex) go through
-    ``change`` (it edits the decoded object in place): a server that answers otherwise."""
+    """Make the emulator's replies to the HTTP requests ``applies`` accepts (it gets the
+    ASGI scope) go through ``rewrite`` (body and content type in, new body out)."""
     inner = emulator.app
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["method"] == method
-            and re.fullmatch(path, scope["path"])
-        ):
+        if scope["type"] != "http" or not applies(scope):
             await inner(scope, receive, send)
             return
         start: dict[str, Any] = {}
@@ -132,12 +130,28 @@ def rewrite_replies(
                 chunks.append(message.get("body", b""))
 
         await inner(scope, receive, capture)
-        body = json.loads(b"".join(chunks))
-        change(body)
-        data = json.dumps(body).encode()
+        kind = dict(start["headers"]).get(b"content-type", b"")
+        data = rewrite(b"".join(chunks), kind)
         headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(data)).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": data})
 
     emulator.app = app
+
+
+def rewrite_replies(
+    emulator: Emulator, method: str, path: str, change: Callable[[Any], None]
+) -> None:
+    """Make the emulator's JSON replies to ``method`` ``path`` (a regex) go through
+    ``change`` (it edits the decoded object in place): a server that answers otherwise."""
+
+    def applies(scope: dict[str, Any]) -> bool:
+        return scope["method"] == method and re.fullmatch(path, scope["path"]) is not None
+
+    def rewrite(body: bytes, kind: bytes) -> bytes:
+        decoded = json.loads(body)
+        change(decoded)
+        return json.dumps(decoded).encode()
+
+    rewrite_bodies(emulator, applies, rewrite)

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import Result
 
 from sectigo_iot.emulator import Emulator
 from tests.cli.helpers import CLI, create_args, documents, error_line
-from tests.support import rewrite_replies
+from tests.support import rewrite_bodies, rewrite_replies
 
 #: what a hostile peer puts in every text field: OSC title + BEL, CSI clear screen, a
 #: C1 CSI, bidi override / isolate / marks, CR and backspace, a newline that would fake
@@ -64,34 +65,15 @@ def _poison(value: Any, keep: frozenset[str]) -> Any:
 
 def hostile_server(emulator: Emulator, keep: frozenset[str] = frozenset()) -> None:
     """Every JSON or text reply of the emulator (but the login) poisoned."""
-    inner = emulator.app
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/auth"):
-            await inner(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            else:
-                chunks.append(message.get("body", b""))
-
-        await inner(scope, receive, capture)
-        body = b"".join(chunks)
-        kind = dict(start["headers"]).get(b"content-type", b"")
+    def poison(body: bytes, kind: bytes) -> bytes:
         if kind.startswith(b"application/json"):
-            body = json.dumps(_poison(json.loads(body), keep)).encode()  # \ud800 escaped
-        elif kind.startswith(b"text/plain"):
-            body = (body.decode() + HOSTILE.replace("\ud800", "")).encode()
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            return json.dumps(_poison(json.loads(body), keep)).encode()  # \ud800 escaped
+        if kind.startswith(b"text/plain"):
+            return (body.decode() + HOSTILE.replace("\ud800", "")).encode()
+        return body
 
-    emulator.app = app
+    rewrite_bodies(emulator, lambda scope: not scope["path"].startswith("/auth"), poison)
 
 
 def _assert_safe(text: str) -> None:
@@ -148,15 +130,21 @@ VIEWS = [
 ]
 
 
+def _hostile_view(cli: CLI, batch_id: int, output: str, view: list[str]) -> Result:
+    """``sectigo --emulator OUTPUT VIEW`` against the hostile server: it must succeed."""
+    args = [arg.format(batch=batch_id) for arg in view]
+    cli.hooks.append(hostile_server)
+    result = cli.emu(output, *args)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
 @pytest.mark.parametrize("view", VIEWS, ids=lambda v: " ".join(v))
 def test_hostile_server_text_is_shown_escaped_in_tables(
     cli: CLI, batch_id: int, view: list[str]
 ) -> None:
-    args = [arg.format(batch=batch_id) for arg in view]
-    cli.hooks.append(hostile_server)
-    result = cli.emu("--table", *args)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    if "--status" in args:  # the text status is printed normalized (upper case)
+    result = _hostile_view(cli, batch_id, "--table", view)
+    if "--status" in view:  # the text status is printed normalized (upper case)
         _assert_safe(result.stdout)
         assert "\\x1b]0;PWNED\\x07" in result.stdout
     else:
@@ -168,12 +156,8 @@ def test_hostile_server_text_is_shown_escaped_in_tables(
 def test_hostile_server_text_is_escaped_in_json_and_decodes_back(
     cli: CLI, batch_id: int, view: list[str]
 ) -> None:
-    args = [arg.format(batch=batch_id) for arg in view]
-    cli.hooks.append(hostile_server)
-    result = cli.emu("--json", *args)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    documents = _assert_json(result.stdout)
-    if "--status" not in args:  # (the text status is normalized)
+    documents = _assert_json(_hostile_view(cli, batch_id, "--json", view).stdout)
+    if "--status" not in view:  # (the text status is normalized)
         assert any(HOSTILE in text for text in _strings(documents))  # exactly as sent
 
 
