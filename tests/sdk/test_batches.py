@@ -6,7 +6,7 @@ timeout paths (injected sleep)."""
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from sectigo_iot import (
+    Batch,
     BatchFailedError,
     BatchRejectedError,
     BatchStatus,
@@ -287,15 +288,25 @@ def text_status_poll(httpx_mock: Any, detail_status: str, text: str) -> None:
     httpx_mock.add_response(url=STATUS, text=text)
 
 
-async def test_ready_after_processing_one_request_per_poll(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
-) -> None:
+#: ``client.batches.wait``
+Wait = Callable[..., Awaitable[Batch]]
+
+
+@pytest.fixture
+def wait(client: SectigoClient, login: Any) -> Wait:
+    """``client.batches.wait`` after a login: the test mocks the batch's replies."""
     login()
+    return client.batches.wait
+
+
+async def test_ready_after_processing_one_request_per_poll(
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
+) -> None:
     for _ in range(3):
         httpx_mock.add_response(url=DETAIL, json={**batch("PROCESSING"), "active": True})
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
     seen: list[WaitProgress] = []
-    ready = await client.batches.wait(5, on_progress=seen.append)
+    ready = await wait(5, on_progress=seen.append)
     assert ready.status == "READY_FOR_DOWNLOAD"
     assert sleeps == pytest.approx([1.0, 1.5, 2.25])
     assert [p.status for p in seen] == ["PROCESSING"] * 3 + ["READY_FOR_DOWNLOAD"]
@@ -306,87 +317,75 @@ async def test_ready_after_processing_one_request_per_poll(
 
 
 async def test_backoff_is_capped_at_twenty_seconds(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     httpx_mock.add_response(url=DETAIL, json=batch("PROCESSING"), is_reusable=True)
     with pytest.raises(WaitTimeoutError) as caught:
-        await client.batches.wait(5, timeout=200)
+        await wait(5, timeout=200)
     assert max(sleeps) == 20.0
     assert sum(sleeps) == pytest.approx(200)
     assert caught.value.status == "PROCESSING" and caught.value.batch.batch_id == 5
 
 
 async def test_collected_falls_back_to_the_text_status(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     text_status_poll(httpx_mock, "COLLECTED", "Ready for download")
-    assert (await client.batches.wait(5)).batch_id == 5
+    assert (await wait(5)).batch_id == 5
     assert len(httpx_mock.get_requests(url=STATUS)) == 1
 
 
 async def test_empty_status_falls_back_too(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     text_status_poll(httpx_mock, "", "Processing")
     text_status_poll(httpx_mock, "", "Ready for download")
-    await client.batches.wait(5)
+    await wait(5)
     assert sleeps == [1.0]
 
 
-async def test_rejected(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
-) -> None:
-    login()
+async def test_rejected(httpx_mock: Any, wait: Wait, sleeps: list[float]) -> None:
     reason = "Cert subject name error: SubjectAlternativeName dNSName value is missing"
     httpx_mock.add_response(url=DETAIL, json=batch("REJECTED", reason))
     with pytest.raises(BatchRejectedError, match="dNSName value is missing") as caught:
-        await client.batches.wait(5)
+        await wait(5)
     assert caught.value.reject_reason == reason
 
 
 @pytest.mark.parametrize("status", ["FAILED", "BROKEN", "NOT_ACCEPTABLE"])
-async def test_failed(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float], status: str
-) -> None:
-    login()
+async def test_failed(httpx_mock: Any, wait: Wait, sleeps: list[float], status: str) -> None:
     httpx_mock.add_response(url=DETAIL, json=batch(status))
     with pytest.raises(BatchFailedError, match=status):
-        await client.batches.wait(5)
+        await wait(5)
 
 
 async def test_ready_but_still_active_keeps_polling(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     httpx_mock.add_response(url=DETAIL, json={**batch("READY_FOR_DOWNLOAD"), "active": True})
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
-    await client.batches.wait(5)
+    await wait(5)
     assert sleeps == [1.0]
 
 
 async def test_unknown_status_asks_the_counts(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     httpx_mock.add_response(url=DETAIL, json=batch("PENDING_ISSUE"))
     httpx_mock.add_response(url=INFO, json=counts(active=1))
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
-    ready = await client.batches.wait(5)
+    ready = await wait(5)
     assert ready.status == "READY_FOR_DOWNLOAD" and sleeps == [1.0]
     assert len(httpx_mock.get_requests(url=INFO)) == 1
 
 
 async def test_unknown_status_that_only_failed_is_a_failure(
-    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+    httpx_mock: Any, wait: Wait, sleeps: list[float]
 ) -> None:
-    login()
     httpx_mock.add_response(url=DETAIL, json=batch("ISSUE_ERROR"))
     httpx_mock.add_response(url=INFO, json=counts(failed=1))
     with pytest.raises(BatchFailedError):
-        await client.batches.wait(5)
+        await wait(5)
 
 
 @pytest.mark.parametrize(
