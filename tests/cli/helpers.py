@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -176,3 +178,29 @@ def record_bodies(emulator: Emulator, method: str, path: str, into: list[bytes])
         await inner(scope, replay, send)
 
     emulator.app = app
+
+
+def interrupted(
+    command: Sequence[str], cwd: Path, busy: Callable[[subprocess.Popen[str]], str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` against a slow emulator, press Ctrl-C (SIGINT) once
+    ``busy(process)`` returns, and collect the output; stderr starts with what ``busy``
+    read of it."""
+    env = {**os.environ, "SECTIGO_EMULATOR_DELAY": "600", "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read = busy(process)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, read + err)

@@ -8,9 +8,7 @@ flags, never Python arguments.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.cli import EXIT_CODES, ExitCode
 from sectigo_iot.cli._errors import in_flags
-from tests.cli.helpers import CLI, create_args, error_line, make_csr
+from tests.cli.helpers import CLI, create_args, error_line, interrupted, make_csr
 
 SECTIGO = [sys.executable, "-m", "sectigo_iot"]
 PASSWORD = "s3cretpass"
@@ -224,30 +222,18 @@ def test_generated_password_is_printed_once_after_the_create(cli: CLI) -> None:
 
 def _interrupt_while_waiting(cli: CLI, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``sectigo --emulator ARGS`` as a process, send SIGINT once it waits."""
-    env = {**os.environ, "SECTIGO_EMULATOR_DELAY": "600", "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [*SECTIGO, "--emulator", *args],
-        cwd=cli.tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return interrupted([*SECTIGO, "--emulator", *args], cli.tmp, _until_waiting)
+
+
+def _until_waiting(process: subprocess.Popen[str]) -> str:
+    """Read stderr up to the first progress line (it is waiting now): the lines read."""
     assert process.stderr is not None
     seen = []
-    try:
-        while True:  # the first progress line: it is waiting now
-            line = process.stderr.readline()
-            seen.append(line)
-            if not line or ": PROCESSING" in line:
-                break
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return subprocess.CompletedProcess(process.args, process.returncode, out, "".join(seen) + err)
+    while True:
+        line = process.stderr.readline()
+        seen.append(line)
+        if not line or ": PROCESSING" in line:
+            return "".join(seen)
 
 
 @pytest.mark.parametrize(

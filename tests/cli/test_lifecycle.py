@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from sectigo_iot.cli.commands.lifecycle import parse_duration
-from tests.cli.helpers import CLI, error_line, mode
+from tests.cli.helpers import CLI, error_line, interrupted, mode
 from tests.lifecycle.helpers import held_lock
 
 DAY = 24 * 3600
@@ -298,42 +297,22 @@ def test_ctrl_c_while_issue_waits_names_the_batch_and_how_to_resume(
     cli: CLI, tmp_path: Path
 ) -> None:
     folder = tmp_path / "api"
-    env = {**os.environ, "SECTIGO_EMULATOR_DELAY": "600", "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sectigo_iot.cli",
-            "--emulator",
-            "issue",
-            "-a",
-            "1",
-            *NAMES,
-            str(folder),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+
+    def journaled(process: subprocess.Popen[str]) -> str:
         deadline = time.monotonic() + 60
         while not _batch_journaled(folder):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        return ""
+
+    command = [sys.executable, "-m", "sectigo_iot.cli", "--emulator", "issue", "-a", "1"]
+    done = interrupted([*command, *NAMES, str(folder)], tmp_path, journaled)
     batch_id = json.loads((folder / "journal.json").read_text())["pending"]["batch_id"]
-    assert process.returncode == 130, err
-    assert f"interrupted: for {folder}, batch {batch_id} was created" in err
-    assert "Run the same 'sectigo issue' again to resume it" in err
-    assert f"'sectigo download -i {batch_id}'" in err
-    assert "Traceback" not in err and out == ""
+    assert done.returncode == 130, done.stderr
+    assert f"interrupted: for {folder}, batch {batch_id} was created" in done.stderr
+    assert "Run the same 'sectigo issue' again to resume it" in done.stderr
+    assert f"'sectigo download -i {batch_id}'" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def _batch_journaled(folder: Path) -> bool:
