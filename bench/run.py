@@ -23,6 +23,7 @@ processes), ``_measure_http``, ``_measure_probes`` and ``_measure_startup``
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -169,6 +170,23 @@ def _served(report: Report, info: ServerInfo, scale: Scale, workdir: Path) -> No
         report.notes["issue_100_s"] = f"scaled from {scale.certificates} certificates"
 
 
+#: the measurements that need no shared server, each ``measure(scale, notes)``: key, the
+#: measurement, what it measures
+_SERVERLESS: tuple[tuple[str, Callable[[Scale, dict[str, str]], float], str], ...] = (
+    (
+        "lifecycle_keep_ratio",
+        measure_lifecycle_keep,
+        "checking a certificate folder that is not due",
+    ),
+    ("find_ratio", measure_find, "certificates.find with 10,000 matches"),
+    (
+        "emulator_scale_ratio",
+        measure_emulator_scale,
+        "emulator list + download, 10,000 batches against 10",
+    ),
+)
+
+
 def run(quick: bool = True, scale: Scale | None = None) -> Report:
     """Run every measurement and return the report (errors are recorded, not raised)."""
     scale = scale or (QUICK if quick else FULL)
@@ -184,24 +202,8 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
         lambda: measure_hostile_inputs(report.notes),
         label="hostile inputs",
     )
-    _measure(
-        report,
-        ("lifecycle_keep_ratio",),
-        lambda: measure_lifecycle_keep(scale, report.notes),
-        label="checking a certificate folder that is not due",
-    )
-    _measure(
-        report,
-        ("find_ratio",),
-        lambda: measure_find(scale, report.notes),
-        label="certificates.find with 10,000 matches",
-    )
-    _measure(
-        report,
-        ("emulator_scale_ratio",),
-        lambda: measure_emulator_scale(scale, report.notes),
-        label="emulator list + download, 10,000 batches against 10",
-    )
+    for key, measure, label in _SERVERLESS:
+        _measure(report, (key,), functools.partial(measure, scale, report.notes), label=label)
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:
         log("starting the emulator server")

@@ -13,6 +13,7 @@ import httpx
 from . import _retry
 from ._defaults import DEFAULT_BASE_URL
 from ._session import Session, default_sleep
+from ._settings import ClientSettings
 from .auth import TokenPair, TokenStore, resolve_token_store
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
@@ -53,7 +54,7 @@ class SectigoClient:
         trust_env: bool = True,
         limits: httpx.Limits | None = None,
     ) -> None:
-        self._session = Session(
+        settings = ClientSettings(
             base_url=base_url,
             username=username or "",
             password=password or "",
@@ -67,6 +68,7 @@ class SectigoClient:
             trust_env=trust_env,
             limits=limits,
         )
+        self._session = Session(settings)
         self._clock = clock
         self.authorities = Authorities(self._session)
         self.licenses = Licenses(self._session)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, TypeVar, overload
@@ -27,8 +26,9 @@ from ._response import (
     page_items,
     raise_if_error_body,
 )
+from ._settings import ClientSettings
 from ._version import __version__
-from .auth import TokenManager, TokenStore
+from .auth import TokenManager
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -96,37 +96,26 @@ class Session:
     httpx error mapped to a typed error).
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        username: str,
-        password: str,
-        token_store: TokenStore,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
-        transport: httpx.AsyncBaseTransport | None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[Any]] = default_sleep,
-        allow_insecure_http: bool = False,
-        trust_env: bool = True,
-        limits: httpx.Limits | None = None,
-    ) -> None:
+    def __init__(self, settings: ClientSettings) -> None:
+        max_retries, limits = settings.max_retries, settings.limits
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInputError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         if limits is not None and not isinstance(limits, httpx.Limits):
             raise InvalidInputError(f"limits must be an httpx.Limits, got {limits!r}")
-        self.base_url = origin_of(base_url, allow_insecure_http=allow_insecure_http)
+        self.base_url = origin_of(
+            settings.base_url, allow_insecure_http=settings.allow_insecure_http
+        )
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
-        self.sleep = sleep
-        options = _network_options(self.base_url, transport, trust_env=trust_env)
+        self.sleep = settings.sleep
+        options = _network_options(self.base_url, settings.transport, trust_env=settings.trust_env)
         if limits is not None:  # else httpx's: 100 connections, 20 kept alive
             options["limits"] = limits
+        timeout = settings.timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
-            transport=transport,
+            transport=settings.transport,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **_JSON_HEADERS},
             follow_redirects=False,
             **options,
@@ -135,11 +124,11 @@ class Session:
         self.secrets = SecretRegistry()
         self.tokens = TokenManager(
             host=self.host,
-            username=username,
-            password=password,
-            store=token_store,
+            username=settings.username,
+            password=settings.password,
+            store=settings.token_store,
             send=self._post_auth,
-            clock=clock,
+            clock=settings.clock,
             secrets=self.secrets,
         )
 

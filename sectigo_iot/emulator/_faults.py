@@ -33,6 +33,7 @@ import anyio
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._middleware import HttpMiddleware
 from ._responses import ErrorCode, error_response
 
 __all__ = [
@@ -346,7 +347,7 @@ def _keep(fault: Fault, body: bytes) -> int:
     return min(wanted, len(body) - 1)
 
 
-class FaultMiddleware:
+class FaultMiddleware(HttpMiddleware):
     """Applies injected faults around the wrapped app."""
 
     def __init__(
@@ -357,16 +358,12 @@ class FaultMiddleware:
         clock: Callable[[], float],
         on_request: Callable[[str, str], None],
     ) -> None:
-        self.app = app
+        super().__init__(app, clock=clock)
         self.registry = registry
-        self.clock = clock
         self.on_request = on_request
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI request."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request: its fault, if one is injected for it."""
         method, path = scope["method"], scope["path"]
         self.on_request(method, path)
         fault = self.registry.take(method, path)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from ._middleware import HttpMiddleware
 from ._responses import ApiError, error_response
 
 __all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "BodyLimit", "decode_json"]
@@ -69,7 +69,7 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """ASGI middleware: request bodies over :data:`MAX_BODY_BYTES` get 413.
 
     A too large declared length is answered at once. Otherwise ``receive`` counts the
@@ -78,15 +78,8 @@ class BodyLimit:
     most the cap plus one chunk is ever held. The server discards the unread rest.
     """
 
-    def __init__(self, app: ASGIApp, *, clock: Callable[[], float]) -> None:
-        self.app = app
-        self.clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI request."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request, its body counted."""
         declared = _declared_length(scope)
         if declared is not None and not 0 <= declared <= MAX_BODY_BYTES:
             status, message = (400, "Invalid Content-Length") if declared < 0 else (413, _TOO_LARGE)

@@ -15,10 +15,6 @@ if TYPE_CHECKING:
 from . import _models
 from ._models import *  # noqa: F403  (the models; their names are _models.__all__)
 
-_CONVERTER_NAMES = frozenset(
-    {"converter", "format_date", "make_converter", "parse_date", "parse_dates", "strict_converter"}
-)
-
 
 def __getattr__(name: str) -> Any:
     """The converter and its helpers load on first use: cattrs is slow to import."""
@@ -37,4 +33,6 @@ __all__ = [
     "parse_dates",
     "strict_converter",
 ]
+#: the names of ``_converter``, loaded on first use by ``__getattr__``
+_CONVERTER_NAMES = frozenset(__all__)
 __all__ += _models.__all__

@@ -9,6 +9,9 @@ the model built from its defaults). Values of the wrong type still raise.
 A parsed date remembers the API's text, and unstructuring writes that text back
 unchanged. A date in a format we do not know reads as ``None``; its text is kept on the
 model (``_unparsed_dates``) so that unstructuring gives it back too.
+
+Its public names are listed once, in ``sectigo_iot.models.__all__`` (which loads this
+module on first use).
 """
 
 from __future__ import annotations
@@ -28,15 +31,6 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from .._logging import get_logger
 from ._models import FindCertificateRequest
-
-__all__ = [
-    "converter",
-    "format_date",
-    "make_converter",
-    "parse_date",
-    "parse_dates",
-    "strict_converter",
-]
 
 logger = get_logger("sectigo_iot.models")
 
