@@ -1,5 +1,6 @@
 """Helpers the lifecycle tests share: the certificate they keep, reading its journal,
-what a managed folder's links point at, and another process holding a folder's lock."""
+what a managed folder's links point at, another process holding a folder's lock, and
+the lock waits a call reports."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sectigo_iot.certs import CertificateBundle, load_pem_bundle
-from sectigo_iot.lifecycle import CertificateSpec, Journal, read_journal
+from sectigo_iot.lifecycle import CertificateSpec, Journal, LockHolder, read_journal
 
 #: the certificate most lifecycle tests keep
 SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
@@ -74,3 +75,10 @@ def held_lock(folder: Path) -> Iterator[subprocess.Popen[str]]:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=10)
+
+
+class LockWaits(list[tuple[Path, LockHolder]]):
+    """An ``on_lock_wait`` callback that keeps each (folder, holder) it is told."""
+
+    def __call__(self, folder: Path, holder: LockHolder) -> None:
+        self.append((folder, holder))

@@ -34,7 +34,15 @@ from sectigo_iot.lifecycle import (
     renew_due,
 )
 from sectigo_iot.lifecycle._journal import write_journal
-from tests.lifecycle.helpers import CREATE, DAY, SPEC, held_lock, journal_of, live_pair
+from tests.lifecycle.helpers import (
+    CREATE,
+    DAY,
+    SPEC,
+    LockWaits,
+    held_lock,
+    journal_of,
+    live_pair,
+)
 from tests.support import rewrite_replies
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
@@ -537,17 +545,13 @@ async def test_a_locked_folder_says_who_holds_it_and_gives_up_after_lock_timeout
 ) -> None:
     import socket
 
-    from sectigo_iot.lifecycle import FolderLockedError, LockHolder
+    from sectigo_iot.lifecycle import FolderLockedError
 
-    told: list[tuple[Path, LockHolder]] = []
+    told = LockWaits()
     with held_lock(tmp_path) as holder:
         with pytest.raises(FolderLockedError) as caught:
             await ensure_certificate(
-                sectigo_client,
-                SPEC,
-                tmp_path,
-                lock_timeout=0.3,
-                on_lock_wait=lambda folder, who: told.append((folder, who)),
+                sectigo_client, SPEC, tmp_path, lock_timeout=0.3, on_lock_wait=told
             )
         [result] = await renew_due(sectigo_client, [tmp_path], lock_timeout=0)
     assert [(folder, who.pid, who.host) for folder, who in told] == [

@@ -23,27 +23,15 @@ from sectigo_iot.emulator import Emulator
 from sectigo_iot.lifecycle import (
     CertificateSpec,
     FolderLockedError,
-    Journal,
     LifecycleError,
-    LockHolder,
     PendingAttempt,
     ensure_certificate,
-    read_journal,
     renew_due,
 )
 from sectigo_iot.lifecycle._journal import write_journal
-from tests.lifecycle.helpers import held_lock, key_matches
+from tests.lifecycle.helpers import DAY, SPEC, LockWaits, held_lock, journal_of, key_matches
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256")
-
-SPEC = CertificateSpec(authority_id=1, common_name="node.example.com")
-DAY = 24 * 3600
-
-
-def journal_of(folder: Path) -> Journal:
-    journal = read_journal(folder)
-    assert journal is not None
-    return journal
 
 
 def lock_record(folder: Path) -> dict[str, object]:
@@ -52,20 +40,26 @@ def lock_record(folder: Path) -> dict[str, object]:
     return record
 
 
+def unsent_attempt(emulator: Emulator) -> PendingAttempt:
+    """An attempt made now whose batch was never sent (it holds a PKCS#12 password)."""
+    return PendingAttempt(
+        batch_name="never-sent",
+        pkcs12_password="Aa1-never-used-password",
+        attempted_at=datetime.fromtimestamp(emulator.clock(), timezone.utc),
+        spec=SPEC,
+    )
+
+
 async def test_a_kept_check_never_takes_the_lock(
     sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
 ) -> None:
     issued = await ensure_certificate(sectigo_client, SPEC, tmp_path)
     assert issued.bundle is not None
-    told: list[tuple[Path, LockHolder]] = []
+    told = LockWaits()
     with held_lock(tmp_path) as holder:
         before = lock_record(tmp_path)
         kept = await ensure_certificate(
-            sectigo_client,
-            SPEC,
-            tmp_path,
-            lock_timeout=0,
-            on_lock_wait=lambda folder, who: told.append((folder, who)),
+            sectigo_client, SPEC, tmp_path, lock_timeout=0, on_lock_wait=told
         )
         [again] = await renew_due(sectigo_client, [tmp_path], lock_timeout=0)
         assert lock_record(tmp_path) == before  # the holder's record: nothing written
@@ -92,7 +86,7 @@ async def test_a_folder_that_needs_work_waits_for_the_lock(
             authority_id=1, common_name="node.example.com", dns_names=["b.example.com"]
         )
     requests = sum(sectigo_emulator.stats.requests.values())
-    told: list[tuple[Path, LockHolder]] = []
+    told = LockWaits()
     with held_lock(tmp_path) as holder, pytest.raises(FolderLockedError) as caught:
         await ensure_certificate(
             sectigo_client,
@@ -100,7 +94,7 @@ async def test_a_folder_that_needs_work_waits_for_the_lock(
             tmp_path,
             force=why == "forced",
             lock_timeout=0.2,
-            on_lock_wait=lambda folder, who: told.append((folder, who)),
+            on_lock_wait=told,
         )
     assert caught.value.holder.pid == holder.pid
     assert [who.pid for _, who in told] == [holder.pid]
@@ -137,12 +131,7 @@ async def test_a_journal_that_asks_for_more_than_a_keep_goes_the_locked_way(
     journal = journal_of(tmp_path)
     spec = SPEC
     if state == "pending":
-        pending = PendingAttempt(
-            batch_name="never-sent",
-            pkcs12_password="Aa1-never-used-password",
-            attempted_at=datetime.fromtimestamp(sectigo_emulator.clock(), timezone.utc),
-            spec=SPEC,
-        )
+        pending = unsent_attempt(sectigo_emulator)
         write_journal(tmp_path, journal.replace(pending=pending))
     elif state == "revoke_owed":
         write_journal(tmp_path, journal.replace(revoke_pending=("ABCDEF",)))
@@ -243,12 +232,7 @@ async def test_only_a_journal_without_a_secret_is_remembered(
     await ensure_certificate(sectigo_client, SPEC, tmp_path)
     settled = read_settled_journal(tmp_path)
     assert settled is not None and read_settled_journal(tmp_path) is settled
-    pending = PendingAttempt(
-        batch_name="never-sent",
-        pkcs12_password="Aa1-never-used-password",
-        attempted_at=datetime.fromtimestamp(sectigo_emulator.clock(), timezone.utc),
-        spec=SPEC,
-    )
+    pending = unsent_attempt(sectigo_emulator)
     write_journal(tmp_path, settled.replace(pending=pending))
     remembered = _settled.cache_info().currsize
     first, second = read_settled_journal(tmp_path), read_settled_journal(tmp_path)
