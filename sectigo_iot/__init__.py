@@ -67,8 +67,9 @@ if TYPE_CHECKING:
     )
     from .resources import WaitProgress
 
-# Where each name not imported above lives: it is imported on first use, so that the
-# command line's --help and the errors do not pay for httpx, attrs and the models.
+# Where each name not imported above lives (the models: every other name of __all__):
+# it is imported on first use, so that the command line's --help and the errors do not
+# pay for httpx, attrs and the models.
 _LAZY = {
     "DEFAULT_BASE_URL": "._client",
     "SectigoClient": "._client",
@@ -77,33 +78,17 @@ _LAZY = {
         ("FileTokenStore", "KeyringTokenStore", "MemoryTokenStore", "TokenPair", "TokenStore"),
         ".auth",
     ),
-    **dict.fromkeys(
-        (
-            "Authority",
-            "Batch",
-            "BatchStatus",
-            "CertificateItem",
-            "Licenses",
-            "Organization",
-            "ProcessingInfo",
-            "Profile",
-            "ProfileDetail",
-            "ProfileParameter",
-        ),
-        ".models",
-    ),
     "WaitProgress": ".resources",
 }
 
 
 def __getattr__(name: str) -> Any:
     """Import a public name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(module, __name__), name)
+    value = getattr(import_module(_LAZY.get(name, ".models"), __name__), name)
     globals()[name] = value
     return value
 
