@@ -101,13 +101,8 @@ class PKI:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test PKI"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
+    """``C=US, O=Test PKI, CN=<cn>``, read from its RFC 4514 text (most specific first)."""
+    return x509.Name.from_rfc4514_string(f"CN={cn},O=Test PKI,C=US")
 
 
 def _issue(
