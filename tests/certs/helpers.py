@@ -101,8 +101,13 @@ class PKI:
 
 
 def _name(cn: str) -> x509.Name:
-    """``C=US, O=Test PKI, CN=<cn>``, read from its RFC 4514 text (most specific first)."""
-    return x509.Name.from_rfc4514_string(f"CN={cn},O=Test PKI,C=US")
+    """``C=US, O=Test PKI, CN=<cn>`` (``cn`` taken as it is, whatever it holds)."""
+    parts = [
+        (NameOID.COUNTRY_NAME, "US"),
+        (NameOID.ORGANIZATION_NAME, "Test PKI"),
+        (NameOID.COMMON_NAME, cn),
+    ]
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
 
 
 def _issue(
