@@ -36,6 +36,7 @@ from tests.emulator.helpers import (
     strict,
     upload,
 )
+from tests.support import skip_outside_ci
 
 MIB = 1024 * 1024
 HUGE = 300 * MIB
@@ -63,7 +64,7 @@ def _peak_rss_kib(pid: int) -> int:
 def server() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """The emulator served by ``Emulator.serve`` in its own process, as users run it."""
     if not Path("/proc/self/status").exists():
-        pytest.skip("needs /proc to read the server's peak memory")
+        skip_outside_ci("needs /proc to read the server's peak memory")
     process = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

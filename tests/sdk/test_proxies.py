@@ -140,6 +140,8 @@ async def test_no_proxy_is_respected(
     assert bytes(proxy.received) == b""
 
 
+# The SOCKS cases test the error for a missing optional package: the project never
+# installs socksio (CI runs them); with it installed they have nothing to test.
 NO_SOCKSIO = importlib.util.find_spec("socksio") is None
 needs_no_socksio = pytest.mark.skipif(not NO_SOCKSIO, reason="socksio is installed")
 
