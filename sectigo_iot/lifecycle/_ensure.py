@@ -370,7 +370,7 @@ async def _kept_unlocked(
         return None
     if state.archives:
         return None
-    wanted = spec if spec is not None else journal.spec
+    wanted = _wanted(folder, spec, journal)
     plan = _plan(client, folder, wanted, journal, state.live, options)
     if plan.action != "kept" or _kept_journal(journal, wanted, state.live) is not journal:
         return None
@@ -447,7 +447,7 @@ def _plan(
         if live.problem == "empty":
             return plan("renewed", "damaged", f"{folder / 'live'} is missing")
         return plan("renewed", "damaged", live.problem)
-    if leaf.names != frozenset(spec.names) or leaf.common_name != spec.common_name:
+    if not leaf.is_for(spec):
         return plan(
             "renewed",
             "names",
@@ -472,10 +472,14 @@ class _Leaf:
     expiry: str  # not_after in ISO 8601
     serial: str
 
+    def is_for(self, spec: CertificateSpec) -> bool:
+        """Whether it has exactly the spec's names and common name."""
+        return self.names == frozenset(spec.names) and self.common_name == spec.common_name
+
 
 @functools.lru_cache(maxsize=64)
 def _leaf(certificate: Certificate) -> _Leaf:
-    """The facts of ``certificate`` (immutable) that ``_plan`` uses."""
+    """The facts of ``certificate`` (immutable) that ``_plan`` and ``_fetch`` use."""
     from ..certs import CertificateBundle
 
     bundle = CertificateBundle(certificate=certificate)
@@ -804,14 +808,14 @@ async def _fetch(
             f"batch {batch_id} holds {len(keyed)} certificates with a key; expected one"
         )
     bundle = keyed[0]
-    wanted = pending.spec
-    if set(bundle.sans) != set(wanted.names) or bundle.common_name.lower() != wanted.common_name:
+    leaf, wanted = _leaf(bundle.certificate), pending.spec
+    if not leaf.is_for(wanted):
         await _in_thread(remove_archives, folder)
         raise _not_own(
             folder,
             pending,
             batch,
-            f"its certificate is for {', '.join(bundle.sans)}, the attempt asked for "
+            f"its certificate is for {', '.join(leaf.sans)}, the attempt asked for "
             f"{', '.join(wanted.names)}",
         )
     return batch, bundle
