@@ -204,11 +204,6 @@ CLIENT_CASES: list[tuple[str, Call, type[Exception], str]] = [
 ]
 
 
-def _file(path: Path) -> Path:
-    path.write_bytes(b"existing")
-    return path
-
-
 @pytest.mark.parametrize(
     ("name", "call", "error", "message"), CLIENT_CASES, ids=[c[0] for c in CLIENT_CASES]
 )

@@ -27,6 +27,7 @@ from sectigo_iot import (
 )
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.resources.batches import FIND_PAGE_SIZE
+from tests.sdk.helpers import no_sleep
 from tests.support import BASE
 
 P12 = "batch-requests-p12"
@@ -400,7 +401,7 @@ async def test_every_failure_the_real_service_reports_ends_the_wait(
     sectigo_emulator: Emulator, outcome: str, error: type[Exception], status: str
 ) -> None:
     sectigo_emulator.set_next_outcome(outcome, reason="CA policy says no")
-    async with sectigo_emulator.client(sleep=_no_sleep) as client:
+    async with sectigo_emulator.client(sleep=no_sleep) as client:
         batch = await client.batches.create(
             1, common_name="no.example.com", pkcs12_password="wait-test-pass-1"
         )
@@ -425,7 +426,3 @@ def test_text_statuses_of_the_real_service_normalize_to_constants(
     text: str, normalized: str
 ) -> None:
     assert BatchStatus.normalize(text) == normalized
-
-
-async def _no_sleep(_: float) -> None:
-    return None

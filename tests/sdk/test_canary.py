@@ -11,6 +11,7 @@ import pytest
 from sectigo_iot import SectigoClient, SectigoError
 from sectigo_iot.certs import open_batch_zip, write_pem
 from sectigo_iot.emulator import Emulator
+from tests.sdk.helpers import no_sleep
 
 PASSWORD = "canary-API-pw-7d1c9e"
 P12 = "canary-P12-pw-4b8a2f"
@@ -58,16 +59,12 @@ async def every_flow(
     return seen
 
 
-async def _no_sleep(_: float) -> None:
-    return None
-
-
 @pytest.mark.sectigo_emulator(users={"canary-user": PASSWORD})
 async def test_no_secret_anywhere(
     sectigo_emulator: Emulator, tmp_path: Path, csr_pem: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with sectigo_emulator.client(sleep=_no_sleep) as client:
+    async with sectigo_emulator.client(sleep=no_sleep) as client:
         seen = await every_flow(client, sectigo_emulator, tmp_path, csr_pem)
         tokens = client.tokens
         assert tokens is not None

@@ -27,6 +27,7 @@ from sectigo_iot import (
     ServerError,
 )
 from sectigo_iot.emulator import Emulator
+from tests.sdk.helpers import no_sleep
 
 P12 = "fault-matrix-P12-pw"
 RETRIED = (408, 429, 500, 502, 503, 504)
@@ -189,7 +190,7 @@ async def test_fault_matrix(
     fault: str,
     status: int | None,
 ) -> None:
-    async with sectigo_emulator.client(timeout=CLIENT_TIMEOUT, sleep=_no_pause) as client:
+    async with sectigo_emulator.client(timeout=CLIENT_TIMEOUT, sleep=no_sleep) as client:
         scenario = Scenario(sectigo_emulator, client, tmp_path)
         await scenario.prepare(csr_pem)
         method, path = ROUTES[call]
@@ -225,7 +226,7 @@ def test_matrix_counts() -> None:
 async def test_an_older_batch_of_the_same_name_is_not_taken_for_the_new_one(
     sectigo_emulator: Emulator, fault: str
 ) -> None:
-    async with sectigo_emulator.client(sleep=_no_pause) as client:
+    async with sectigo_emulator.client(sleep=no_sleep) as client:
         old = await client.batches.create(
             1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
         )
@@ -241,7 +242,3 @@ async def test_an_older_batch_of_the_same_name_is_not_taken_for_the_new_one(
                 1, common_name="dup.example.com", pkcs12_password=P12, name="dup"
             )
             assert new.batch_id != old.batch_id
-
-
-async def _no_pause(_: float) -> None:
-    return None
