@@ -46,7 +46,8 @@ def environment_proxy(base_url: str) -> str | None:
         url = f"http://{url}"  # what curl and httpx read "proxy:3128" as
     proxy = urlsplit(url)
     scheme = proxy.scheme.lower()
-    shown = f"{scheme}://{proxy.hostname or ''}" + (f":{proxy.port}" if _port(url) else "")
+    port = _port(url)
+    shown = f"{scheme}://{proxy.hostname or ''}" + (f":{port}" if port else "")
     if scheme not in _PROXY_SCHEMES or not proxy.hostname:
         raise InvalidInputError(
             f"the proxy in {name} ({shown}) cannot be used: give an http://, https:// or "
