@@ -9,8 +9,9 @@ fetch the batch later.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import typer
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from ..certs import CertificateBundle
 
 __all__ = ["Flow", "default_batch_name", "end_if_aside", "finish", "taken", "written_lines"]
+
+T = TypeVar("T")
 
 #: how many other names are tried beside a target that is taken
 _MAX_ASIDE = 100
@@ -127,39 +130,53 @@ async def _finish(
     if flow.download is None:
         return
     aside: list[dict[str, str]] = []
-    archive = await _download(client, batch_id, flow, aside)
+    folder = flow.download
+
+    async def save_zip(target: Path) -> tuple[Path, Path]:
+        archive = await client.batches.download(batch_id, target, overwrite=flow.force)
+        return archive, archive
+
+    archive = await _beside(folder / f"{batch_id}.zip", flow.force, _exists, save_zip, aside)
     result["zip"] = str(archive)
     set_resume_hint(_finish_with(flow, batch_id, result))
     if flow.pem:
         from ..certs import open_batch_zip
 
         bundles = open_batch_zip(archive, password)
-        result["pem"] = _write_bundles(bundles, flow.download, batch_id, flow, aside)
+
+        async def write_pem(target: Path) -> tuple[Path, list[dict[str, str]]]:
+            return target, _write_into(bundles, target, overwrite=flow.force)
+
+        result["pem"] = await _beside(folder / str(batch_id), flow.force, taken, write_pem, aside)
     if aside:
         result["aside"] = aside
 
 
-async def _download(
-    client: SectigoClient, batch_id: int, flow: Flow, aside: list[dict[str, str]]
-) -> Path:
-    """The batch's ZIP at ``<id>.zip`` in the folder, else beside a file already there."""
+async def _beside(
+    wanted: Path,
+    force: bool,
+    is_taken: Callable[[Path], bool],
+    write: Callable[[Path], Awaitable[tuple[Path, T]]],
+    aside: list[dict[str, str]],
+) -> T:
+    """``write`` to ``wanted``, else (unless ``force``) to the first name beside it that
+    is not taken (``stem-2``, ``stem-3``...; recorded in ``aside``). ``write`` returns
+    the path it wrote and its result; a name taken meanwhile passes on to the next."""
     from ..errors import InvalidInputError
 
-    assert flow.download is not None
-    wanted = flow.download / f"{batch_id}.zip"
-    for target in _candidates(wanted, flow.force):
-        if not flow.force and (target.exists() or target.is_symlink()):
+    for target in _candidates(wanted, force):
+        if not force and is_taken(target):
             continue
         try:
-            archive = await client.batches.download(batch_id, target, overwrite=flow.force)
+            written, value = await write(target)
         except InvalidInputError:
-            if flow.force or not (target.exists() or target.is_symlink()):
+            if force or not is_taken(target):
                 raise
             continue  # appeared meanwhile: the next name
         if target != wanted:
-            aside.append({"taken": str(wanted), "written": str(archive)})
-        return archive
-    raise _no_room(wanted)
+            aside.append({"taken": str(wanted), "written": str(written)})
+        return value
+    raise InvalidInputError(f"{wanted} and {_MAX_ASIDE - 2} names beside it are taken")
 
 
 def _candidates(wanted: Path, force: bool) -> list[Path]:
@@ -171,37 +188,9 @@ def _candidates(wanted: Path, force: bool) -> list[Path]:
     ]
 
 
-def _no_room(wanted: Path) -> Exception:
-    from ..errors import InvalidInputError
-
-    return InvalidInputError(f"{wanted} and {_MAX_ASIDE - 2} names beside it are taken")
-
-
-def _write_bundles(
-    bundles: list[CertificateBundle],
-    folder: Path,
-    batch_id: int,
-    flow: Flow,
-    aside: list[dict[str, str]],
-) -> list[dict[str, str]]:
-    """Write each bundle as PEM files in ``folder/<id>/`` (a sub-folder per certificate
-    when there are several), or in ``folder/<id>-2/``... when that one holds files."""
-    from ..errors import InvalidInputError
-
-    wanted = folder / str(batch_id)
-    for target in _candidates(wanted, flow.force):
-        if not flow.force and taken(target):
-            continue
-        try:
-            written = _write_into(bundles, target, overwrite=flow.force)
-        except InvalidInputError:
-            if flow.force or not taken(target):
-                raise
-            continue  # files appeared meanwhile: the next folder
-        if target != wanted:
-            aside.append({"taken": str(wanted), "written": str(target)})
-        return written
-    raise _no_room(wanted)
+def _exists(path: Path) -> bool:
+    """Whether anything is at ``path`` (a dangling symlink too)."""
+    return path.exists() or path.is_symlink()
 
 
 def taken(path: Path) -> bool:
