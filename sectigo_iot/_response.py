@@ -15,7 +15,15 @@ from . import _retry
 from ._logging import may_need_redaction, redact
 from .errors import APIError, InvalidResponseError, RateLimitError, error_class_for_status
 
-__all__ = ["Reply", "decode", "encode", "error_from_reply", "interpret", "page_items"]
+__all__ = [
+    "Reply",
+    "decode",
+    "encode",
+    "error_from_reply",
+    "interpret",
+    "page_items",
+    "raise_if_error_body",
+]
 
 
 @frozen(eq=False, repr=False)  # internal: neither is used, and each costs import time
