@@ -19,7 +19,7 @@ from ..errors import (
     SectigoError,
     WaitTimeoutError,
 )
-from ._output import printable
+from ._output import note, note_lines
 from ._secrets import scrub_text
 
 __all__ = [
@@ -196,8 +196,6 @@ def report_error(exc: BaseException, *, verbose: bool = False) -> int:
             sys.stdout.write(text.rstrip() + "\n")
         return code
     if verbose and not isinstance(exc, (CLIError, click_exc.ClickException)):
-        text = scrub_text("".join(traceback.format_exception(exc)))
-        sys.stderr.writelines(printable(line) + "\n" for line in text.splitlines())
-    sys.stderr.write(f"error: {printable(scrub_text(_message(exc)))}\n")
-    sys.stderr.flush()
+        note_lines(scrub_text("".join(traceback.format_exception(exc))))
+    note(f"error: {scrub_text(_message(exc))}")
     return code

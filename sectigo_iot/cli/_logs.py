@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 
-from ._output import printable
+from ._output import note_lines
 from ._secrets import scrub_text
 
 __all__ = ["configure_logging"]
@@ -18,9 +17,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = scrub_text(self.format(record))
-            sys.stderr.writelines(printable(line) + "\n" for line in text.splitlines())
-            sys.stderr.flush()
+            note_lines(scrub_text(self.format(record)))
         except Exception:  # logging must never break the command
             self.handleError(record)
 

@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["Output", "isatty", "make_console", "note", "printable", "scrub", "to_json"]
+__all__ = [
+    "Output",
+    "isatty",
+    "make_console",
+    "note",
+    "note_lines",
+    "printable",
+    "scrub",
+    "to_json",
+]
 
 _SECRET_KEYS = ("password", "secret", "token")
 MASK = "***"
@@ -195,6 +204,13 @@ def _share(room: int, widest: list[int], least: list[int]) -> list[int]:
 def note(text: str) -> None:
     """A line for the user on stderr (never part of the result; escaped like stdout)."""
     sys.stderr.write(printable(text) + "\n")
+    sys.stderr.flush()
+
+
+def note_lines(text: str) -> None:
+    """Each line of ``text`` (a traceback, a log record) on stderr, escaped as by
+    :func:`note`."""
+    sys.stderr.writelines(printable(line) + "\n" for line in text.splitlines())
     sys.stderr.flush()
 
 
