@@ -192,7 +192,7 @@ def _describe_error_body(reply: Reply) -> tuple[str, int | None, int | None]:
     if "json" in media or raw[:1] in (b"{", b'"'):
         try:
             decoded = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile body: described as text below
             decoded = None
         if isinstance(decoded, dict):
             message = decoded.get("message") or decoded.get("error") or decoded.get("detail")

@@ -22,6 +22,7 @@ from sectigo_iot import (
     BatchRejectedError,
     InvalidInputError,
     InvalidResponseError,
+    NotFoundError,
     SectigoClient,
     ServerError,
 )
@@ -466,3 +467,13 @@ async def test_download_cap_must_be_a_positive_integer(
     with pytest.raises(InvalidInputError, match="max_bytes"):
         await client.batches.download(5, tmp_path, max_bytes=max_bytes)
     assert httpx_mock.get_requests() == []
+
+
+async def test_an_error_body_nested_too_deep_is_still_a_typed_error(
+    client: SectigoClient, httpx_mock: Any, login: Any
+) -> None:
+    """A 404 whose JSON body nests 200,000 levels: the error is typed, never RecursionError."""
+    login()
+    httpx_mock.add_response(url=DETAIL, status_code=404, content=b'{"a":' * 200_000)
+    with pytest.raises(NotFoundError):
+        await client.batches.get(5)
