@@ -14,7 +14,6 @@ import asyncio
 import base64
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -31,7 +30,6 @@ __all__ = ["find_body", "find_server", "measure_find"]
 FIND_PATH = "/api/v1/certificates/find"
 COMMON_NAME = "fleet.example.com"
 PASSWORD = "bench-find-password"
-START_TIMEOUT = 60.0
 COUNT = 10_000  # certificates in the answer
 CALLS = 4  # finds per side per round
 
@@ -114,28 +112,11 @@ async def _serve(count: int) -> None:
 @contextmanager
 def find_server(count: int) -> Iterator[str]:
     """Run the find server in a child process; yields its URL."""
-    from _processes import read_line
+    from _processes import child_server
 
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve", str(count)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = read_line(process, START_TIMEOUT)
-        if not line:
-            raise RuntimeError("the find server did not start")
-        yield json.loads(line)["url"]
-    finally:
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(count)]
+    with child_server(command, "the find server") as info:
+        yield info["url"]
 
 
 def measure_find(scale: Scale, notes: dict[str, str]) -> float:

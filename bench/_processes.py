@@ -20,6 +20,7 @@ __all__ = [
     "MEASUREMENT_TIMEOUT",
     "ServerInfo",
     "bench_server",
+    "child_server",
     "cpu_seconds",
     "last_json_line",
     "load_generators",
@@ -74,6 +75,15 @@ def bench_server(archive_bytes: int, *, key_type: str | None = None) -> Iterator
     command = _script("_server.py", "--archive-bytes", str(archive_bytes), "--watch-stdin")
     if key_type:
         command += ["--key-type", key_type]
+    with child_server(command, "the benchmark server") as info:
+        yield ServerInfo(**info)
+
+
+@contextmanager
+def child_server(command: Sequence[str], what: str) -> Iterator[Any]:
+    """Run ``command``, a server that prints one JSON line once listening and exits
+    when its stdin closes, in a child process for the block; yields that line decoded.
+    RuntimeError (naming ``what``, with its stderr) when it does not start."""
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.PIPE, text=True
@@ -84,8 +94,8 @@ def bench_server(archive_bytes: int, *, key_type: str | None = None) -> Iterator
             if not line:
                 errors.seek(0)
                 detail = errors.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"the benchmark server did not start:\n{detail}")
-            yield ServerInfo(**json.loads(line))
+                raise RuntimeError(f"{what} did not start:\n{detail}")
+            yield json.loads(line)
         finally:
             process.stdin.close()  # the server exits when its stdin closes
             _stop(process, terminate=True)
