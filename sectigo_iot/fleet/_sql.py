@@ -66,11 +66,14 @@ class Dialect(Protocol):
     location: str
     #: the database's clock, in seconds since the epoch, as an SQL expression
     clock: str
-    #: appended to the claim's SELECT (``FOR UPDATE SKIP LOCKED`` where rows can be locked)
-    lock_rows: str
+    #: appended to a SELECT of the row a command changes (``FOR UPDATE`` where rows lock)
+    lock_row: str
+    #: appended to the claim's SELECT (``FOR UPDATE SKIP LOCKED`` where rows lock)
+    skip_locked: str
     #: table names, as ``prefix + "records"``
     prefix: str
-    #: errors after which the call is tried again (a lost connection, a busy database)
+    #: errors after which the call is tried again (a lost connection, a busy database,
+    #: two inserts of one new key)
     transient: tuple[type[BaseException], ...]
 
     def transaction(self) -> contextlib.AbstractContextManager[Cursor]:
@@ -320,7 +323,7 @@ class SQLStore:
     async def change(self, key: str, decide: Callable[[Row | None], Change | None]) -> Row | None:
         def change(cursor: Cursor) -> Row | None:
             found = cursor.run(
-                f"SELECT {COLUMNS} FROM {self._records} WHERE key = ?{self._dialect.lock_rows}",
+                f"SELECT {COLUMNS} FROM {self._records} WHERE key = ?{self._dialect.lock_row}",
                 (key,),
             )
             row = self._row(found[0]) if found else None
@@ -358,7 +361,7 @@ class SQLStore:
             keys = cursor.run(
                 f"SELECT key FROM {self._records} WHERE next_action_at <= ? "
                 f"AND (lease_expires IS NULL OR lease_expires < {clock}) "
-                f"ORDER BY next_action_at LIMIT ?{self._dialect.lock_rows}",
+                f"ORDER BY next_action_at LIMIT ?{self._dialect.skip_locked}",
                 (now.timestamp(), limit),
             )
             rows = []

@@ -45,7 +45,7 @@ class _SQLite:
     """The SQLite dialect: one connection per store, one transaction at a time."""
 
     clock = "((julianday('now') - 2440587.5) * 86400.0)"
-    lock_rows = ""  # BEGIN IMMEDIATE already holds the database's write lock
+    lock_row = skip_locked = ""  # BEGIN IMMEDIATE already holds the database's write lock
     prefix = ""
     transient: tuple[type[BaseException], ...] = ()  # busy_timeout waits for the lock
 
