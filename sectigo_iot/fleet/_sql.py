@@ -37,7 +37,7 @@ from ._store import (
     utc,
 )
 
-__all__ = ["Cursor", "Dialect", "SQLStore"]
+__all__ = ["Cursor", "Dialect", "SQLStore", "due_query"]
 
 logger = get_logger("sectigo_iot.fleet")
 T = TypeVar("T")
@@ -54,6 +54,16 @@ _ASSIGN = (
 )
 #: how long a lost connection is retried before a call fails with StoreError
 RECONNECT_FOR = 30.0
+
+
+def due_query(dialect: Dialect) -> str:
+    """The claim's SELECT of due rows (``?``: now, limit); the ``records_due`` index
+    serves it (tests EXPLAIN this very query)."""
+    return (
+        f"SELECT key FROM {dialect.prefix}records WHERE next_action_at <= ? "
+        f"AND (lease_expires IS NULL OR lease_expires < {dialect.clock}) "
+        f"ORDER BY next_action_at LIMIT ?{dialect.skip_locked}"
+    )
 
 
 class Cursor(Protocol):
@@ -95,6 +105,9 @@ class Dialect(Protocol):
 class SQLStore:
     """A fleet store on an SQL database (see ``Store`` for the contract)."""
 
+    #: how long a call tries again while the database is away (seconds)
+    reconnect_for: float = RECONNECT_FOR
+
     def __init__(self, dialect: Dialect, secret: bytes) -> None:
         self._dialect = dialect
         self._secret = secret
@@ -113,7 +126,7 @@ class SQLStore:
 
     def _retrying(self, function: Callable[[Cursor], T]) -> T:
         """``function`` in one transaction, tried again while the database is away."""
-        deadline, delay = time.monotonic() + RECONNECT_FOR, 0.1
+        deadline, delay = time.monotonic() + self.reconnect_for, 0.1
         while True:
             try:
                 with self._dialect.transaction() as cursor:
@@ -358,12 +371,7 @@ class SQLStore:
         clock = self._dialect.clock
 
         def claim(cursor: Cursor) -> builtins.list[Row]:
-            keys = cursor.run(
-                f"SELECT key FROM {self._records} WHERE next_action_at <= ? "
-                f"AND (lease_expires IS NULL OR lease_expires < {clock}) "
-                f"ORDER BY next_action_at LIMIT ?{self._dialect.skip_locked}",
-                (now.timestamp(), limit),
-            )
+            keys = cursor.run(due_query(self._dialect), (now.timestamp(), limit))
             rows = []
             for (key,) in keys:
                 found = cursor.run(

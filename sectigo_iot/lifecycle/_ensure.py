@@ -18,15 +18,10 @@ from attrs import evolve, frozen
 from .._logging import get_logger
 from ..errors import (
     AmbiguousRequestError,
-    APIError,
     BatchFailedError,
     BatchRejectedError,
-    InvalidArchiveError,
     InvalidInputError,
-    InvalidResponseError,
-    PKCS12PasswordError,
 )
-from ..resources.batches import unique_batch_name
 from ._folder import (
     LiveState,
     OnLockWait,
@@ -50,10 +45,9 @@ from ._journal import (
     write_journal,
 )
 from ._spec import CertificateSpec
+from ._steps import Subject, fetch, find_own, leaf_of, new_attempt, revoke_serials, submit
 
 if TYPE_CHECKING:
-    from cryptography.x509 import Certificate
-
     from .._client import SectigoClient
     from ..certs import CertificateBundle
     from ..models import Batch
@@ -80,8 +74,6 @@ PENDING_SETTLE = timedelta(minutes=10)
 DEFAULT_CONCURRENCY = 4
 #: seconds to wait for a folder locked by another process
 DEFAULT_LOCK_TIMEOUT = 300.0
-#: how much earlier than the attempt (our clock) its batch may say it was created
-CLOCK_MARGIN = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -428,7 +420,7 @@ def _plan(
 ) -> _Plan:
     """Decide between keeping, issuing and renewing, from the files in ``live``."""
     bundle = live.bundle
-    leaf = _leaf(bundle.certificate) if bundle is not None else None
+    leaf = leaf_of(bundle.certificate) if bundle is not None else None
     journaled = journal.current.serial if journal is not None and journal.current else None
     replaced = leaf.serial if leaf is not None else journaled
 
@@ -461,38 +453,6 @@ def _plan(
     return plan("kept", "valid", f"valid until {leaf.expiry}")
 
 
-@frozen
-class _Leaf:
-    """What a plan asks of a certificate, read from it once (checks run often)."""
-
-    sans: tuple[str, ...]
-    names: frozenset[str]
-    common_name: str  # lower case
-    not_after: datetime
-    expiry: str  # not_after in ISO 8601
-    serial: str
-
-    def is_for(self, spec: CertificateSpec) -> bool:
-        """Whether it has exactly the spec's names and common name."""
-        return self.names == frozenset(spec.names) and self.common_name == spec.common_name
-
-
-@functools.lru_cache(maxsize=64)
-def _leaf(certificate: Certificate) -> _Leaf:
-    """The facts of ``certificate`` (immutable) that ``_plan`` and ``_fetch`` use."""
-    from ..certs import CertificateBundle
-
-    bundle = CertificateBundle(certificate=certificate)
-    return _Leaf(
-        sans=bundle.sans,
-        names=frozenset(bundle.sans),
-        common_name=bundle.common_name.lower(),
-        not_after=bundle.not_after,
-        expiry=bundle.not_after.isoformat(),
-        serial=bundle.serial_number,
-    )
-
-
 async def _keep(
     client: SectigoClient,
     folder: Path,
@@ -520,7 +480,7 @@ def _kept_journal(journal: Journal | None, spec: CertificateSpec, live: LiveStat
     records the spec and the certificate, else a new one that does."""
     bundle, version = live.bundle, live.version
     assert bundle is not None and version is not None
-    leaf = _leaf(bundle.certificate)
+    leaf = leaf_of(bundle.certificate)
     recorded = journal.current if journal is not None else None
     if recorded is None or recorded.serial != leaf.serial:
         recorded = CurrentCertificate(serial=leaf.serial, not_after=leaf.not_after, version=version)
@@ -538,18 +498,11 @@ async def _issue(
     options: _Options,
 ) -> CertificateResult:
     """Journal a new attempt, then create its batch and finish it."""
-    from ..certs import generate_password
-
     await client.ensure_authenticated()  # so that nothing but the create is sent after
-    pending = PendingAttempt(
-        batch_name=unique_batch_name(),
-        pkcs12_password=generate_password(),
-        attempted_at=_now(client),
-        spec=spec,
-    )
+    pending = new_attempt(spec, _now(client))
     journal = (journal or Journal(spec=spec)).replace(spec=spec, pending=pending)
     await _in_thread(write_journal, folder, journal)
-    batch = await _create(client, folder, journal)
+    batch = await _submit(client, folder, journal)
     journal = journal.replace(pending=evolve(pending, batch_id=batch.batch_id))
     await _in_thread(write_journal, folder, journal)
     return await _finish(client, folder, journal, plan.action, plan, options)
@@ -568,7 +521,7 @@ async def _resume(
     pending = journal.pending
     assert pending is not None
     if pending.batch_id is None:
-        found = await _find_own(client, folder, pending)
+        found = await find_own(client, pending, _subject(folder))
         if found is None:
             now = _now(client)
             if now - pending.attempted_at < PENDING_SETTLE:
@@ -586,7 +539,7 @@ async def _resume(
             pending = evolve(pending, attempted_at=now)
             journal = journal.replace(pending=pending)
             await _in_thread(write_journal, folder, journal)
-            found = await _create(client, folder, journal)
+            found = await _submit(client, folder, journal)
             journal = journal.replace(pending=evolve(pending, batch_id=found.batch_id))
             await _in_thread(write_journal, folder, journal)
         else:
@@ -603,91 +556,42 @@ async def _resume(
     return await _finish(client, folder, journal, "resumed", plan, options)
 
 
-async def _find_own(client: SectigoClient, folder: Path, pending: PendingAttempt) -> Batch | None:
-    """The batch of ``pending``'s create, found by name; None when none is listed.
-
-    A batch is taken only when it can be the attempt's own: its name, a creation date
-    no earlier than the attempt (less ``CLOCK_MARGIN``), one certificate, a valid id.
-    Anything else is an AmbiguousRequestError naming the batch and what to check.
-    """
-    since = pending.attempted_at - CLOCK_MARGIN
-    found = await client.batches.find_by_name(pending.batch_name, created_after=since)
-    if found is None:
-        return None
-    if found.batch_name != pending.batch_name:
-        problem = f"it is called {found.batch_name!r}"
-    elif found.creation_date is None:
-        problem = "the server does not say when it was created"
-    elif found.creation_date < since:
-        problem = f"it was created on {found.creation_date.isoformat()}, before the attempt"
-    elif found.size > 1:
-        problem = f"it holds {found.size} certificates, not one"
-    elif not _valid_id(found.batch_id):
-        problem = f"its id {found.batch_id!r} is not a positive integer"
-    else:
-        return found
-    raise _not_own(folder, pending, found, problem)
-
-
-def _not_own(folder: Path, pending: PendingAttempt, batch: Batch, problem: str) -> Exception:
-    return AmbiguousRequestError(
-        f"{folder}: batch {batch.batch_id} is named like the attempt begun on "
-        f"{pending.attempted_at.isoformat()} ({pending.batch_name!r}), but it cannot be "
-        f"taken for it: {problem}. Nothing was downloaded into the folder. Check that batch "
-        f"('sectigo batches -i {batch.batch_id}'); if the attempt's create never took "
-        f'effect, remove the "pending" entry of {folder / JOURNAL_NAME} and run again',
-        operation="create",
-        batch_name=pending.batch_name,
-        attempted_at=pending.attempted_at,
-        candidates=[batch],
+def _subject(folder: Path) -> Subject:
+    return Subject(
+        name=str(folder),
+        clear_hint=f'remove the "pending" entry of {folder / JOURNAL_NAME} and run again',
     )
 
 
-async def _create(client: SectigoClient, folder: Path, journal: Journal) -> Batch:
-    """Send the journaled attempt's create; a refusal (no batch made) clears the attempt.
-
-    A reply whose batch id is not a positive integer is an ambiguous create: the batch
-    is looked up by name, else the attempt stays journaled for the next run.
-    """
-    pending = journal.pending
-    assert pending is not None
-    spec = pending.spec
+async def _submit(client: SectigoClient, folder: Path, journal: Journal) -> Batch:
+    """Send the journaled attempt; a refusal (no batch made) clears the attempt."""
+    assert journal.pending is not None
     try:
-        batch = await client.batches.create(
-            spec.authority_id,
-            common_name=spec.common_name,
-            dns_names=spec.dns_names,
-            pkcs12_password=pending.pkcs12_password,
-            name=pending.batch_name,
-            params=spec.params,
-        )
+        return await submit(client, journal.pending, _subject(folder))
     except AmbiguousRequestError:
         raise  # the batch may exist: the attempt stays journaled
     except Exception:
         await _in_thread(write_journal, folder, journal.replace(pending=None))
         raise
-    if _valid_id(batch.batch_id):
-        return batch
-    invalid = InvalidResponseError(
-        f"the create of batch {pending.batch_name!r} was answered with batch id "
-        f"{batch.batch_id!r}, not a positive integer",
-        path="/api/v1/batches/createSingleCertBatch",
+
+
+async def _fetch(
+    client: SectigoClient, folder: Path, pending: PendingAttempt, options: _Options
+) -> tuple[Batch, CertificateBundle]:
+    """The attempt's batch and certificate, downloaded into the folder (kept there until
+    the files are in place, so a crash after the download does not download again)."""
+    assert pending.batch_id is not None
+    on_progress = None
+    if options.on_progress is not None:
+        on_progress = functools.partial(options.on_progress, folder)
+    return await fetch(
+        client,
+        pending,
+        archive_path(folder, pending.batch_id),
+        _subject(folder),
+        wait_timeout=options.wait_timeout,
+        on_progress=on_progress,
     )
-    logger.warning("%s; looking the batch up by name", invalid)
-    found = await _find_own(client, folder, pending)
-    if found is None:
-        raise AmbiguousRequestError(
-            f"{invalid}; no batch of this name is listed yet. The attempt stays in "
-            f"{folder / JOURNAL_NAME}: the next run looks for it again",
-            operation="create",
-            batch_name=pending.batch_name,
-            attempted_at=pending.attempted_at,
-        ) from invalid
-    return found
-
-
-def _valid_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 async def _finish(
@@ -772,55 +676,6 @@ def _installed(
     return installed, replaced
 
 
-async def _fetch(
-    client: SectigoClient, folder: Path, pending: PendingAttempt, options: _Options
-) -> tuple[Batch, CertificateBundle]:
-    """The batch and its one bundle, from a download already on disk or a new one.
-
-    The certificate must be for the attempt's names; otherwise the download is removed
-    and the batch is not taken (AmbiguousRequestError).
-    """
-    from ..certs import open_batch_zip
-
-    assert pending.batch_id is not None
-    batch_id, password = pending.batch_id, pending.pkcs12_password
-    archive = archive_path(folder, batch_id)
-    on_progress = None
-    if options.on_progress is not None:
-        on_progress = functools.partial(options.on_progress, folder)
-    try:
-        bundles = await _in_thread(open_batch_zip, archive, password)
-        batch = await client.batches.get(batch_id)
-    except (OSError, InvalidArchiveError, InvalidInputError, PKCS12PasswordError):
-        batch = await client.batches.wait(
-            batch_id, timeout=options.wait_timeout, on_progress=on_progress
-        )
-        await client.batches.download(batch_id, archive, overwrite=True)
-        try:
-            bundles = await _in_thread(open_batch_zip, archive, password)
-        except PKCS12PasswordError:
-            await _in_thread(remove_archives, folder)
-            problem = "the attempt's PKCS#12 password does not open its archive"
-            raise _not_own(folder, pending, batch, problem) from None
-    keyed = [bundle for bundle in bundles if bundle.private_key is not None]
-    if len(keyed) != 1:
-        raise InvalidArchiveError(
-            f"batch {batch_id} holds {len(keyed)} certificates with a key; expected one"
-        )
-    bundle = keyed[0]
-    leaf, wanted = _leaf(bundle.certificate), pending.spec
-    if not leaf.is_for(wanted):
-        await _in_thread(remove_archives, folder)
-        raise _not_own(
-            folder,
-            pending,
-            batch,
-            f"its certificate is for {', '.join(leaf.sans)}, the attempt asked for "
-            f"{', '.join(wanted.names)}",
-        )
-    return batch, bundle
-
-
 async def _settle_revocations(client: SectigoClient, folder: Path, journal: Journal) -> bool:
     """Revoke (reason superseded) the serials the journal owes; True if any was.
 
@@ -829,34 +684,12 @@ async def _settle_revocations(client: SectigoClient, folder: Path, journal: Jour
     """
     if not journal.revoke_pending:
         return False
-    authority_id = journal.spec.authority_id
-    profiles = [a.profile_id for a in await client.authorities.list() if a.id == authority_id]
-    if not profiles:
-        raise LifecycleError(f"authority {authority_id} is not listed; cannot revoke")
     for serial in journal.revoke_pending:
-        try:
-            await client.certificates.revoke(profiles[0], serial, "superseded")
-            logger.info("revoked %s (superseded) for %s", serial, folder)
-        except (APIError, AmbiguousRequestError):
-            if not await _is_revoked(client, serial):
-                raise
-            logger.info("%s was already revoked; %s owes nothing more", serial, folder)
+        await revoke_serials(client, journal.spec.authority_id, (serial,), "superseded")
         owed = tuple(other for other in journal.revoke_pending if other != serial)
         journal = journal.replace(revoke_pending=owed)
         await _in_thread(write_journal, folder, journal)
     return True
-
-
-async def _is_revoked(client: SectigoClient, serial: str) -> bool:
-    """Whether the server lists ``serial`` as revoked (False when it cannot be told)."""
-    try:
-        found = await client.certificates.find(serial_number=serial)
-    except Exception:
-        return False
-    return any(
-        item.serial_number.upper() == serial.upper() and item.status.upper() == "REVOKED"
-        for item in found
-    )
 
 
 def _now(client: SectigoClient) -> datetime:

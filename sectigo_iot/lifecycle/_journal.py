@@ -69,13 +69,18 @@ class JournalError(LifecycleError):
 
 @frozen(kw_only=True)
 class PendingAttempt:
-    """An issue or renewal under way: enough to find its batch and open its archive."""
+    """An issue or renewal under way: enough to find its batch and open its archive.
+
+    In CSR mode (``spec.key_type``) the attempt holds its own ``private_key_pem`` and
+    an empty ``pkcs12_password``.
+    """
 
     batch_name: str
     pkcs12_password: str = field(repr=False)
     attempted_at: datetime
     spec: CertificateSpec
     batch_id: int | None = None
+    private_key_pem: bytes | None = field(default=None, repr=False)
 
 
 @frozen(kw_only=True)
@@ -100,7 +105,9 @@ class FailedAttempt:
     @classmethod
     def of(cls, pending: PendingAttempt, error: Exception, failed_at: datetime) -> FailedAttempt:
         """The record of ``pending`` ended by ``error``, its reason redacted and bounded."""
-        reason = redact(f"{type(error).__name__}: {error}").replace(pending.pkcs12_password, "***")
+        reason = redact(f"{type(error).__name__}: {error}")
+        if pending.pkcs12_password:
+            reason = reason.replace(pending.pkcs12_password, "***")
         return cls(
             batch_id=pending.batch_id,
             batch_name=pending.batch_name,
@@ -257,6 +264,9 @@ def _encode(journal: Journal) -> dict[str, Any]:
             "attempted_at": pending.attempted_at.isoformat(),
             "spec": pending.spec.to_dict(),
             "batch_id": _optional_id(pending.batch_id),
+            "private_key": None
+            if pending.private_key_pem is None
+            else pending.private_key_pem.decode("ascii"),
         },
         "revoke_pending": list(journal.revoke_pending),
         "last_failure": None
@@ -281,7 +291,7 @@ def _decode(data: dict[str, Any]) -> Journal:
         pending_spec = None if pending is None else CertificateSpec.from_dict(pending["spec"])
     except InvalidInputError:
         raise ValueError("invalid spec") from None
-    if pending is not None:
+    if pending is not None and pending["pkcs12_password"]:
         register_secret(_text(pending["pkcs12_password"]))
     return Journal(
         spec=spec,
@@ -304,6 +314,9 @@ def _decode(data: dict[str, Any]) -> Journal:
             attempted_at=_moment(pending["attempted_at"]),
             spec=pending_spec,
             batch_id=_optional_id(pending.get("batch_id")),
+            private_key_pem=None
+            if pending.get("private_key") is None
+            else _text(pending["private_key"]).encode("ascii"),
         ),
         revoke_pending=tuple(_text(serial) for serial in data.get("revoke_pending", [])),
         last_failure=None

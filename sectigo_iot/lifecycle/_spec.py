@@ -39,16 +39,24 @@ class CertificateSpec:
     """The certificate wanted: authority, names and other profile parameters.
 
     Names are validated and normalized (lower case, IDNA) on creation; ``names`` is the
-    common name followed by the other DNS names, without repeats.
+    common name followed by the other DNS names, without repeats. With ``key_type``
+    (``"ec-p256"``, ``"rsa2048"``... as :func:`sectigo_iot.certs.generate_csr`) the key
+    is made here and a CSR uploaded: the private key is never sent. Without it the
+    server makes the key and sends it in a PKCS#12 file.
     """
 
     authority_id: int
     common_name: str
     dns_names: tuple[str, ...] = field(default=(), converter=name_sequence)
     params: Mapping[str, str] = field(factory=dict, converter=_params, hash=False)
+    key_type: str | None = None
 
     def __attrs_post_init__(self) -> None:
         positive_id("authority_id", self.authority_id)
+        if self.key_type is not None:
+            from ..certs._keys import check_key_type
+
+            check_key_type(self.key_type)
         object.__setattr__(self, "common_name", _domain(self.common_name))
         others = tuple(_domain(name) for name in self.dns_names)
         object.__setattr__(self, "dns_names", others)
@@ -65,6 +73,7 @@ class CertificateSpec:
             "common_name": self.common_name,
             "dns_names": list(self.dns_names),
             "params": dict(self.params),
+            **({} if self.key_type is None else {"key_type": self.key_type}),
         }
 
     @classmethod
@@ -76,6 +85,7 @@ class CertificateSpec:
                 common_name=data["common_name"],
                 dns_names=tuple(data.get("dns_names", ())),
                 params=data.get("params", {}),
+                key_type=data.get("key_type"),
             )
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"not a certificate spec ({type(exc).__name__})") from None

@@ -16,7 +16,7 @@ from .._logging import get_logger
 from ..errors import BatchFailedError, BatchRejectedError, InvalidInputError, WaitTimeoutError
 from ..models import Batch, BatchStatus, ProcessingInfo
 
-__all__ = ["READY", "WaitProgress", "poll_until_ready", "with_display"]
+__all__ = ["READY", "WaitProgress", "is_done", "look", "poll_until_ready", "with_display"]
 
 logger = get_logger("sectigo_iot.batches")
 
@@ -84,14 +84,12 @@ async def poll_until_ready(
     batch, state = None, ""
     with anyio.move_on_after(timeout):
         while True:
-            batch = await get(batch_id)
-            state = BatchStatus.normalize(batch.status)
-            if state in ("", BatchStatus.COLLECTED):
-                state = await status(batch_id)
-            info = _counts_told_by(batch, state) or await processing_info(batch_id)
+            batch, state, info = await look(
+                batch_id, get=get, status=status, processing_info=processing_info
+            )
             if on_progress is not None:
                 on_progress(WaitProgress(batch=batch, status=state, info=info, elapsed=waited))
-            if _is_done(batch, state, info):
+            if is_done(batch, state, info):
                 return batch
             if waited >= timeout:
                 break
@@ -104,6 +102,23 @@ async def poll_until_ready(
         status=state,
         batch=batch,
     )
+
+
+async def look(
+    batch_id: int,
+    *,
+    get: Callable[[int], Awaitable[Batch]],
+    status: Callable[[int], Awaitable[str]],
+    processing_info: Callable[[int], Awaitable[ProcessingInfo]],
+) -> tuple[Batch, str, ProcessingInfo]:
+    """One poll: the batch detail, its state, and its counts (the text status and the
+    processing counts asked only when the detail cannot tell)."""
+    batch = await get(batch_id)
+    state = BatchStatus.normalize(batch.status)
+    if state in ("", BatchStatus.COLLECTED):
+        state = await status(batch_id)
+    info = _counts_told_by(batch, state) or await processing_info(batch_id)
+    return batch, state, info
 
 
 def with_display(
@@ -145,7 +160,7 @@ def _counts_told_by(batch: Batch, status: str) -> ProcessingInfo | None:
     return None
 
 
-def _is_done(batch: Batch, status: str, info: ProcessingInfo) -> bool:
+def is_done(batch: Batch, status: str, info: ProcessingInfo) -> bool:
     """True when ready; raises for rejected or failed batches; False to keep polling."""
     if status == BatchStatus.REJECTED or (batch.reject_reason and info.failed and not info.success):
         raise BatchRejectedError(

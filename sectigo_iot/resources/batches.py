@@ -44,7 +44,7 @@ from ._batch_create import (
 )
 from ._batch_download import ZIP_MAGIC, download_target, write_whole
 from ._batch_find import named_batches
-from ._batch_wait import READY, WaitProgress, poll_until_ready, with_display
+from ._batch_wait import READY, WaitProgress, is_done, look, poll_until_ready, with_display
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -210,6 +210,19 @@ class Batches(Resource):
             page_size=FIND_PAGE_SIZE,
             max_pages=FIND_MAX_PAGES,
         )
+
+    async def check(self, batch_id: int) -> Batch | None:
+        """One poll of :meth:`wait`, without waiting: the batch when it is ready for
+        download, None while the CA is still working on it. Raises BatchRejectedError or
+        BatchFailedError as ``wait`` does."""
+        batch_id = positive_id("batch_id", batch_id)
+        batch, state, info = await look(
+            batch_id, get=self.get, status=self.status, processing_info=self.processing_info
+        )
+        if not is_done(batch, state, info):
+            return None
+        self._remember_ready(batch_id)
+        return batch
 
     async def wait(
         self,
