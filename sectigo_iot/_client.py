@@ -70,6 +70,7 @@ class SectigoClient:
         )
         self._session = Session(settings)
         self._clock = clock
+        self._timeout = timeout
         self.authorities = Authorities(self._session)
         self.licenses = Licenses(self._session)
         self.organizations = Organizations(self._session)
@@ -102,6 +103,15 @@ class SectigoClient:
     def clock(self) -> Callable[[], float]:
         """The client's clock (seconds since the epoch): "now" for tokens and renewals."""
         return self._clock
+
+    @property
+    def request_timeout(self) -> float | None:
+        """The longest one request may take, in seconds (None: no limit)."""
+        timeout = self._timeout
+        if isinstance(timeout, (int, float)):
+            return float(timeout)
+        parts = [timeout.connect, timeout.read, timeout.write, timeout.pool]
+        return None if None in parts else float(sum(part for part in parts if part))
 
     @property
     def tokens(self) -> TokenPair | None:

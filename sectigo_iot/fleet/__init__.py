@@ -1,17 +1,34 @@
-"""Many certificates keyed by the application's own ids, kept in a store."""
+"""Many certificates keyed by the application's own ids, kept valid by any number of
+workers: a store (SQLite by default, PostgreSQL for replicas), leases with fencing
+tokens, and delivery to sinks.
 
+::
+
+    from sectigo_iot.fleet import Fleet, FolderSink, SQLiteStore
+    from sectigo_iot.lifecycle import CertificateSpec
+
+    async with Fleet(client, SQLiteStore("fleet.sqlite3"), sinks=[FolderSink("certs")]) as fleet:
+        await fleet.want("vasp-8d2f", CertificateSpec(authority_id=1, common_name="a.example"))
+        await fleet.run()
+"""
+
+from ._fleet import Fleet, Sink
 from ._model import Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
+from ._open import open_store
 from ._sqlite import SQLiteStore
 from ._store import KEY_ENV, Store, StoreError
 
 __all__ = [
     "KEY_ENV",
     "Delivery",
+    "Fleet",
     "FleetRecord",
     "HistoryEntry",
     "RecordState",
     "SQLiteStore",
+    "Sink",
     "StepResult",
     "Store",
     "StoreError",
+    "open_store",
 ]

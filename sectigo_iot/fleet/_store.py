@@ -124,6 +124,7 @@ class Row:
     secrets: Secrets | None = field(default=None, repr=False)
     delivered: tuple[str, ...] = ()
     revoke_owed: tuple[str, ...] = ()
+    revoke_reason: str | None = None
     fence: int = 0
 
     def replace(self, **changes: Any) -> Row:
@@ -144,6 +145,10 @@ class Row:
             history=history,
         )
 
+    def revocation_json(self) -> str:
+        """The serials owed a revocation, and its reason (one column)."""
+        return json.dumps({"serials": list(self.revoke_owed), "reason": self.revoke_reason})
+
     def attempt_json(self) -> str | None:
         """The attempt's public part (its password is sealed apart)."""
         attempt = self.attempt
@@ -158,6 +163,14 @@ class Row:
                 "serial_number": self.attempt_serial,
             }
         )
+
+
+def revocation_from_json(text: str) -> tuple[tuple[str, ...], str | None]:
+    """The serials and reason :meth:`Row.revocation_json` wrote."""
+    data = json.loads(text)
+    if isinstance(data, list):  # the column's default: nothing owed
+        return tuple(data), None
+    return tuple(data["serials"]), data["reason"]
 
 
 def attempt_from_json(

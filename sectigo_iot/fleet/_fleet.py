@@ -1,0 +1,665 @@
+"""The fleet: records worked through the lifecycle's state machine by any number of
+workers, each record claimed under a lease and written under its fencing token."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import inspect
+import os
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import anyio.to_thread
+from attrs import evolve as _evolve
+
+from .._logging import get_logger, redact
+from ..errors import (
+    AmbiguousRequestError,
+    BatchFailedError,
+    BatchRejectedError,
+    InvalidInputError,
+    SectigoError,
+)
+from ..lifecycle import DEFAULT_RENEW_BEFORE, PENDING_SETTLE, CertificateSpec, PendingAttempt
+from ..lifecycle._steps import (
+    Subject,
+    fetch,
+    find_own,
+    leaf_of,
+    new_attempt,
+    renewal_time,
+    revoke_serials,
+    submit,
+)
+from ._model import FINAL_STATES, Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
+from ._store import Change, Row, Secrets, Store, check_key
+
+if TYPE_CHECKING:
+    from .._client import SectigoClient
+    from ..certs import CertificateBundle
+
+__all__ = ["Fleet", "Sink"]
+
+logger = get_logger("sectigo_iot.fleet")
+S = RecordState
+
+DEFAULT_LEASE = timedelta(minutes=2)
+DEFAULT_POLL_INTERVAL = timedelta(seconds=30)
+#: failures are retried after 1 minute, doubling up to 1 hour
+RETRY_FIRST, RETRY_MAX = timedelta(minutes=1), timedelta(hours=1)
+_MAX_ERROR = 500  # characters of an error kept on a record
+
+
+class _SinkObject(Protocol):
+    name: str
+
+    async def deliver(self, delivery: Delivery) -> None: ...
+
+
+#: a sink: an object with ``name`` and ``async deliver(delivery)``, or a callable
+#: (sync or async) taking the Delivery
+Sink = _SinkObject | Callable[[Delivery], Any]
+
+
+class _Stop(Exception):
+    """The record was taken by another worker or a command: drop it here."""
+
+
+class Fleet:
+    """Many certificates kept valid, keyed by the application's ids (see the guide).
+
+    ``client`` talks to the API and gives the clock; ``store`` keeps the records
+    (opened on entry, closed on exit); ``sinks`` receive every new certificate.
+    A ``VALID`` record is renewed ``renew_before`` its expiry. ``concurrency`` records
+    are worked on at once; each is claimed for ``lease`` (renewed while a step runs,
+    longer than the client's request timeout). ``run()`` looks for due records at
+    least every ``poll_interval``. A create whose batch is not listed is sent again
+    only once ``settle`` has passed and a full listing proves it absent.
+    """
+
+    def __init__(
+        self,
+        client: SectigoClient,
+        store: Store,
+        *,
+        sinks: Iterable[Sink] = (),
+        renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+        concurrency: int = 4,
+        lease: timedelta = DEFAULT_LEASE,
+        poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
+        settle: timedelta = PENDING_SETTLE,
+        worker_id: str | None = None,
+    ) -> None:
+        for name, value in (
+            ("renew_before", renew_before),
+            ("lease", lease),
+            ("poll_interval", poll_interval),
+            ("settle", settle),
+        ):
+            if not isinstance(value, timedelta) or value < timedelta(0):
+                raise InvalidInputError(f"{name} must be a timedelta >= 0, got {value!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        request_timeout = client.request_timeout
+        if request_timeout is None or lease.total_seconds() <= request_timeout:
+            raise InvalidInputError(
+                f"the lease ({lease.total_seconds():g} s) must be longer than one request of "
+                f"the client (timeout={request_timeout}); give a longer lease or a shorter "
+                "client timeout"
+            )
+        self.client = client
+        self.store = store
+        self.sinks = _named_sinks(sinks)
+        self.renew_before = renew_before
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.settle = settle
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+    def __repr__(self) -> str:
+        return f"Fleet({self.store!r}, worker={self.worker_id!r}, sinks={list(self.sinks)})"
+
+    async def __aenter__(self) -> Fleet:
+        await self.store.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.store.close()
+
+    # -- commands -------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The fleet's clock: the client's."""
+        return datetime.fromtimestamp(self.client.clock(), timezone.utc)
+
+    async def want(self, key: str, spec: CertificateSpec) -> FleetRecord:
+        """Create the record of ``key`` or change its spec. The same spec again changes
+        nothing; a new one schedules a reissue (and revives a record that was cancelled,
+        revoked or rejected)."""
+        key = check_key(key)
+        if not isinstance(spec, CertificateSpec):
+            raise InvalidInputError(f"spec must be a CertificateSpec, got {type(spec).__name__}")
+        now = self.now()
+
+        def decide(row: Row | None) -> Change | None:
+            if row is None:
+                new = Row(key=key, spec=spec, state=S.PENDING, next_action_at=now)
+                return self._change(row, new, "wanted", now)
+            if row.spec == spec:
+                return None
+            new = row.replace(spec=spec, failures=0, last_error=None, next_action_at=now)
+            if row.attempt is None and row.state is not S.REVOKING:
+                # an attempt in flight goes on; its end sees the new spec and reissues
+                new = new.replace(state=S.PENDING, revoke_owed=())
+            return self._change(row, new, "the spec changed", now)
+
+        row = await self.store.change(key, decide)
+        assert row is not None
+        return row.public()
+
+    async def get(self, key: str) -> FleetRecord | None:
+        """The record of ``key`` with its history, or None."""
+        row = await self.store.get(check_key(key))
+        if row is None:
+            return None
+        return row.public(await self.store.history(key))
+
+    async def list(self, state: RecordState | None = None) -> builtins.list[FleetRecord]:
+        """Every record (in ``state`` when given), by key, without history."""
+        if state is not None:
+            state = RecordState(state)
+        return [row.public() for row in await self.store.list(state)]
+
+    async def retry(self, key: str) -> FleetRecord:
+        """Work on the record now: a failure is retried at once, a rejected, cancelled or
+        revoked record is issued anew, and an attempt that could not be confirmed is
+        given up (a new create is sent: check the old batch first)."""
+        now = self.now()
+
+        def decide(row: Row) -> Row:
+            new = row.replace(failures=0, last_error=None, next_action_at=now)
+            if row.state in FINAL_STATES:
+                return new.replace(state=S.PENDING, revoke_owed=(), attempt=None, secrets=None)
+            if row.state is S.UNCONFIRMED:
+                return new.replace(state=S.PENDING, attempt=None, attempt_serial=None, secrets=None)
+            return new
+
+        return await self._command(key, decide, "retry asked", now)
+
+    async def cancel(self, key: str) -> FleetRecord:
+        """Stop all work on the record: an attempt already sent is left as it is, the
+        certificate in place stays where it was delivered and is not renewed."""
+        now = self.now()
+
+        def decide(row: Row) -> Row:
+            if row.attempt is not None:
+                logger.info("%s: batch %r is left as it is", key, row.attempt.batch_name)
+            return row.replace(
+                state=S.CANCELLED,
+                next_action_at=None,
+                attempt=None,
+                attempt_serial=None,
+                secrets=None,
+                delivered=(),
+            )
+
+        return await self._command(key, decide, "cancelled", now)
+
+    async def revoke(self, key: str, reason: str = "unspecified") -> FleetRecord:
+        """Revoke the record's certificate (and the one of an attempt in flight, once it
+        is issued); the record ends REVOKED. A second call does nothing."""
+        from ..certs import RevocationReason
+
+        reason = RevocationReason.parse(reason).name.lower()
+        now = self.now()
+
+        def decide(row: Row) -> Row:
+            if row.state in (S.REVOKED, S.REVOKING):
+                return row
+            owed = (row.serial_number,) if row.serial_number else ()
+            return row.replace(
+                state=S.REVOKING, revoke_owed=owed, revoke_reason=reason, next_action_at=now
+            )
+
+        return await self._command(key, decide, f"revocation asked ({reason})", now)
+
+    async def _command(
+        self, key: str, decide: Callable[[Row], Row], description: str, now: datetime
+    ) -> FleetRecord:
+        key = check_key(key)
+        missing = False
+
+        def change(row: Row | None) -> Change | None:
+            nonlocal missing
+            if row is None:
+                missing = True
+                return None
+            new = decide(row)
+            return None if new is row else self._change(row, new, description, now)
+
+        row = await self.store.change(key, change)
+        if missing or row is None:
+            raise InvalidInputError(f"no record {key!r} in {self.store.location}")
+        return row.public()
+
+    def _change(self, old: Row | None, new: Row, description: str, now: datetime) -> Change:
+        entry = HistoryEntry(
+            at=now,
+            from_state=old.state if old is not None else None,
+            to_state=new.state,
+            description=description,
+            worker=self.worker_id,
+        )
+        return Change(row=new, history=(entry,))
+
+    # -- passes ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Work on due records for ever: a pass, then sleep until the next action (at
+        most ``poll_interval``). A store that fails is logged and tried again."""
+        while True:
+            try:
+                await self.run_once()
+                earliest = await self.store.next_action_at()
+            except SectigoError as exc:
+                logger.warning("fleet pass failed: %s: %s", type(exc).__name__, exc)
+                earliest = None
+            pause = self.poll_interval.total_seconds()
+            if earliest is not None:
+                pause = min(pause, (earliest - self.now()).total_seconds())
+            await anyio.sleep(max(pause, 0.05))
+
+    async def run_once(self) -> builtins.list[StepResult]:
+        """One pass: claim the records due now, ``concurrency`` at a time, and drive each
+        as far as it goes without waiting. One result per record touched."""
+        now = self.now()
+        results: builtins.list[StepResult] = []
+        seen: set[str] = set()
+
+        async def worker() -> None:
+            while True:
+                rows = await self.store.claim(self.worker_id, now, 1, self.lease)
+                if not rows:
+                    return
+                row = rows[0]
+                if row.key in seen:  # rescheduled to now by its own step: next pass
+                    await self.store.release(rows, self.worker_id)
+                    return
+                seen.add(row.key)
+                result = await self._work(row)
+                if result is not None:
+                    results.append(result)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(self.concurrency):
+                group.start_soon(worker)
+        return results
+
+    async def _work(self, row: Row) -> StepResult | None:
+        """Drive one claimed record, its lease renewed meanwhile; None when it was lost."""
+        first = row.state
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._heartbeat, row)
+            try:
+                row, description, error = await self._drive(row)
+            except _Stop:
+                logger.warning("%s was taken over by another worker; dropped here", row.key)
+                group.cancel_scope.cancel()
+                return None
+            group.cancel_scope.cancel()
+        return StepResult(
+            key=row.key, from_state=first, to_state=row.state, description=description, error=error
+        )
+
+    async def _heartbeat(self, row: Row) -> None:
+        while True:
+            await anyio.sleep(self.lease.total_seconds() / 3)
+            held = await self.store.heartbeat([row], self.worker_id, self.lease)
+            if row.key not in held:
+                logger.warning("%s: the lease was lost", row.key)
+                return
+
+    async def _save(self, old: Row, new: Row, description: str, *, done: bool) -> Row:
+        """Write ``new`` under ``old``'s fence (releasing the lease when ``done``)."""
+        change = (
+            self._change(old, new, description, self.now())
+            if new.state is not old.state
+            else (Change(row=new))
+        )
+        if not await self.store.save(change, self.worker_id, release=done):
+            raise _Stop
+        return new
+
+    async def _drive(self, row: Row) -> tuple[Row, str, str | None]:
+        """Steps until the record waits for something; its last state, words, error."""
+        fresh = False  # True right after this worker recorded an attempt
+        description = ""
+        while True:
+            now = self.now()
+            try:
+                new, description, more = await self._step(row, now, fresh)
+            except (_Stop, anyio.get_cancelled_exc_class()):
+                raise
+            except Exception as exc:
+                new = self._failed(row, exc, now)
+                description = f"failed: {new.last_error}"
+                more = False
+            fresh = new.state is S.SUBMITTING and new.attempt is not None and row.attempt is None
+            row = await self._save(row, new, description, done=not more)
+            if not more:
+                return row, description, row.last_error if row.state is S.FAILED else None
+
+    async def _step(self, row: Row, now: datetime, fresh: bool) -> tuple[Row, str, bool]:
+        """One step of ``row``: the row after it, what happened, and whether to go on."""
+        state = row.state
+        if state in FINAL_STATES:
+            return row.replace(next_action_at=None), f"nothing to do ({state})", False
+        if state is S.REVOKING:
+            return await self._revoke_step(row, now)
+        if state is S.FAILED:
+            return row.replace(state=_phase(row)), "trying again", True
+        if state in (S.PENDING, S.VALID):
+            return self._plan(row, now)
+        if state is S.SUBMITTING:
+            assert row.attempt is not None
+            if fresh:
+                return await self._submit(row, now)
+            return await self._reconcile(row, now)
+        if state is S.PROCESSING:
+            return await self._check(row, now)
+        if state is S.DOWNLOADING:
+            return await self._download(row)
+        if state is S.DELIVERING:
+            return await self._deliver(row, now)
+        return row.replace(next_action_at=None), f"waits for retry() ({state})", False
+
+    def _plan(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        """Keep a valid certificate until its renewal time, or record a new attempt."""
+        due = renewal_time(row.not_after, self.renew_before) if row.not_after else None
+        if row.state is S.VALID and due is not None and due > now:
+            return row.replace(next_action_at=due), f"valid; renews at {due.isoformat()}", False
+        attempt = new_attempt(row.spec, now)
+        secrets = Secrets(
+            pkcs12_password=attempt.pkcs12_password or None,
+            private_key_pem=attempt.private_key_pem,
+        )
+        new = row.replace(
+            state=S.SUBMITTING,
+            attempt=attempt,
+            attempt_serial=None,
+            secrets=secrets,
+            delivered=(),
+            next_action_at=now,
+        )
+        return new, f"attempt {attempt.batch_name} recorded", True
+
+    def _subject(self, row: Row) -> Subject:
+        return Subject(
+            name=f"record {row.key!r}",
+            clear_hint=f"run 'sectigo fleet retry {row.key}' (fleet.retry) to send a new one",
+        )
+
+    async def _submit(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        attempt = row.attempt
+        assert attempt is not None
+        try:
+            batch = await submit(self.client, attempt, self._subject(row))
+        except AmbiguousRequestError as exc:
+            later = now + min(self.settle, self.poll_interval)
+            return (
+                self._noted(row, exc).replace(next_action_at=later),
+                "sent; outcome unknown",
+                False,
+            )
+        except (anyio.get_cancelled_exc_class(), _Stop):
+            raise
+        except Exception as exc:  # refused: no batch was made
+            closed = row.replace(attempt=None, secrets=None)
+            return self._failed(closed, exc, now), f"create refused: {_describe(exc)}", False
+        new = row.replace(state=S.PROCESSING, attempt=_with_batch(attempt, batch.batch_id))
+        return new, f"batch {batch.batch_id} created", True
+
+    async def _reconcile(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        """Find the recorded attempt's batch by name; send it again only once ``settle``
+        has passed and a full listing proves it absent."""
+        attempt = row.attempt
+        assert attempt is not None
+        try:
+            found = await find_own(self.client, attempt, self._subject(row))
+        except AmbiguousRequestError as exc:
+            return self._unconfirmed(row, exc), "a batch of its name is not its own", False
+        if found is not None:
+            new = row.replace(state=S.PROCESSING, attempt=_with_batch(attempt, found.batch_id))
+            return new, f"batch {found.batch_id} found by name", True
+        settled_at = attempt.attempted_at + self.settle
+        if now < settled_at:
+            return row.replace(next_action_at=settled_at), "batch not listed yet", False
+        if attempt.private_key_pem is not None:
+            # DOUBT: Sectigo says an upload's file name "is not used", so a CSR batch may
+            # not carry the attempt's name; its absence from the listing proves nothing.
+            problem = AmbiguousRequestError(
+                f"the CSR upload of {attempt.batch_name!r} is not listed by name; it may "
+                "exist under another name. Check the batches, then retry the record",
+                operation="upload",
+                batch_name=attempt.batch_name,
+                attempted_at=attempt.attempted_at,
+            )
+            return self._unconfirmed(row, problem), "upload not confirmed", False
+        new = row.replace(attempt=_evolve(attempt, attempted_at=now))
+        await self._save(row, new, "", done=False)  # the new time is recorded first
+        return await self._submit(new, now)
+
+    async def _check(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        attempt = row.attempt
+        assert attempt is not None and attempt.batch_id is not None
+        try:
+            batch = await self.client.batches.check(attempt.batch_id)
+        except (BatchRejectedError, BatchFailedError) as exc:
+            closed = row.replace(attempt=None, attempt_serial=None, secrets=None)
+            if isinstance(exc, BatchRejectedError):
+                rejected = self._noted(closed, exc).replace(state=S.REJECTED, next_action_at=None)
+                return rejected, f"batch {attempt.batch_id} rejected", False
+            return self._failed(closed, exc, now), f"batch {attempt.batch_id} failed", False
+        if batch is None:
+            waited = (now - attempt.attempted_at).total_seconds()
+            delay = min(max(waited / 4, 1.0), self.poll_interval.total_seconds())
+            later = now + timedelta(seconds=delay)
+            return row.replace(next_action_at=later), f"batch {attempt.batch_id} processing", False
+        return row.replace(state=S.DOWNLOADING), f"batch {attempt.batch_id} ready", True
+
+    async def _download(self, row: Row) -> tuple[Row, str, bool]:
+        attempt = row.attempt
+        assert attempt is not None and attempt.batch_id is not None
+        with tempfile.TemporaryDirectory(prefix="sectigo-fleet-") as folder:
+            archive = Path(folder) / f"batch-{attempt.batch_id}.zip"
+            try:
+                _, bundle = await fetch(self.client, attempt, archive, self._subject(row))
+            except AmbiguousRequestError as exc:
+                return self._unconfirmed(row, exc), "the batch is not the attempt's", False
+        secrets = Secrets(bundle_pem=_bundle_pem(bundle))
+        new = row.replace(
+            state=S.REVOKING if row.state is S.REVOKING else S.DELIVERING,
+            attempt_serial=bundle.serial_number,
+            secrets=secrets,
+            next_action_at=self.now(),
+        )
+        return new, f"certificate {bundle.serial_number} downloaded", True
+
+    async def _deliver(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        """Hand the certificate to each sink that does not have it yet."""
+        attempt = row.attempt
+        assert row.secrets is not None and row.secrets.bundle_pem is not None
+        assert attempt is not None and row.attempt_serial is not None
+        from ..certs import load_pem_bundle
+
+        bundle = load_pem_bundle(row.secrets.bundle_pem, source=f"record {row.key!r}")
+        delivery = Delivery(
+            key=row.key,
+            serial_number=row.attempt_serial,
+            bundle=bundle,
+            delivery_id=_delivery_id(row.key, row.attempt_serial),
+        )
+        for name, deliver in self.sinks.items():
+            if name in row.delivered:
+                continue
+            try:
+                await deliver(delivery)
+            except (anyio.get_cancelled_exc_class(), _Stop):
+                raise
+            except Exception as exc:
+                failed = self._noted(row, exc, f"sink {name}: ")
+                later = now + _backoff(failed.failures)
+                return failed.replace(next_action_at=later), f"sink {name} failed", False
+            delivered = row.replace(delivered=(*row.delivered, name))
+            row = await self._save(row, delivered, "", done=False)
+        leaf = leaf_of(bundle.certificate)
+        valid = row.replace(
+            state=S.VALID,
+            serial_number=leaf.serial,
+            not_after=leaf.not_after,
+            batch_id=attempt.batch_id,
+            failures=0,
+            last_error=None,
+            attempt=None,
+            attempt_serial=None,
+            secrets=None,  # every sink has the key: it leaves the store
+            delivered=(),
+        )
+        due = renewal_time(leaf.not_after, self.renew_before)
+        if not leaf.is_for(row.spec) or row.spec != attempt.spec:
+            due = now  # the spec changed while the attempt was in flight
+        return valid.replace(next_action_at=due), f"certificate {leaf.serial} delivered", False
+
+    async def _revoke_step(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
+        """Settle an attempt in flight (its certificate is revoked too), then revoke."""
+        attempt = row.attempt
+        if attempt is not None and row.attempt_serial is None:
+            phase = _phase(row)
+            if phase is S.SUBMITTING:
+                found = await find_own(self.client, attempt, self._subject(row))
+                if found is None and now < attempt.attempted_at + self.settle:
+                    later = attempt.attempted_at + self.settle
+                    return row.replace(next_action_at=later), "waiting for the attempt", False
+                if found is None:
+                    return row.replace(attempt=None, secrets=None), "the attempt never took", True
+                attempt = _with_batch(attempt, found.batch_id)
+                return row.replace(attempt=attempt), f"batch {found.batch_id} found", True
+            try:
+                ready = await self.client.batches.check(attempt.batch_id)  # type: ignore[arg-type]
+            except (BatchRejectedError, BatchFailedError):
+                return row.replace(attempt=None, secrets=None), "the attempt failed", True
+            if ready is None:
+                later = now + timedelta(seconds=min(30.0, self.poll_interval.total_seconds()))
+                return row.replace(next_action_at=later), "waiting for the attempt", False
+            return await self._download(row)
+        if row.attempt_serial is not None and row.attempt_serial not in row.revoke_owed:
+            owed = (*row.revoke_owed, row.attempt_serial)
+            return row.replace(revoke_owed=owed), "the attempt's certificate is owed", True
+        reason = row.revoke_reason or "unspecified"
+        done = await revoke_serials(self.client, row.spec.authority_id, row.revoke_owed, reason)
+        revoked = row.replace(
+            state=S.REVOKED,
+            revoke_owed=(),
+            attempt=None,
+            attempt_serial=None,
+            secrets=None,
+            next_action_at=None,
+        )
+        return revoked, f"revoked {', '.join(done) or 'nothing'} ({reason})", False
+
+    # -- failures -------------------------------------------------------------------------
+
+    def _noted(self, row: Row, exc: BaseException, prefix: str = "") -> Row:
+        return row.replace(failures=row.failures + 1, last_error=prefix + _describe(exc, row))
+
+    def _failed(self, row: Row, exc: BaseException, now: datetime) -> Row:
+        """FAILED, retried with backoff from where the attempt stands."""
+        failed = self._noted(row, exc)
+        logger.warning("%s: %s", row.key, failed.last_error)
+        state = S.REVOKING if row.state is S.REVOKING else S.FAILED  # a revocation stays owed
+        return failed.replace(state=state, next_action_at=now + _backoff(failed.failures))
+
+    def _unconfirmed(self, row: Row, exc: BaseException) -> Row:
+        """Waits for a person: its batch can be neither taken nor ruled out."""
+        logger.warning("%s: %s", row.key, _describe(exc, row))
+        return self._noted(row, exc).replace(state=S.UNCONFIRMED, next_action_at=None)
+
+
+def _phase(row: Row) -> RecordState:
+    """Where a record whose last step failed goes on from: its attempt tells."""
+    attempt = row.attempt
+    if attempt is None:
+        return S.PENDING
+    if attempt.batch_id is None:
+        return S.SUBMITTING
+    if row.attempt_serial is None:
+        return S.PROCESSING
+    return S.DELIVERING
+
+
+def _backoff(failures: int) -> timedelta:
+    """1 minute after the first failure, doubling, at most 1 hour."""
+    return min(RETRY_FIRST * (1 << min(max(failures - 1, 0), 16)), RETRY_MAX)
+
+
+def _describe(exc: BaseException, row: Row | None = None) -> str:
+    text = redact(f"{type(exc).__name__}: {exc}")
+    password = row.secrets.pkcs12_password if row and row.secrets else None
+    if password:
+        text = text.replace(password, "***")
+    return text[:_MAX_ERROR]
+
+
+def _with_batch(attempt: PendingAttempt, batch_id: int) -> PendingAttempt:
+    return _evolve(attempt, batch_id=batch_id)
+
+
+def _bundle_pem(bundle: CertificateBundle) -> bytes:
+    return bundle.fullchain_pem + bundle.private_key_pem()
+
+
+def _delivery_id(key: str, serial: str) -> str:
+    return hashlib.sha256(f"{key}\0{serial}".encode()).hexdigest()[:32]
+
+
+def _named_sinks(sinks: Iterable[Sink]) -> dict[str, Callable[[Delivery], Awaitable[None]]]:
+    """Each sink by its name (recorded per record: stable, unique), as an async call."""
+    named: dict[str, Callable[[Delivery], Awaitable[None]]] = {}
+    for sink in sinks:
+        deliver = getattr(sink, "deliver", None)
+        if deliver is not None and callable(deliver):
+            name = getattr(sink, "name", None) or type(sink).__qualname__
+        elif callable(sink):
+            deliver = sink
+            name = getattr(sink, "name", None) or getattr(sink, "__qualname__", repr(sink))
+        else:
+            raise InvalidInputError(
+                f"a sink must be callable or have an async deliver(); got {type(sink).__name__}"
+            )
+        if name in named:
+            raise InvalidInputError(f"two sinks are named {name!r}; give each a distinct name")
+        named[name] = _awaiting(deliver)
+    return named
+
+
+def _awaiting(call: Callable[[Delivery], Any]) -> Callable[[Delivery], Awaitable[None]]:
+    async def deliver(delivery: Delivery) -> None:
+        outcome = call(delivery)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    return deliver
