@@ -31,6 +31,7 @@ from ._store import (
     StoreError,
     attempt_from_json,
     new_salt,
+    revocation_from_json,
     seconds,
     spec_from_json,
     spec_json,
@@ -221,6 +222,7 @@ class SQLStore:
             secrets = Secrets.from_bytes(self._sealer.open(bytes(sealed), f"record {key!r}"))
         pending, attempt_serial = attempt_from_json(attempt, secrets)
         try:
+            revoke_owed, revoke_reason = revocation_from_json(owed)
             return Row(
                 key=key,
                 spec=spec_from_json(spec),
@@ -235,7 +237,8 @@ class SQLStore:
                 attempt_serial=attempt_serial,
                 secrets=secrets,
                 delivered=tuple(json.loads(delivered)),
-                revoke_owed=tuple(json.loads(owed)),
+                revoke_owed=revoke_owed,
+                revoke_reason=revoke_reason,
                 fence=fence,
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -259,7 +262,7 @@ class SQLStore:
             row.attempt_json(),
             sealed,
             json.dumps(list(row.delivered)),
-            json.dumps(list(row.revoke_owed)),
+            row.revocation_json(),
         )
 
     async def get(self, key: str) -> Row | None:
