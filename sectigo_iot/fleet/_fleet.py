@@ -4,6 +4,7 @@ workers, each record claimed under a lease and written under its fencing token."
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import inspect
 import os
@@ -123,11 +124,13 @@ class Fleet:
         self.poll_interval = poll_interval
         self.settle = settle
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._stopping: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"Fleet({self.store!r}, worker={self.worker_id!r}, sinks={list(self.sinks)})"
 
     async def __aenter__(self) -> Fleet:
+        self._stopping = anyio.Event()
         await self.store.open()
         return self
 
@@ -139,6 +142,15 @@ class Fleet:
     ) -> None:
         with anyio.CancelScope(shield=True):
             await self.store.close()
+
+    def stop(self) -> None:
+        """Make :meth:`run` return once the steps in flight are done (no new claims)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
 
     # -- commands -------------------------------------------------------------------------
 
@@ -271,7 +283,7 @@ class Fleet:
     async def run(self) -> None:
         """Work on due records for ever: a pass, then sleep until the next action (at
         most ``poll_interval``). A store that fails is logged and tried again."""
-        while True:
+        while not self.stopping:
             try:
                 await self.run_once()
                 earliest = await self.store.next_action_at()
@@ -281,7 +293,9 @@ class Fleet:
             pause = self.poll_interval.total_seconds()
             if earliest is not None:
                 pause = min(pause, (earliest - self.now()).total_seconds())
-            await anyio.sleep(max(pause, 0.05))
+            if self._stopping is not None:
+                with anyio.move_on_after(max(pause, 0.05)):
+                    await self._stopping.wait()
 
     async def run_once(self) -> builtins.list[StepResult]:
         """One pass: claim the records due now, ``concurrency`` at a time, and drive each
@@ -291,7 +305,7 @@ class Fleet:
         seen: set[str] = set()
 
         async def worker() -> None:
-            while True:
+            while not self.stopping:
                 rows = await self.store.claim(self.worker_id, now, 1, self.lease)
                 if not rows:
                     return
@@ -312,6 +326,14 @@ class Fleet:
     async def _work(self, row: Row) -> StepResult | None:
         """Drive one claimed record, its lease renewed meanwhile; None when it was lost."""
         first = row.state
+        try:
+            return await self._heartbeating(row, first)
+        except BaseException:  # cancelled (shut down) mid-step: another worker may go on
+            with anyio.CancelScope(shield=True), contextlib.suppress(SectigoError):
+                await self.store.release([row], self.worker_id)
+            raise
+
+    async def _heartbeating(self, row: Row, first: RecordState) -> StepResult | None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._heartbeat, row)
             try:
