@@ -31,6 +31,7 @@ from ..errors import (
 from ..lifecycle import DEFAULT_RENEW_BEFORE, PENDING_SETTLE, CertificateSpec, PendingAttempt
 from ..lifecycle._steps import (
     Subject,
+    absence_is_proof,
     fetch,
     find_own,
     leaf_of,
@@ -470,9 +471,7 @@ class Fleet:
         settled_at = attempt.attempted_at + self.settle
         if now < settled_at:
             return row.replace(next_action_at=settled_at), "batch not listed yet", False
-        if attempt.private_key_pem is not None:
-            # DOUBT: Sectigo says an upload's file name "is not used", so a CSR batch may
-            # not carry the attempt's name; its absence from the listing proves nothing.
+        if not absence_is_proof(attempt):
             problem = AmbiguousRequestError(
                 f"the CSR upload of {attempt.batch_name!r} is not listed by name; it may "
                 "exist under another name. Check the batches, then retry the record",

@@ -45,7 +45,16 @@ from ._journal import (
     write_journal,
 )
 from ._spec import CertificateSpec
-from ._steps import Subject, fetch, find_own, leaf_of, new_attempt, revoke_serials, submit
+from ._steps import (
+    Subject,
+    absence_is_proof,
+    fetch,
+    find_own,
+    leaf_of,
+    new_attempt,
+    revoke_serials,
+    submit,
+)
 
 if TYPE_CHECKING:
     from .._client import SectigoClient
@@ -532,6 +541,16 @@ async def _resume(
                     f"{retry_at}. Run again then, or check the batch and edit "
                     f"{folder / JOURNAL_NAME} by hand",
                     operation="create",
+                    batch_name=pending.batch_name,
+                    attempted_at=pending.attempted_at,
+                )
+            if not absence_is_proof(pending):
+                raise AmbiguousRequestError(
+                    f"the CSR upload of an earlier attempt in {folder} is not listed by its "
+                    f"name {pending.batch_name!r}; it may exist under another name. Check "
+                    f'the batches, then remove the "pending" entry of '
+                    f"{folder / JOURNAL_NAME} to send a new one",
+                    operation="upload",
                     batch_name=pending.batch_name,
                     attempted_at=pending.attempted_at,
                 )

@@ -310,7 +310,10 @@ def _decode(data: dict[str, Any]) -> Journal:
         if pending is None or pending_spec is None
         else PendingAttempt(
             batch_name=_text(pending["batch_name"]),
-            pkcs12_password=_text(pending["pkcs12_password"]),
+            # CSR mode: our own key, no PKCS#12 password
+            pkcs12_password=_text(pending["pkcs12_password"])
+            if pending.get("private_key") is None
+            else _string(pending["pkcs12_password"]),
             attempted_at=_moment(pending["attempted_at"]),
             spec=pending_spec,
             batch_id=_optional_id(pending.get("batch_id")),
@@ -344,6 +347,12 @@ def _kind(mode: int) -> str:
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError("expected a non-empty string")
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
     return value
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "CLOCK_MARGIN",
     "Leaf",
     "Subject",
+    "absence_is_proof",
     "fetch",
     "find_own",
     "leaf_of",
@@ -64,6 +65,18 @@ class Subject:
 
     name: str
     clear_hint: str
+
+
+def absence_is_proof(attempt: PendingAttempt) -> bool:
+    """Whether a full listing without the attempt's batch name proves its create never
+    took effect (then, once settled, it may be sent again).
+
+    DOUBT: Sectigo documents that an upload's file name "is not used", so a CSR batch may
+    not carry the attempt's name (the emulator names it after the file). Until the real
+    API is seen to keep it, a CSR upload whose outcome is unknown is never sent again by
+    itself: a person checks the batches first.
+    """
+    return attempt.private_key_pem is None
 
 
 def renewal_time(not_after: datetime, renew_before: timedelta) -> datetime:

@@ -25,6 +25,7 @@ from sectigo_iot import AmbiguousRequestError, SectigoClient
 from sectigo_iot.emulator import Emulator
 from sectigo_iot.lifecycle import (
     PENDING_SETTLE,
+    CertificateSpec,
     _ensure,
     ensure_certificate,
     read_journal,
@@ -258,3 +259,52 @@ async def test_same_client_resumes_after_its_task_was_cancelled(
     kept = await ensure_certificate(sectigo_client, SPEC, tmp_path, renew_before=timedelta(days=30))
     assert (first.action, kept.action) == ("resumed", "kept")
     assert sectigo_emulator.licenses_used == 1
+
+
+# -- CSR mode: the key is made here, a CSR is uploaded ---------------------------------
+
+CSR_SPEC = CertificateSpec(authority_id=1, common_name="csr.example.com", key_type="ec-p256")
+
+
+async def test_csr_mode_issues_with_our_own_key_and_keeps_it(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    issued = await ensure_certificate(sectigo_client, CSR_SPEC, tmp_path)
+    assert issued.action == "issued" and issued.bundle is not None
+    assert (
+        issued.bundle.key_type == "ec-p256" and serial_at(tmp_path) == issued.bundle.serial_number
+    )
+    kept = await ensure_certificate(sectigo_client, CSR_SPEC, tmp_path)
+    assert kept.action == "kept" and sectigo_emulator.licenses_used == 1
+    verified = subprocess.run(
+        ["openssl", "x509", "-in", str(tmp_path / "cert.pem"), "-noout", "-pubkey"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    derived = subprocess.run(
+        ["openssl", "pkey", "-in", str(tmp_path / "key.pem"), "-pubout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert verified.stdout == derived.stdout  # openssl: the certificate is for our key
+
+
+async def test_a_csr_upload_killed_before_its_reply_is_never_sent_again_by_itself(
+    sectigo_emulator: Emulator, tmp_path: Path
+) -> None:
+    fault = sectigo_emulator.inject("POST", "/api/v1/batches/upload", "delay", seconds=30)
+    async with sectigo_emulator.client() as client:
+        await killed_when(
+            lambda: ensure_certificate(client, CSR_SPEC, tmp_path), lambda: fault.hits == 1
+        )
+    pending = journal_of(tmp_path).pending
+    assert pending is not None and pending.private_key_pem is not None
+    assert b"PRIVATE KEY" not in repr(journal_of(tmp_path)).encode()
+    sectigo_emulator.clock.advance(2 * PENDING_SETTLE.total_seconds())
+    async with sectigo_emulator.client() as client:
+        with pytest.raises(AmbiguousRequestError, match="CSR upload"):
+            await ensure_certificate(client, CSR_SPEC, tmp_path)
+    assert sectigo_emulator.batches() == [] and sectigo_emulator.licenses_used == 0
+    assert journal_of(tmp_path).pending == pending  # left for a person
