@@ -105,6 +105,12 @@ class _Postgres:
     def __init__(self, url: str, schema: str, min_connections: int, max_connections: int):
         self._psycopg, self._psycopg_pool = _drivers()
         self.location, self._secrets = _redacted(url)
+        try:  # libpq's own reading of the URL; its message may quote the password
+            self._psycopg.conninfo.conninfo_to_dict(url)
+        except self._psycopg.Error as exc:
+            raise InvalidInputError(
+                f"the PostgreSQL URL {self.location} cannot be read: {self.describe(exc)}"
+            ) from None
         self._url = url
         self._schema = schema
         self.prefix = f'"{schema}".'
