@@ -41,7 +41,7 @@ from ..lifecycle._steps import (
     submit,
 )
 from ._model import FINAL_STATES, Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
-from ._store import Change, Row, Secrets, Store, check_key
+from ._store import Change, Row, Secrets, Store, StoreError, check_key
 
 if TYPE_CHECKING:
     from .._client import SectigoClient
@@ -349,9 +349,15 @@ class Fleet:
         )
 
     async def _heartbeat(self, row: Row) -> None:
+        """Renew the lease every third of it; a store that fails meanwhile is only logged
+        (the step's next write tells whether the record is still this worker's)."""
         while True:
             await anyio.sleep(self.lease.total_seconds() / 3)
-            held = await self.store.heartbeat([row], self.worker_id, self.lease)
+            try:
+                held = await self.store.heartbeat([row], self.worker_id, self.lease)
+            except StoreError as exc:
+                logger.warning("%s: the lease could not be renewed: %s", row.key, exc)
+                continue
             if row.key not in held:
                 logger.warning("%s: the lease was lost", row.key)
                 return
@@ -375,8 +381,8 @@ class Fleet:
             now = self.now()
             try:
                 new, description, more = await self._step(row, now, fresh)
-            except (_Stop, anyio.get_cancelled_exc_class()):
-                raise
+            except (_Stop, StoreError, anyio.get_cancelled_exc_class()):
+                raise  # not the record's failure: whoever claims it next redoes the step
             except Exception as exc:
                 new = self._failed(row, exc, now)
                 description = f"failed: {new.last_error}"
