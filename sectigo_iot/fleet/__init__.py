@@ -16,10 +16,11 @@ from ._fleet import Fleet, Sink
 from ._model import Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
 from ._open import open_store
 from ._sqlite import SQLiteStore
-from ._store import KEY_ENV, Store, StoreError
+from ._store import KEY_ENV, SCHEMA_VERSION, Store, StoreError
 
 __all__ = [
     "KEY_ENV",
+    "SCHEMA_VERSION",
     "Delivery",
     "Fleet",
     "FleetRecord",
