@@ -124,8 +124,9 @@ class FolderSink:
         """The key whose folder is ``folder`` (a path under ``root``, or relative to it).
         InvalidInputError when no key has that folder."""
         path = Path(folder)
-        relative = path.relative_to(self.root) if path.is_absolute() else path
-        key = _key_of(relative.parts)
+        if path.is_absolute():
+            path = path.relative_to(self.root) if path.is_relative_to(self.root) else Path()
+        key = _key_of(path.parts)
         if key is None:
             raise InvalidInputError(f"{folder} is not the folder of a key in {self.root}")
         return key

@@ -12,6 +12,7 @@ import random
 import socket
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -299,7 +300,8 @@ def test_every_key_has_its_own_folder_inside_root(tmp_path: Path) -> None:
 
 def test_what_is_no_keys_folder_is_refused(tmp_path: Path) -> None:
     sink = FolderSink(tmp_path)
-    for name in ("a%2fb", "%2e", "%41", "%zz", "abc+", "%2Dx+/y", "a%2F%", "%FF"):
+    names = ("a%2fb", "%2e", "%41", "%zz", "abc+", "%2Dx+/y", "a%2F%", "%FF", "", "a/b", "..")
+    for name in (*names, tmp_path.parent / "abc", tmp_path):
         with pytest.raises(InvalidInputError, match="is not the folder of a key"):
             sink.key_for(name)
     for bad in ("", " padded", "tab\there", "x" * 201):
@@ -388,6 +390,46 @@ async def test_the_folders_lock_is_held_while_writing(
     assert not (folder / "versions").exists() and not (folder / "live").exists()
     await sink.deliver(delivery("vasp-1", first))
     assert live_serial(folder) == first.serial_number
+
+
+#: a process that delivers the PEM bundles it is given, in turn, to one key's folder
+_DELIVERER = """
+import sys, anyio
+from pathlib import Path
+from sectigo_iot.certs import load_pem_bundle
+from sectigo_iot.fleet import Delivery
+from sectigo_iot.fleet._sinks import FolderSink
+
+async def main():
+    sink = FolderSink(sys.argv[1])
+    for _ in range(5):
+        for path in sys.argv[2:]:
+            bundle = load_pem_bundle(Path(path).read_bytes())
+            await sink.deliver(Delivery(key="shared/key", serial_number=bundle.serial_number,
+                                        bundle=bundle, delivery_id=path))
+
+anyio.run(main)
+"""
+
+
+def test_processes_delivering_to_one_folder_never_interleave(tmp_path: Path) -> None:
+    pems = []
+    for serial in range(0x100, 0x106):
+        bundle = make_bundle(serial)
+        path = tmp_path / f"{serial:X}.pem"
+        path.write_bytes(bundle.fullchain_pem + bundle.private_key_pem())
+        pems.append(str(path))
+    root = tmp_path / "root"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _DELIVERER, str(root), *pems[i::3]])
+        for i in range(3)
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0]
+    folder = FolderSink(root).folder_for("shared/key")
+    bundle = load_certificate(folder)  # a whole pair: its files agree and the key matches
+    versions = os.listdir(folder / "versions")
+    assert bundle.serial_number in versions and len(versions) <= 2
+    assert not [name for name in os.listdir(folder) if name.endswith(".tmp")]
 
 
 async def test_a_bundle_without_its_key_is_refused_before_writing(
