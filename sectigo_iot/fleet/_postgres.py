@@ -29,6 +29,8 @@ _SCHEMES = ("postgresql", "postgres")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 #: how long a call waits for a pooled connection before it counts as a lost one
 POOL_WAIT = 5.0
+#: how the store's connections show in ``pg_stat_activity`` (unless the URL names one)
+APPLICATION_NAME = "sectigo-iot fleet"
 
 _TABLES = """
 CREATE TABLE {p}records (
@@ -106,12 +108,16 @@ class _Postgres:
         self._psycopg, self._psycopg_pool = _drivers()
         self.location, self._secrets = _redacted(url)
         try:  # libpq's own reading of the URL; its message may quote the password
-            self._psycopg.conninfo.conninfo_to_dict(url)
+            options = self._psycopg.conninfo.conninfo_to_dict(url)
         except self._psycopg.Error as exc:
             raise InvalidInputError(
                 f"the PostgreSQL URL {self.location} cannot be read: {self.describe(exc)}"
             ) from None
         self._url = url
+        # transactions are explicit (transaction()); the server lists us by name
+        self._options = {"autocommit": True, "application_name": APPLICATION_NAME}
+        if "application_name" in options:
+            del self._options["application_name"]  # the URL's name wins
         self._schema = schema
         self.prefix = f'"{schema}".'
         self._sizes = (min_connections, max_connections)
@@ -135,7 +141,7 @@ class _Postgres:
                     self._url,
                     min_size=low,
                     max_size=high,
-                    kwargs={"autocommit": True},  # transactions are explicit: transaction()
+                    kwargs=self._options,
                     open=True,  # connects in the background
                     name=f"sectigo-fleet {self.location}",
                 )
