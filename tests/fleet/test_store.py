@@ -30,12 +30,22 @@ from sectigo_iot.fleet._sql import SQLStore, due_query
 from sectigo_iot.fleet._store import SCHEMA_VERSION, Change, Row, Secrets
 from sectigo_iot.lifecycle import CertificateSpec, PendingAttempt
 from tests.fleet.postgres_server import PASSWORD_ROLE, PostgresServer
+from tests.support import skip_outside_ci
 
 KEY = "fleet-test-secret-0123456789abcdefghij"
 OTHER_KEY = "another-fleet-secret-0123456789abcdefgh"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 SPEC = CertificateSpec(authority_id=1, common_name="member.example.com")
 LONG = timedelta(minutes=5)
+
+
+def needs_psycopg() -> None:
+    """Skip (fail in CI) where psycopg, of the ``postgres`` extra, is not installed."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        skip_outside_ci("psycopg is not installed: pip install 'sectigo-iot[postgres]'")
 
 
 def new_row(key: str, due: datetime | None = NOW, **fields: Any) -> Row:
@@ -703,6 +713,8 @@ def test_postgres_a_url_libpq_cannot_read_is_invalid_input_without_its_password(
 ) -> None:
     from sectigo_iot.fleet._postgres import PostgresStore
 
+    needs_psycopg()
+
     with pytest.raises(InvalidInputError, match="cannot be read") as caught:
         PostgresStore(url, secret_key=KEY)
     assert reason in str(caught.value)
@@ -714,6 +726,7 @@ def test_postgres_a_store_needs_a_secret_of_32_characters(
 ) -> None:
     from sectigo_iot.fleet._postgres import PostgresStore
 
+    needs_psycopg()
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(InvalidInputError, match="openssl rand -base64 32") as caught:
         PostgresStore("postgresql://db/fleet")
