@@ -1,0 +1,228 @@
+"""A fleet worker in its own process, for the tests that kill, stop and race workers
+(``tests/fleet/test_fleet_processes.py``)::
+
+    python -m tests.fleet.worker --store fleet.sqlite3 --emulator http://127.0.0.1:PORT \\
+        --sinks DIR [--once] [--kill-at WHEN] [--hold KEY] [--fail KEY=FILE] ...
+
+It works on the store's records with a real ``Fleet`` against the emulator served on
+``--emulator``, through two sinks, ``a`` then ``b``, each appending one JSON line per
+call to ``DIR/<name>.jsonl`` (key, serial, delivery id, worker). The secret of the
+store comes from ``SECTIGO_FLEET_KEY``. It prints one JSON line when the store is open
+(``{"ready": ..., "pid": ...}``), then works: one ``run_once()`` with ``--once``, else
+``run()`` until every record of the store is VALID; then it prints its results as a
+last JSON line and exits 0. Its log (the fleet's warnings) goes to stderr. With
+``--wait-go`` it starts only once a line comes on its stdin: a test starts the next
+worker while one works, so that the time a process takes to start is not waited for.
+
+Ways to make it misbehave on purpose:
+
+* ``--kill-at WHEN``: SIGKILL itself at a step boundary, the first time any record
+  passes it: ``before:X>Y`` / ``after:X>Y`` around the save of the change of state X
+  to Y; ``in-sink:NAME`` once sink NAME has written its line (the save that records it
+  not done); ``after-delivered:NAME`` once the save recording NAME is done.
+* ``--hold KEY``: sink ``a`` holds the delivery of KEY (it writes ``DIR/held`` and waits
+  for ``DIR/release``) before writing its line: a worker stalled in a step.
+* ``--fail KEY=FILE``: sink ``b`` fails for KEY until FILE exists (each failed call
+  appends a line to ``DIR/b-failed.jsonl``).
+
+The fleet's retry backoff (1 minute, doubling, at most 1 hour) is scaled down to
+``--retry-first`` / ``--retry-max`` seconds, so that a failing sink is retried within
+a test; nothing else of the fleet is changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from sectigo_iot import SectigoClient
+from sectigo_iot.fleet import Delivery, Fleet, RecordState, Store, _fleet, open_store
+from sectigo_iot.fleet._store import Change
+
+USERNAME = "tester"
+PASSWORD = "supersecretsquirrel"  # the emulator's well-known test password
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class LineSink:
+    """Appends one JSON line per delivery to ``folder/<name>.jsonl`` (one write with
+    O_APPEND: whole lines, even with several processes and a kill after it)."""
+
+    def __init__(self, name: str, folder: Path, worker: str, options: argparse.Namespace):
+        self.name = name
+        self.folder = folder
+        self.worker = worker
+        self.options = options
+
+    async def deliver(self, delivery: Delivery) -> None:
+        options = self.options
+        if self.name == "a" and delivery.key == options.hold:
+            (self.folder / "held").write_text(str(os.getpid()))
+            # released by the test process: a file, as no event crosses processes
+            while not (self.folder / "release").exists():  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        if self.name == "b" and options.fail is not None:
+            key, until = options.fail.split("=", 1)
+            if delivery.key == key and not Path(until).exists():
+                self._append("b-failed", delivery)
+                raise RuntimeError(f"sink b is down for {key}")
+        self._append(self.name, delivery)
+        if options.kill_at == f"in-sink:{self.name}":
+            _die()
+
+    def _append(self, file: str, delivery: Delivery) -> None:
+        line = {
+            "key": delivery.key,
+            "serial": delivery.serial_number,
+            "delivery_id": delivery.delivery_id,
+            "leaf_serial": format(delivery.bundle.certificate.serial_number, "X"),
+            "worker": self.worker,
+        }
+        data = (json.dumps(line) + "\n").encode()
+        descriptor = os.open(self.folder / f"{file}.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(descriptor, data)
+        finally:
+            os.close(descriptor)
+
+
+def _kill_on_save(store: Store, when: str) -> None:
+    """Make ``store.save`` SIGKILL this process at the boundary ``when`` names."""
+    real_save = store.save
+    moment, _, what = when.partition(":")
+
+    def matches(change: Change) -> bool:
+        if moment == "after-delivered":
+            return change.row.delivered[-1:] == (what,)
+        old, _, new = what.partition(">")
+        return any(
+            entry.from_state is not None
+            and entry.from_state.value == old
+            and entry.to_state.value == new
+            for entry in change.history
+        )
+
+    async def save(change: Change, worker: str, *, release: bool) -> bool:
+        hit = matches(change)
+        if hit and moment == "before":
+            _die()
+        saved = await real_save(change, worker, release=release)
+        if hit and saved:
+            _die()
+        return saved
+
+    store.save = save  # type: ignore[method-assign]
+
+
+async def _until_all_valid(store: Store, scope: anyio.CancelScope) -> None:
+    while True:
+        counts = await store.count()
+        if counts and set(counts) == {RecordState.VALID}:
+            scope.cancel()
+            return
+        await anyio.sleep(0.1)
+
+
+async def main(options: argparse.Namespace) -> None:
+    store = open_store(options.store) if not options.schema else _postgres(options)
+    if options.kill_at and not options.kill_at.startswith("in-sink:"):
+        _kill_on_save(store, options.kill_at)
+    client = SectigoClient(
+        USERNAME,
+        PASSWORD,
+        base_url=options.emulator,
+        token_store="memory",
+        allow_insecure_http=True,
+        timeout=options.timeout,
+        max_retries=1,
+    )
+    worker = options.worker_id or f"worker-{os.getpid()}"
+    folder = Path(options.sinks)
+    sinks = [LineSink(name, folder, worker, options) for name in ("a", "b")]
+    results: list[dict[str, Any]] = []
+    async with (
+        client,
+        Fleet(
+            client,
+            store,
+            sinks=sinks,
+            concurrency=options.concurrency,
+            lease=timedelta(seconds=options.lease),
+            poll_interval=timedelta(seconds=options.poll),
+            settle=timedelta(seconds=options.settle),
+            worker_id=worker,
+        ) as fleet,
+    ):
+        print(json.dumps({"ready": worker, "pid": os.getpid()}), flush=True)
+        if options.once:
+            done = await fleet.run_once()
+            results = [
+                {"key": r.key, "from": r.from_state.value, "to": r.to_state.value} for r in done
+            ]
+        else:
+            async with anyio.create_task_group() as group:
+                group.start_soon(fleet.run)
+                group.start_soon(_until_all_valid, store, group.cancel_scope)
+    print(json.dumps({"worker": worker, "results": results}), flush=True)
+
+
+def _postgres(options: argparse.Namespace) -> Store:
+    from sectigo_iot.fleet._postgres import PostgresStore
+
+    return PostgresStore(options.store, schema=options.schema)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.fleet.worker")
+    parser.add_argument("--store", required=True, help="an SQLite path or a postgresql:// URL")
+    parser.add_argument("--schema", help="the PostgreSQL schema of the store")
+    parser.add_argument("--emulator", required=True, help="the served emulator's base URL")
+    parser.add_argument("--sinks", required=True, help="the folder of the sinks' files")
+    parser.add_argument("--once", action="store_true", help="one run_once(), then exit")
+    parser.add_argument("--worker-id")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--lease", type=float, default=3.0, help="seconds")
+    parser.add_argument("--timeout", type=float, default=2.0, help="the client's, seconds")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds")
+    parser.add_argument("--poll", type=float, default=0.2, help="poll interval, seconds")
+    parser.add_argument("--retry-first", type=float, default=0.2, help="seconds")
+    parser.add_argument("--retry-max", type=float, default=1.0, help="seconds")
+    parser.add_argument("--kill-at")
+    parser.add_argument("--hold")
+    parser.add_argument("--fail")
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--wait-go", action="store_true", help="start once a line comes on stdin (started ahead)"
+    )
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    options = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
+    )
+    _fleet.RETRY_FIRST = timedelta(seconds=options.retry_first)
+    _fleet.RETRY_MAX = timedelta(seconds=options.retry_max)
+    if options.wait_go:
+        sys.stdin.readline()
+    anyio.run(main, options, backend=options.backend)
+
+
+if __name__ == "__main__":
+    run()
