@@ -28,6 +28,7 @@ from .._logging import get_logger
 from .._net import is_loopback
 from .._session import USER_AGENT, _network_options
 from ..errors import InvalidInputError, SectigoError
+from ..lifecycle import LifecycleError
 from ..lifecycle._folder import (
     folder_lock,
     load_live,
@@ -35,7 +36,6 @@ from ..lifecycle._folder import (
     remove_leftovers,
     switch_live,
 )
-from ..lifecycle._journal import LifecycleError
 from ._store import check_key
 
 if TYPE_CHECKING:
