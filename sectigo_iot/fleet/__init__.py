@@ -15,6 +15,8 @@ tokens, and delivery to sinks.
 from ._fleet import Fleet, Sink
 from ._model import Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
 from ._open import open_store
+from ._postgres import PostgresStore
+from ._sinks import DeliveryError, FolderSink, WebhookSink
 from ._sqlite import SQLiteStore
 from ._store import KEY_ENV, SCHEMA_VERSION, Store, StoreError
 
@@ -22,14 +24,18 @@ __all__ = [
     "KEY_ENV",
     "SCHEMA_VERSION",
     "Delivery",
+    "DeliveryError",
     "Fleet",
     "FleetRecord",
+    "FolderSink",
     "HistoryEntry",
+    "PostgresStore",
     "RecordState",
     "SQLiteStore",
     "Sink",
     "StepResult",
     "Store",
     "StoreError",
+    "WebhookSink",
     "open_store",
 ]

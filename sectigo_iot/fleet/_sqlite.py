@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._sql import Cursor, SQLStore
-from ._store import StoreError, secret_from
+from ._store import SCHEMA_VERSION, StoreError, secret_from
 
 __all__ = ["SQLiteStore"]
 
@@ -60,10 +60,19 @@ class _SQLite:
             connection = sqlite3.connect(
                 self._path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            connection.execute("PRAGMA journal_mode = WAL")
+            if self._is_ours(connection):  # another's database is left as it is
+                connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")  # an attempt survives a power cut
             self._connection = connection
         return self._connection
+
+    @staticmethod
+    def _is_ours(connection: sqlite3.Connection) -> bool:
+        """Whether the file is new or a fleet store this version understands (read only)."""
+        version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            return not connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return version <= SCHEMA_VERSION
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -176,7 +176,8 @@ def revocation_from_json(text: str) -> tuple[tuple[str, ...], str | None]:
 def attempt_from_json(
     text: str | None, secrets: Secrets | None
 ) -> tuple[PendingAttempt | None, str | None]:
-    """The attempt :meth:`Row.attempt_json` wrote, with its password from ``secrets``."""
+    """The attempt :meth:`Row.attempt_json` wrote, with its password or key from
+    ``secrets``."""
     if text is None:
         return None, None
     data = json.loads(text)
@@ -186,6 +187,7 @@ def attempt_from_json(
         attempted_at=datetime.fromisoformat(data["attempted_at"]),
         spec=CertificateSpec.from_dict(data["spec"]),
         batch_id=data["batch_id"],
+        private_key_pem=secrets.private_key_pem if secrets else None,
     )
     return attempt, data.get("serial_number")
 
