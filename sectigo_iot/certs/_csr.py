@@ -8,13 +8,20 @@ from collections.abc import Iterable, Sequence
 from attrs import field, frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import InvalidInputError
 from ._domains import show, validate_domain
-from ._keys import check_key_type, key_encryption, new_private_key, private_key_pem, signing_hash
+from ._keys import (
+    check_key_type,
+    key_encryption,
+    key_type_name,
+    new_private_key,
+    private_key_pem,
+    signing_hash,
+)
 
 __all__ = ["AbbreviatedStateWarning", "CSRResult", "generate_csr"]
 
@@ -79,6 +86,7 @@ def generate_csr(
     key_type: str = "rsa4096",
     passphrase: str | bytes | None = None,
     allow_wildcard: bool = True,
+    private_key: bytes | None = None,
 ) -> CSRResult:
     """Generate a private key and a CSR for ``common_name`` (and extra ``dns_names``).
 
@@ -91,7 +99,9 @@ def generate_csr(
     ``key_type`` is one of ``rsa2048``, ``rsa3072``, ``rsa4096`` (the default, signed with
     SHA-384 as the recipe), ``ec-p256`` (SHA-256) or ``ec-p384`` (SHA-384). Every input is
     checked before a key is generated. A wildcard (``"*.example.com"``) is accepted
-    unless ``allow_wildcard=False``.
+    unless ``allow_wildcard=False``. With ``private_key`` (an unencrypted PEM key of one
+    of those types) the CSR is for that key instead of a new one, and ``key_type`` must
+    name its type.
 
     Raises:
         InvalidInputError: a name, the country, the subject fields or the key type is invalid.
@@ -110,7 +120,7 @@ def generate_csr(
     subject = _subject(
         cn, country=country, state=state, locality=locality, organization=organization
     )
-    key = new_private_key(key_type)
+    key = new_private_key(key_type) if private_key is None else _given_key(private_key, key_type)
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     for extension, critical in leaf_extensions(key.public_key(), names):
         builder = builder.add_extension(extension, critical=critical)
@@ -122,6 +132,21 @@ def generate_csr(
         dns_names=tuple(names),
         key_type=key_type,
     )
+
+
+def _given_key(pem: bytes, key_type: str) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """``pem``'s key, which must be of ``key_type``."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise InvalidInputError("private_key is not an unencrypted PEM private key") from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise InvalidInputError(f"private_key is a {type(key).__name__}, not an RSA or EC key")
+    if key_type_name(key.public_key()) != key_type:
+        raise InvalidInputError(
+            f"private_key is a {key_type_name(key.public_key())} key, not {key_type}"
+        )
+    return key
 
 
 def _subject_names(

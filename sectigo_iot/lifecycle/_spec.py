@@ -54,9 +54,12 @@ class CertificateSpec:
     def __attrs_post_init__(self) -> None:
         positive_id("authority_id", self.authority_id)
         if self.key_type is not None:
-            from ..certs._keys import check_key_type
+            from ..certs import KEY_TYPES  # only then: cryptography is a large import
 
-            check_key_type(self.key_type)
+            if self.key_type not in KEY_TYPES:
+                raise InvalidInputError(
+                    f"unknown key_type {self.key_type!r}; use one of: {', '.join(KEY_TYPES)}"
+                )
         object.__setattr__(self, "common_name", _domain(self.common_name))
         others = tuple(_domain(name) for name in self.dns_names)
         object.__setattr__(self, "dns_names", others)

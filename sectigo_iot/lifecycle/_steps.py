@@ -92,11 +92,15 @@ def new_attempt(spec: CertificateSpec, now: datetime) -> PendingAttempt:
 
     key_pem = None
     if spec.key_type is not None:
-        from cryptography.hazmat.primitives.serialization import NoEncryption
+        from cryptography.hazmat.primitives import serialization
 
-        from ..certs._keys import new_private_key, private_key_pem
+        from ..certs import new_private_key
 
-        key_pem = private_key_pem(new_private_key(spec.key_type), NoEncryption())
+        key_pem = new_private_key(spec.key_type).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     return PendingAttempt(
         batch_name=unique_batch_name(),
         pkcs12_password="" if key_pem is not None else generate_password(),
@@ -149,23 +153,16 @@ async def submit(client: SectigoClient, attempt: PendingAttempt, subject: Subjec
 
 
 def _csr_of(attempt: PendingAttempt) -> bytes:
-    """The CSR of the attempt's own key: the spec's common name as the subject, its names
-    as the SAN; other subject fields come from the profile's ``params``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from ..certs._csr import leaf_extensions
-    from ..certs._keys import signing_hash
+    """The CSR of the attempt's own key for the spec's names (the TRISA subject of
+    :func:`~sectigo_iot.certs.generate_csr`; the profile's ``params`` may set its own)."""
+    from ..certs import generate_csr
 
     spec, key_type = attempt.spec, attempt.spec.key_type
     assert attempt.private_key_pem is not None and key_type is not None
-    key: Any = serialization.load_pem_private_key(attempt.private_key_pem, password=None)
-    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, spec.common_name)])
-    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
-    for extension, critical in leaf_extensions(key.public_key(), list(spec.names)):
-        builder = builder.add_extension(extension, critical=critical)
-    csr = builder.sign(key, signing_hash(key_type))
-    return csr.public_bytes(serialization.Encoding.PEM)
+    made = generate_csr(
+        spec.common_name, spec.dns_names, key_type=key_type, private_key=attempt.private_key_pem
+    )
+    return made.csr_pem
 
 
 async def find_own(
@@ -286,14 +283,12 @@ def _own_bundle(
                 f"batch {batch_id} holds {len(keyed)} certificates with a key; expected one"
             )
         return keyed[0]
-    from cryptography.hazmat.primitives import serialization
+    from ..certs import load_pem_bundle
 
-    from ..certs._bundle import make_bundle
-
-    key: Any = serialization.load_pem_private_key(attempt.private_key_pem, password=None)
-    certificates = [cert for bundle in bundles for cert in (bundle.certificate, *bundle.chain)]
-    bundle = make_bundle(certificates, key, f"batch {batch_id}")
-    if bundle.certificate.public_key() != key.public_key():
+    pems = b"".join(bundle.fullchain_pem for bundle in bundles)
+    bundle = load_pem_bundle(pems + attempt.private_key_pem, source=f"batch {batch_id}")
+    assert bundle.private_key is not None
+    if bundle.certificate.public_key() != bundle.private_key.public_key():
         raise InvalidArchiveError(f"batch {batch_id} holds no certificate for the attempt's key")
     return bundle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -504,3 +505,28 @@ def test_damaged_csrs_raise_only_invalid_csr_error() -> None:
         except InvalidCSRError:
             rejected += 1
     assert rejected > len(samples) * 0.9
+
+
+def test_a_csr_for_a_key_we_already_hold(tmp_path: Path) -> None:
+    made = generate_csr("held.example.com", key_type="ec-p256")
+    again = generate_csr("held.example.com", key_type="ec-p256", private_key=made.key_pem)
+    assert again.key_pem == made.key_pem
+    (tmp_path / "req.pem").write_bytes(again.csr_pem)
+    (tmp_path / "key.pem").write_bytes(made.key_pem)
+    from_csr = subprocess.run(
+        ["openssl", "req", "-in", str(tmp_path / "req.pem"), "-noout", "-pubkey", "-verify"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    from_key = subprocess.run(
+        ["openssl", "pkey", "-in", str(tmp_path / "key.pem"), "-pubout"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert from_key.stdout in from_csr.stdout  # openssl: signed by, and for, our key
+    with pytest.raises(InvalidInputError, match="ec-p256 key, not rsa2048"):
+        generate_csr("held.example.com", key_type="rsa2048", private_key=made.key_pem)
+    with pytest.raises(InvalidInputError, match="not an unencrypted PEM"):
+        generate_csr("held.example.com", key_type="ec-p256", private_key=b"junk")

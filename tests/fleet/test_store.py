@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from attrs import evolve
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -376,17 +377,13 @@ async def test_secrets_and_the_attempt_round_trip_through_a_reopened_store(
     again = await backend.opened()
     [row] = await again.list()
     assert row.secrets == secrets
-    assert row.attempt == attempt and row.attempt is not None
+    # an attempt's key (CSR mode) rests sealed with its secrets, and comes back on it
+    assert row.attempt == evolve(attempt, private_key_pem=secrets.private_key_pem)
     assert row.attempt.pkcs12_password == secrets.pkcs12_password
     assert row.attempt_serial == "0A1B"
     assert (await again.get("a")) == row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attempt_from_json (_store.py) restores the PKCS#12 password from the secrets "
-    "but not the CSR-mode private key: attempt.private_key_pem comes back None",
-)
 async def test_a_csr_mode_attempt_keeps_its_private_key_through_the_store(
     backend: Backend,
 ) -> None:
@@ -658,11 +655,6 @@ async def test_sqlite_a_database_of_another_application_is_refused(tmp_path: Pat
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("users",)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLiteStore sets journal_mode=WAL on connecting, before it checks whose file "
-    "it is: another application's database is switched to WAL (header bytes 18-19)",
-)
 async def test_sqlite_a_database_of_another_application_is_left_byte_for_byte(
     tmp_path: Path,
 ) -> None:
