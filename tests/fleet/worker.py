@@ -9,7 +9,8 @@ It works on the store's records with a real ``Fleet`` against the emulator serve
 call to ``DIR/<name>.jsonl`` (key, serial, delivery id, worker). The secret of the
 store comes from ``SECTIGO_FLEET_KEY``. It prints one JSON line when the store is open
 (``{"ready": ..., "pid": ...}``), then works: one ``run_once()`` with ``--once``, else
-``run()`` until every record of the store is VALID; then it prints its results as a
+``run()`` until every record of the store is VALID (then ``stop()``: the steps in
+flight finish); then it prints its results as a
 last JSON line and exits 0. Its log (the fleet's warnings) goes to stderr. With
 ``--wait-go`` it starts only once a line comes on its stdin: a test starts the next
 worker while one works, so that the time a process takes to start is not waited for.
@@ -20,6 +21,8 @@ Ways to make it misbehave on purpose:
   passes it: ``before:X>Y`` / ``after:X>Y`` around the save of the change of state X
   to Y; ``in-sink:NAME`` once sink NAME has written its line (the save that records it
   not done); ``after-delivered:NAME`` once the save recording NAME is done.
+* ``--stop-at WHEN``: SIGSTOP itself there instead (writing ``DIR/stopped`` first);
+  it goes on where it stopped when the test sends SIGCONT.
 * ``--hold KEY``: sink ``a`` holds the delivery of KEY (it writes ``DIR/held`` and waits
   for ``DIR/release``) before writing its line: a worker stalled in a step.
 * ``--fail KEY=FILE``: sink ``b`` fails for KEY until FILE exists (each failed call
@@ -33,12 +36,14 @@ a test; nothing else of the fleet is changed.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,8 +54,20 @@ from sectigo_iot import SectigoClient
 from sectigo_iot.fleet import Delivery, Fleet, RecordState, Store, _fleet, open_store
 from sectigo_iot.fleet._store import Change
 
+#: what the fleet imports when it first needs it (sealing, certificates)
+_LOADED_ON_FIRST_USE = (
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "cryptography.hazmat.primitives.kdf.hkdf",
+    "sectigo_iot.certs",
+)
 USERNAME = "tester"
 PASSWORD = "supersecretsquirrel"  # the emulator's well-known test password
+
+
+def _stop(folder: Path) -> None:
+    """SIGSTOP this process (``folder/stopped`` says so first); it goes on at SIGCONT."""
+    (folder / "stopped").write_text(str(os.getpid()))
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _die() -> None:
@@ -101,12 +118,15 @@ class LineSink:
             os.close(descriptor)
 
 
-def _kill_on_save(store: Store, when: str) -> None:
-    """Make ``store.save`` SIGKILL this process at the boundary ``when`` names."""
+def _signal_on_save(store: Store, when: str, act: Callable[[], None]) -> None:
+    """Make ``store.save`` ``act`` (once) at the boundary ``when`` names."""
     real_save = store.save
     moment, _, what = when.partition(":")
+    acted = False
 
     def matches(change: Change) -> bool:
+        if acted:
+            return False
         if moment == "after-delivered":
             return change.row.delivered[-1:] == (what,)
         old, _, new = what.partition(">")
@@ -118,22 +138,26 @@ def _kill_on_save(store: Store, when: str) -> None:
         )
 
     async def save(change: Change, worker: str, *, release: bool) -> bool:
+        nonlocal acted
         hit = matches(change)
         if hit and moment == "before":
-            _die()
+            acted = True
+            act()
         saved = await real_save(change, worker, release=release)
-        if hit and saved:
-            _die()
+        if hit and saved and not acted:
+            acted = True
+            act()
         return saved
 
     store.save = save  # type: ignore[method-assign]
 
 
-async def _until_all_valid(store: Store, scope: anyio.CancelScope) -> None:
+async def _stop_when_all_valid(fleet: Fleet) -> None:
+    """``fleet.stop()`` (the steps in flight finish) once every record is VALID."""
     while True:
-        counts = await store.count()
+        counts = await fleet.store.count()
         if counts and set(counts) == {RecordState.VALID}:
-            scope.cancel()
+            fleet.stop()
             return
         await anyio.sleep(0.1)
 
@@ -141,7 +165,9 @@ async def _until_all_valid(store: Store, scope: anyio.CancelScope) -> None:
 async def main(options: argparse.Namespace) -> None:
     store = open_store(options.store) if not options.schema else _postgres(options)
     if options.kill_at and not options.kill_at.startswith("in-sink:"):
-        _kill_on_save(store, options.kill_at)
+        _signal_on_save(store, options.kill_at, _die)
+    if options.stop_at:
+        _signal_on_save(store, options.stop_at, functools.partial(_stop, Path(options.sinks)))
     client = SectigoClient(
         USERNAME,
         PASSWORD,
@@ -177,7 +203,7 @@ async def main(options: argparse.Namespace) -> None:
         else:
             async with anyio.create_task_group() as group:
                 group.start_soon(fleet.run)
-                group.start_soon(_until_all_valid, store, group.cancel_scope)
+                group.start_soon(_stop_when_all_valid, fleet)
     print(json.dumps({"worker": worker, "results": results}), flush=True)
 
 
@@ -203,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-first", type=float, default=0.2, help="seconds")
     parser.add_argument("--retry-max", type=float, default=1.0, help="seconds")
     parser.add_argument("--kill-at")
+    parser.add_argument("--stop-at")
     parser.add_argument("--hold")
     parser.add_argument("--fail")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
@@ -220,6 +247,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     _fleet.RETRY_FIRST = timedelta(seconds=options.retry_first)
     _fleet.RETRY_MAX = timedelta(seconds=options.retry_max)
     if options.wait_go:
+        for module in _LOADED_ON_FIRST_USE:  # now: its turn starts with the work
+            importlib.import_module(module)
         sys.stdin.readline()
     anyio.run(main, options, backend=options.backend)
 
