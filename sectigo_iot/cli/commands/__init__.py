@@ -4,13 +4,24 @@ application with each module's ``register(app)``.
 The API areas are named as the SDK's resources and the emulator's areas: ``auth``,
 ``account`` (authorities, licenses, profiles, organization), ``batches`` and
 ``certificates``. The others are the CLI's own: ``files`` (csr, inspect: offline),
-``lifecycle`` (issue, renew), ``emulator`` (serve, validate, demo) and ``completion``.
+``lifecycle`` (issue, renew), ``fleet`` (many certificates in a store, by key),
+``emulator`` (serve, validate, demo) and ``completion``.
 """
 
-from . import account, auth, batches, certificates, completion, emulator, files, lifecycle
+from . import (
+    account,
+    auth,
+    batches,
+    certificates,
+    completion,
+    emulator,
+    files,
+    fleet,
+    lifecycle,
+)
 
 __all__ = ["AREAS"]
 
 #: the command modules, in the order ``sectigo --help`` lists their commands (Typer lists
 #: a group such as ``auth`` after the plain commands)
-AREAS = (account, batches, certificates, files, lifecycle, emulator, completion, auth)
+AREAS = (account, batches, certificates, files, lifecycle, emulator, completion, auth, fleet)
