@@ -152,6 +152,7 @@ REFERENCE_MODULES = (
     "sectigo_iot.resources",
     "sectigo_iot.certs",
     "sectigo_iot.lifecycle",
+    "sectigo_iot.fleet",
     "sectigo_iot.emulator",
     "sectigo_iot.testing",
 )
