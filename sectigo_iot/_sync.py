@@ -214,6 +214,7 @@ class SyncBatches(_Wrapper[Batches]):
     processing_info = blocking(Batches.processing_info)
     list = blocking(Batches.list)
     find_by_name = blocking(Batches.find_by_name)
+    check = blocking(Batches.check)
     wait = blocking(Batches.wait)
     download = blocking(Batches.download)
 
@@ -310,6 +311,11 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
     def clock(self) -> Callable[[], float]:
         """The client's clock (seconds since the epoch)."""
         return self._target.clock
+
+    @property
+    def request_timeout(self) -> float | None:
+        """The longest one request may take, in seconds (None: no limit)."""
+        return self._target.request_timeout
 
     @property
     def tokens(self) -> TokenPair | None:

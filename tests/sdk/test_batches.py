@@ -20,6 +20,7 @@ from sectigo_iot import (
     BatchFailedError,
     BatchRejectedError,
     BatchStatus,
+    InvalidInputError,
     InvalidResponseError,
     SectigoClient,
     WaitProgress,
@@ -367,6 +368,25 @@ async def test_ready_but_still_active_keeps_polling(
     httpx_mock.add_response(url=DETAIL, json=batch("READY_FOR_DOWNLOAD"))
     await wait(5)
     assert sleeps == [1.0]
+
+
+async def test_check_is_one_poll_without_waiting(
+    client: SectigoClient, httpx_mock: Any, login: Any, sleeps: list[float]
+) -> None:
+    login()
+    httpx_mock.add_response(url=DETAIL, json={**batch("PROCESSING"), "active": True})
+    assert await client.batches.check(5) is None
+    httpx_mock.add_response(url=DETAIL, json=batch("COLLECTED"))
+    httpx_mock.add_response(url=STATUS, text="Ready for download")
+    ready = await client.batches.check(5)
+    assert ready is not None and ready.batch_id == 5
+    httpx_mock.add_response(url=DETAIL, json=batch("REJECTED", "no"))
+    with pytest.raises(BatchRejectedError):
+        await client.batches.check(5)
+    assert sleeps == []  # never waits
+    assert len(httpx_mock.get_requests(url=DETAIL)) == 3
+    with pytest.raises(InvalidInputError):
+        await client.batches.check(0)
 
 
 async def test_unknown_status_asks_the_counts(
