@@ -41,6 +41,7 @@ from ..lifecycle._steps import (
     submit,
 )
 from ._model import FINAL_STATES, Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
+from ._sinks import DeliveryError
 from ._store import Change, Row, Secrets, Store, StoreError, check_key
 
 if TYPE_CHECKING:
@@ -548,7 +549,8 @@ class Fleet:
             except (anyio.get_cancelled_exc_class(), _Stop):
                 raise
             except Exception as exc:
-                failed = self._noted(row, exc, f"sink {name}: ")
+                named = isinstance(exc, DeliveryError)  # its message names the sink
+                failed = self._noted(row, exc, "" if named else f"sink {name}: ")
                 later = now + _backoff(failed.failures)
                 return failed.replace(next_action_at=later), f"sink {name} failed", False
             delivered = row.replace(delivered=(*row.delivered, name))
