@@ -132,6 +132,10 @@ async def serve(args: argparse.Namespace) -> None:
         app = LargeArchive(emulator.app, f"/api/v1/batches/{batch_id}/download", size)
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.create_server((args.host, args.port), family=family, backlog=1024)
+        # no Nagle delay: asyncio sets TCP_NODELAY only on sockets of proto IPPROTO_TCP
+        # (create_server's are proto 0), and without it each keep-alive request waited
+        # ~40 ms for a delayed ACK; accepted sockets inherit it from this one
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(
             app,
