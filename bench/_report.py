@@ -26,6 +26,12 @@ KEYS = (
     "emulator_rps",
     "emulator_scale_ratio",
     "issue_100_s",
+    "fleet_pass_ratio",
+    "fleet_pass_rss_mb",
+    "fleet_issue_rate_1",
+    "fleet_issue_rate_4",
+    "fleet_issue_speedup",
+    "fleet_overhead_ratio",
 )
 
 #: metric -> (comparison, bound); metrics without a target are reported for information
@@ -43,6 +49,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "cli_start_ratio": ("<=", 1.5),
     "cli_subcommand_ratio": ("<=", 1.5),
     "emulator_scale_ratio": ("<=", 1.5),
+    "fleet_pass_ratio": ("<=", 1.5),
+    "fleet_pass_rss_mb": ("<", 32),
+    "fleet_issue_speedup": (">", 1.0),  # fleet_issue_rate_4 / fleet_issue_rate_1
+    "fleet_overhead_ratio": ("<=", 1.5),
 }
 
 _UNITS = {
@@ -52,6 +62,9 @@ _UNITS = {
     "bomb_peak_rss_mb": " MB",
     "hostile_input_worst_s": " s",
     "emulator_rps": " req/s",
+    "fleet_pass_rss_mb": " MB",
+    "fleet_issue_rate_1": " cert/s",
+    "fleet_issue_rate_4": " cert/s",
 }
 
 
@@ -72,6 +85,9 @@ class Scale:
     certificates: int = 100  # certificates issued for issue_100_s (scaled to 100)
     issue_concurrency: int = 8  # batches created and awaited at once
     details: bool = True  # extra context for the notes (startup breakdown, raw download RSS)
+    fleet_pass_records: int = 10_000  # records in the large store of fleet_pass_ratio
+    fleet_rss_records: int = 100_000  # records in the large store of fleet_pass_rss_mb
+    fleet_certificates: int = 100  # certificates each fleet_issue_* / overhead run issues
 
 
 #: the defaults: the full run
@@ -84,6 +100,7 @@ QUICK = Scale(
     download_rounds=7,
     import_runs=5,
     rps_seconds=1.5,
+    fleet_certificates=40,
 )
 #: one tiny round of everything, for the test suite
 TINY = Scale(
@@ -100,6 +117,8 @@ TINY = Scale(
     certificates=3,
     issue_concurrency=3,
     details=False,
+    fleet_rss_records=10_000,
+    fleet_certificates=3,
 )
 
 
@@ -129,7 +148,12 @@ class Report:
         if key not in TARGETS or value is None:
             return None
         op, bound = TARGETS[key]
-        return {"<=": value <= bound, "<": value < bound, "==": value == bound}[op]
+        return {
+            "<=": value <= bound,
+            "<": value < bound,
+            "==": value == bound,
+            ">": value > bound,
+        }[op]
 
     def as_json(self) -> dict[str, Any]:
         """The metrics, plus ``targets`` and ``quick``."""

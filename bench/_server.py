@@ -122,7 +122,11 @@ async def create_ready_batch(emulator: Emulator) -> int:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    options: dict[str, Any] = {"balance": args.balance, "access_ttl": args.access_ttl}
+    options: dict[str, Any] = {
+        "balance": args.balance,
+        "access_ttl": args.access_ttl,
+        "processing_delay": args.processing_delay,
+    }
     if args.key_type:
         options["key_type"] = args.key_type
     emulator = Emulator(**options)
@@ -190,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--access-ttl", type=int, default=600)
     parser.add_argument(
         "--key-type", default=None, help="key type of issued certificates (default: emulator's)"
+    )
+    parser.add_argument(
+        "--processing-delay", type=float, default=0.0, help="seconds each batch takes"
     )
     parser.add_argument("--archive-bytes", type=int, default=50 * 1024 * 1024)
     parser.add_argument(

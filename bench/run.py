@@ -41,6 +41,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (the 
 
 from _measure_emulator_scale import measure_emulator_scale
 from _measure_find import measure_find
+from _measure_fleet import measure_fleet_issue, measure_fleet_pass, measure_fleet_rss
 from _measure_http import (
     measure_call_overhead,
     measure_concurrent,
@@ -77,6 +78,9 @@ __all__ = [
     "measure_emulator_rps",
     "measure_emulator_scale",
     "measure_find",
+    "measure_fleet_issue",
+    "measure_fleet_pass",
+    "measure_fleet_rss",
     "measure_hostile_inputs",
     "measure_issue",
     "measure_lifecycle_keep",
@@ -184,6 +188,8 @@ _SERVERLESS: tuple[tuple[str, Callable[[Scale, dict[str, str]], float], str], ..
         measure_emulator_scale,
         "emulator list + download, 10,000 batches against 10",
     ),
+    ("fleet_pass_ratio", measure_fleet_pass, "idle fleet pass, 10,000 records against 100"),
+    ("fleet_pass_rss_mb", measure_fleet_rss, "idle fleet pass memory, large store against 1,000"),
 )
 
 
@@ -204,6 +210,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
     )
     for key, measure, label in _SERVERLESS:
         _measure(report, (key,), functools.partial(measure, scale, report.notes), label=label)
+    _measure(
+        report,
+        ("fleet_issue_rate_1", "fleet_issue_rate_4", "fleet_issue_speedup", "fleet_overhead_ratio"),
+        functools.partial(measure_fleet_issue, scale, report.notes),
+        label=f"fleet issuing {scale.fleet_certificates} certificates",
+    )
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:
         log("starting the emulator server")
