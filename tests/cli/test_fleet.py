@@ -148,6 +148,9 @@ def test_want_run_list_issue_deliver_and_list_each_certificate(fleet: Fleet, cli
     history = fleet("show", "vasp-1")["history"]
     fleet("want", "vasp-1", "--cn", "a.example.com", "--dns", "www.a.example.com")
     assert fleet.run_once() == []
+    store, certs = str(fleet.store), str(fleet.certs)
+    idle = cli.ok("--table", "fleet", "run", "--once", "--folder", certs, "--store", store)
+    assert idle.stdout == "no record was due\n"
     assert (cli.requests[CREATE], cli.requests[UPLOAD]) == (1, 1)
     assert fleet("show", "vasp-1")["history"] == history
     assert fleet("list") == [
@@ -215,7 +218,19 @@ def test_retry_cancel_and_revoke(fleet: Fleet, cli: CLI) -> None:
 
     retried = fleet("retry", "b")
     assert retried["state"] == "PENDING"
-    assert [(r["key"], r["to_state"]) for r in fleet.run_once()] == [("b", "VALID")]
+    store, certs = str(fleet.store), str(fleet.certs)
+    table = cli.ok(
+        "--table",
+        "fleet",
+        "run",
+        "--once",
+        "--folder",
+        certs,
+        "--store",
+        store,
+        env={"COLUMNS": "200"},
+    )
+    assert re.search(r"│ b +│ PENDING +│ VALID +│ certificate [0-9A-F]+ delivered", table.stdout)
     assert cli.requests[CREATE] == 3
     now = fleet.records()
     assert now["b"]["serial_number"] != first["b"]["serial_number"]

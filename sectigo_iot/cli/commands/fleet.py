@@ -256,7 +256,7 @@ def want(
 
     A new key makes a record; a changed request (names, authority, key type) is
     reissued at the next run; the same request again changes nothing and spends
-    nothing. Nothing is sent here: 'sectigo fleet run' does the work.
+    nothing. No certificate is asked for here: 'sectigo fleet run' does the work.
     """
     if not common_name:
         raise CLIError("must specify the certificate's common name (--cn NAME)")
