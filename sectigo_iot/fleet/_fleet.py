@@ -120,6 +120,11 @@ class Fleet:
         self.client = client
         self.store = store
         self.sinks = _named_sinks(sinks)
+        if not self.sinks:
+            logger.warning(
+                "a fleet without sinks hands certificates to no one: each key is dropped "
+                "once its certificate is issued (every worker of a store needs the same sinks)"
+            )
         self.renew_before = renew_before
         self.concurrency = concurrency
         self.lease = lease
@@ -282,12 +287,17 @@ class Fleet:
 
     # -- passes ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Work on due records for ever: a pass, then sleep until the next action (at
-        most ``poll_interval``). A store that fails is logged and tried again."""
+    async def run(
+        self, *, on_pass: Callable[[builtins.list[StepResult]], Any] | None = None
+    ) -> None:
+        """Work on due records until cancelled or :meth:`stop`: a pass, then sleep until
+        the next action (at most ``poll_interval``); ``on_pass`` gets each pass's
+        results. A store that fails is logged and tried again."""
         while not self.stopping:
             try:
-                await self.run_once()
+                results = await self.run_once()
+                if on_pass is not None:
+                    on_pass(results)
                 earliest = await self.store.next_action_at()
             except SectigoError as exc:
                 logger.warning("fleet pass failed: %s: %s", type(exc).__name__, exc)

@@ -516,43 +516,32 @@ def run_fleet(
 
 
 async def _serve(fleet: "Fleet", out: Output) -> int:
-    """Passes until SIGTERM or SIGINT, each as ``Fleet.run`` spaces them; a signal lets
-    the pass under way end (its records saved and released); a second one cancels it.
-    Returns the number of passes."""
+    """``Fleet.run`` until SIGTERM or SIGINT: the first stops new claims and lets the
+    steps in flight end (saved and released); a second cancels them. Returns the number
+    of passes."""
     import anyio
 
-    from ...errors import SectigoError
-
-    stop = anyio.Event()
     passes = 0
+
+    def said(results: "list[StepResult]") -> None:
+        nonlocal passes
+        passes += 1
+        for result in results:
+            _say_result(out, result)
 
     async def on_signals(scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for number in signals:
-                if stop.is_set():
+                if fleet.stopping:
                     note(f"{signal.Signals(number).name} again: stopping now")
                     scope.cancel()
                     return
                 note(f"{signal.Signals(number).name}: finishing the steps in flight")
-                stop.set()
+                fleet.stop()
 
     async with anyio.create_task_group() as group:
         group.start_soon(on_signals, group.cancel_scope)
-        while not stop.is_set():
-            try:
-                results = await fleet.run_once()
-                earliest = await fleet.store.next_action_at()
-            except SectigoError as exc:
-                note(f"warning: the pass failed: {type(exc).__name__}: {exc}")
-                results, earliest = [], None
-            passes += 1
-            for result in results:
-                _say_result(out, result)
-            pause = fleet.poll_interval.total_seconds()
-            if earliest is not None:
-                pause = min(pause, (earliest - fleet.now()).total_seconds())
-            with anyio.move_on_after(max(pause, 0.05)):
-                await stop.wait()
+        await fleet.run(on_pass=said)
         group.cancel_scope.cancel()
     return passes
 
