@@ -315,24 +315,31 @@ class Fleet:
         now = self.now()
         results: builtins.list[StepResult] = []
         seen: set[str] = set()
+        failures: builtins.list[StoreError] = []  # raised after the group, as themselves
 
         async def worker() -> None:
-            while not self.stopping:
-                rows = await self.store.claim(self.worker_id, now, 1, self.lease)
-                if not rows:
+            while not self.stopping and not failures:
+                try:
+                    rows = await self.store.claim(self.worker_id, now, 1, self.lease)
+                    if not rows:
+                        return
+                    row = rows[0]
+                    if row.key in seen:  # rescheduled to now by its own step: next pass
+                        await self.store.release(rows, self.worker_id)
+                        return
+                    seen.add(row.key)
+                    result = await self._work(row)
+                except StoreError as exc:
+                    failures.append(exc)
                     return
-                row = rows[0]
-                if row.key in seen:  # rescheduled to now by its own step: next pass
-                    await self.store.release(rows, self.worker_id)
-                    return
-                seen.add(row.key)
-                result = await self._work(row)
                 if result is not None:
                     results.append(result)
 
         async with anyio.create_task_group() as group:
             for _ in range(self.concurrency):
                 group.start_soon(worker)
+        if failures:
+            raise failures[0]
         return results
 
     async def _work(self, row: Row) -> StepResult | None:
@@ -346,6 +353,7 @@ class Fleet:
             raise
 
     async def _heartbeating(self, row: Row, first: RecordState) -> StepResult | None:
+        failure: StoreError | None = None  # raised after the task group, not in a group
         async with anyio.create_task_group() as group:
             group.start_soon(self._heartbeat, row)
             try:
@@ -354,7 +362,11 @@ class Fleet:
                 logger.warning("%s was taken over by another worker; dropped here", row.key)
                 group.cancel_scope.cancel()
                 return None
+            except StoreError as exc:
+                failure = exc
             group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         return StepResult(
             key=row.key, from_state=first, to_state=row.state, description=description, error=error
         )
@@ -456,6 +468,13 @@ class Fleet:
     async def _submit(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
         attempt = row.attempt
         assert attempt is not None
+        # The create is the one write no fence guards: just before it, renew the lease
+        # (which fails once another worker claimed the record). A successor can then
+        # claim it only after a whole lease, and resends only once ``settle`` has passed
+        # since the attempt and a listing proves it absent.
+        held = await self.store.heartbeat([row], self.worker_id, self.lease)
+        if row.key not in held:
+            raise _Stop
         try:
             batch = await submit(self.client, attempt, self._subject(row))
         except AmbiguousRequestError as exc:

@@ -97,6 +97,15 @@ class _PostgresCursor:
         return cursor.fetchall() if cursor.description is not None else []
 
 
+#: a transaction idle this long is ended by the server: a worker stopped (SIGSTOP) or cut
+#: off inside one must not hold its row locks past its lease (ours last milliseconds)
+IDLE_TRANSACTION_TIMEOUT = "15s"
+
+
+def _configure(connection: psycopg.Connection[Any]) -> None:
+    connection.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_TRANSACTION_TIMEOUT}'")
+
+
 class _Postgres:
     """The PostgreSQL dialect: a pool of connections, one transaction per call."""
 
@@ -144,6 +153,7 @@ class _Postgres:
                     kwargs=self._options,
                     open=True,  # connects in the background
                     name=f"sectigo-fleet {self.location}",
+                    configure=_configure,
                 )
             return self._pool
 
