@@ -371,18 +371,25 @@ def test_workers_killed_at_moments_of_a_time_sweep_then_a_new_worker_finishes_ev
     tmp_path: Path, served: Served, sqlite_store: Where, workers: Callable[..., Worker]
 ) -> None:
     licenses = served.licenses()
-    wanted = seed(sqlite_store, served, 30)  # more than the killed workers get through
+    # sink b fails for the first record until the sweep is over: no worker of the sweep
+    # can be done (all VALID) before it is killed
+    over = tmp_path / "sweep-over"
+    wanted = seed(sqlite_store, served, 1)
     delays = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0)
-    starts = [functools.partial(workers, sqlite_store, "--concurrency", "2", held=True)] * 11
-    turns = in_turn(starts)
+    start = functools.partial(
+        workers, sqlite_store, "--concurrency", "2", "--fail", f"{wanted[0]}={over}", held=True
+    )
+    turns = in_turn([start] * (len(delays) + 1))
     for delay, worker in zip(delays, turns, strict=False):
+        # new records at each step, besides those the killed workers left in flight
+        wanted += seed(sqlite_store, served, 4, first=len(wanted))
         worker.go()
         worker.wait_ready()
         time.sleep(delay)
         os.kill(worker.pid, signal.SIGKILL)
-        code = worker.wait()
-        assert code == -signal.SIGKILL, f"the worker was done before {delay} s:\n{worker.log()}"
+        assert worker.wait() == -signal.SIGKILL, worker.log()
 
+    over.touch()
     [last] = turns  # a worker left alone finishes the work
     last.go()
     last.finished()
@@ -553,10 +560,73 @@ def test_a_worker_stopped_before_its_create_past_its_lease_does_not_send_it_on_r
     assert found[key] == taken and found[key].history == taken.history
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="fleet bug: PostgresStore leaves a transaction open for as long as its process "
+    "is stopped, so the row lock of a worker stopped inside a save outlives its lease and "
+    "SKIP LOCKED skips the record for ever (proposed fix: the pool's connections SET "
+    "idle_in_transaction_session_timeout)",
+)
+def test_a_worker_stopped_inside_a_postgres_transaction_loses_its_record_at_the_lease_end(
+    tmp_path: Path,
+    served: Served,
+    postgres_url: str,
+    postgres_schema: str,
+    workers: Callable[..., Worker],
+) -> None:
+    """Row locks are held only inside a short transaction: a worker stopped right there
+    (its save's UPDATE done, not committed) must not keep its record from the others
+    once its lease has run out; resumed, its write is refused.
+
+    (On SQLite a process stopped inside a write transaction holds the database's one
+    write lock: no other process writes until it goes on or dies. That is SQLite's.)"""
+    where = postgres_where(postgres_url, postgres_schema)
+    licenses = served.licenses()
+    wanted = seed(where, served, 3)
+    first = workers(where, "--concurrency", "1", "--stop-in-save-transaction")
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "sinks" / "stopped").exists():
+        assert first.process.poll() is None and time.monotonic() < deadline, first.log()
+        time.sleep(0.02)
+
+    second = workers(where)
+    # the lease (3 s) and a stalled transaction's end, with room for a loaded machine
+    code = second.wait(timeout=20)
+    assert code == 0, f"{second.log()[-3000:]}\n{describe(records(where, served))}"
+    taken = records(where, served)
+
+    os.kill(first.pid, signal.SIGCONT)
+    first.finished()
+
+    assert "was taken over by another worker; dropped here" in first.log(), first.log()
+    found = assert_all_issued_once(tmp_path, where, served, wanted, licenses)
+    assert found == taken
+    assert all(attempts(record) == 1 for record in found.values()), describe(found)
+
+
 # -- 5. PostgreSQL restarted -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "outage",
+    [
+        pytest.param("within the store's retries", id="short"),
+        pytest.param(
+            "longer than the store's retries",
+            id="long",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="fleet bug: a StoreError raised in a step reaches Fleet.run() "
+                "wrapped in the task groups' ExceptionGroup, which its 'except "
+                "SectigoError' does not catch: the worker dies instead of trying the "
+                "next pass (proposed fix: catch StoreError inside the task groups of "
+                "run_once and _heartbeating, raise it after them)",
+            ),
+        ),
+    ],
+)
 def test_postgres_restarted_while_three_workers_run_every_record_ends_valid_no_extra_license(
+    outage: str,
     tmp_path: Path,
     served: Served,
     postgres_server: Any,
@@ -564,24 +634,32 @@ def test_postgres_restarted_while_three_workers_run_every_record_ends_valid_no_e
     postgres_schema: str,
     workers: Callable[..., Worker],
 ) -> None:
+    """Stopped (its connections cut) and started again under three workers: a short
+    outage is bridged by the store's retries; during a longer one (the store's retry
+    window made 1 s, its wait for a connection 0.5 s) store calls fail with StoreError,
+    passes fail, and the next ones go on."""
     where = postgres_where(postgres_url, postgres_schema)
+    short = outage.startswith("within")
+    retries = () if short else ("--reconnect-for", "1", "--pool-wait", "0.5")
     licenses = served.licenses()
     wanted = seed(where, served, 60)
-    started = [workers(where, "--concurrency", "4") for _ in range(3)]
+    started = [workers(where, "--concurrency", "4", *retries) for _ in range(3)]
     deadline = time.monotonic() + 30
     while len(sink_lines(tmp_path, "b")) < 10:  # some done, most in flight
         assert time.monotonic() < deadline, [w.log() for w in started]
         time.sleep(0.02)
 
     postgres_server.stop()
-    time.sleep(1.0)
+    time.sleep(1.0 if short else 3.0)
     postgres_server.start()
 
     for worker in started:
         worker.finished()
     found = assert_all_issued_once(tmp_path, where, served, wanted, licenses)
     assert all(attempts(record) == 1 for record in found.values()), describe(found)
-    assert any("trying again" in worker.log() for worker in started)  # it did go away
+    logs = "".join(worker.log() for worker in started)
+    assert "trying again" in logs  # it did go away
+    assert short or "fleet pass failed: StoreError" in logs
 
 
 # -- 6. a sink that fails for a while --------------------------------------------------------

@@ -23,6 +23,8 @@ Ways to make it misbehave on purpose:
   not done); ``after-delivered:NAME`` once the save recording NAME is done.
 * ``--stop-at WHEN``: SIGSTOP itself there instead (writing ``DIR/stopped`` first);
   it goes on where it stopped when the test sends SIGCONT.
+* ``--stop-in-save-transaction``: SIGSTOP itself inside the first save's transaction,
+  its UPDATE done, not committed (the row or the database stays locked).
 * ``--hold KEY``: sink ``a`` holds the delivery of KEY (it writes ``DIR/held`` and waits
   for ``DIR/release``) before writing its line: a worker stalled in a step.
 * ``--fail KEY=FILE``: sink ``b`` fails for KEY until FILE exists (each failed call
@@ -30,12 +32,15 @@ Ways to make it misbehave on purpose:
 
 The fleet's retry backoff (1 minute, doubling, at most 1 hour) is scaled down to
 ``--retry-first`` / ``--retry-max`` seconds, so that a failing sink is retried within
-a test; nothing else of the fleet is changed.
+a test; with ``--reconnect-for`` the store gives up on a database that is away after
+that many seconds (its ``reconnect_for``, 30 s), and ``--pool-wait`` is how long a
+PostgreSQL call waits for a connection (``POOL_WAIT``, 5 s). Nothing else is changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import json
@@ -43,7 +48,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +56,7 @@ from typing import Any
 import anyio
 
 from sectigo_iot import SectigoClient
-from sectigo_iot.fleet import Delivery, Fleet, RecordState, Store, _fleet, open_store
+from sectigo_iot.fleet import Delivery, Fleet, RecordState, Store, StoreError, _fleet, open_store
 from sectigo_iot.fleet._store import Change
 
 #: what the fleet imports when it first needs it (sealing, certificates)
@@ -152,10 +157,40 @@ def _signal_on_save(store: Store, when: str, act: Callable[[], None]) -> None:
     store.save = save  # type: ignore[method-assign]
 
 
+def _stop_in_save_transaction(store: Store, folder: Path) -> None:
+    """SIGSTOP this process (once) inside the transaction of a save, right after its
+    UPDATE: the row stays locked (PostgreSQL) or the database (SQLite) while it stops."""
+    dialect: Any = store._dialect  # type: ignore[attr-defined]
+    real_transaction = dialect.transaction
+    stopped = False
+
+    class Cursor:
+        def __init__(self, cursor: Any) -> None:
+            self._cursor = cursor
+
+        def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+            nonlocal stopped
+            rows: list[tuple[Any, ...]] = self._cursor.run(sql, params)
+            if not stopped and sql.startswith("UPDATE") and "SET spec = ?" in sql:
+                stopped = True
+                _stop(folder)
+            return rows
+
+    @contextlib.contextmanager
+    def transaction() -> Iterator[Cursor]:
+        with real_transaction() as cursor:
+            yield Cursor(cursor)
+
+    dialect.transaction = transaction
+
+
 async def _stop_when_all_valid(fleet: Fleet) -> None:
     """``fleet.stop()`` (the steps in flight finish) once every record is VALID."""
     while True:
-        counts = await fleet.store.count()
+        try:
+            counts = await fleet.store.count()
+        except StoreError:  # the database is away: the fleet's passes say so
+            counts = {}
         if counts and set(counts) == {RecordState.VALID}:
             fleet.stop()
             return
@@ -163,9 +198,17 @@ async def _stop_when_all_valid(fleet: Fleet) -> None:
 
 
 async def main(options: argparse.Namespace) -> None:
-    store = open_store(options.store) if not options.schema else _postgres(options)
+    store = open_store(options.store) if not options.schema else _postgres_store(options)
     if options.kill_at and not options.kill_at.startswith("in-sink:"):
         _signal_on_save(store, options.kill_at, _die)
+    if options.reconnect_for is not None:
+        store.reconnect_for = options.reconnect_for  # type: ignore[attr-defined]
+    if options.pool_wait is not None:
+        from sectigo_iot.fleet import _postgres as postgres
+
+        postgres.POOL_WAIT = options.pool_wait
+    if options.stop_in_save_transaction:
+        _stop_in_save_transaction(store, Path(options.sinks))
     if options.stop_at:
         _signal_on_save(store, options.stop_at, functools.partial(_stop, Path(options.sinks)))
     client = SectigoClient(
@@ -207,7 +250,7 @@ async def main(options: argparse.Namespace) -> None:
     print(json.dumps({"worker": worker, "results": results}), flush=True)
 
 
-def _postgres(options: argparse.Namespace) -> Store:
+def _postgres_store(options: argparse.Namespace) -> Store:
     from sectigo_iot.fleet._postgres import PostgresStore
 
     return PostgresStore(options.store, schema=options.schema)
@@ -228,8 +271,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll", type=float, default=0.2, help="poll interval, seconds")
     parser.add_argument("--retry-first", type=float, default=0.2, help="seconds")
     parser.add_argument("--retry-max", type=float, default=1.0, help="seconds")
+    parser.add_argument(
+        "--reconnect-for", type=float, help="how long a store call retries a lost database"
+    )
+    parser.add_argument("--pool-wait", type=float, help="PostgreSQL: wait for a connection")
     parser.add_argument("--kill-at")
     parser.add_argument("--stop-at")
+    parser.add_argument("--stop-in-save-transaction", action="store_true")
     parser.add_argument("--hold")
     parser.add_argument("--fail")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
