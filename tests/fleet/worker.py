@@ -10,10 +10,10 @@ call to ``DIR/<name>.jsonl`` (key, serial, delivery id, worker). The secret of t
 store comes from ``SECTIGO_FLEET_KEY``. It prints one JSON line when the store is open
 (``{"ready": ..., "pid": ...}``), then works: one ``run_once()`` with ``--once``, else
 ``run()`` until every record of the store is VALID (then ``stop()``: the steps in
-flight finish); then it prints its results as a
-last JSON line and exits 0. Its log (the fleet's warnings) goes to stderr. With
-``--wait-go`` it starts only once a line comes on its stdin: a test starts the next
-worker while one works, so that the time a process takes to start is not waited for.
+flight finish). Then it prints its results as a last JSON line and exits 0. Its log
+(the fleet's warnings) goes to stderr. With ``--wait-go`` it starts only once a line
+comes on its stdin: a test starts the next worker while one works, so that the time a
+process takes to start is not waited for.
 
 Ways to make it misbehave on purpose:
 
@@ -30,11 +30,13 @@ Ways to make it misbehave on purpose:
 * ``--fail KEY=FILE``: sink ``b`` fails for KEY until FILE exists (each failed call
   appends a line to ``DIR/b-failed.jsonl``).
 
-The fleet's retry backoff (1 minute, doubling, at most 1 hour) is scaled down to
-``--retry-first`` / ``--retry-max`` seconds, so that a failing sink is retried within
-a test; with ``--reconnect-for`` the store gives up on a database that is away after
-that many seconds (its ``reconnect_for``, 30 s), and ``--pool-wait`` is how long a
-PostgreSQL call waits for a connection (``POOL_WAIT``, 5 s). Nothing else is changed.
+Times are scaled down for tests, nothing else of the fleet is changed: its retry
+backoff (1 minute, doubling, at most 1 hour) to ``--retry-first`` / ``--retry-max``
+seconds; with ``--reconnect-for`` the store gives up on a database that is away after
+that many seconds (its ``reconnect_for``, 30 s); ``--pool-wait`` is how long a
+PostgreSQL call waits for a connection (``POOL_WAIT``, 5 s), and
+``--idle-transaction-timeout`` how long PostgreSQL lets a transaction sit idle before
+it ends it (``IDLE_TRANSACTION_TIMEOUT``, 15 s).
 """
 
 from __future__ import annotations
@@ -203,10 +205,13 @@ async def main(options: argparse.Namespace) -> None:
         _signal_on_save(store, options.kill_at, _die)
     if options.reconnect_for is not None:
         store.reconnect_for = options.reconnect_for  # type: ignore[attr-defined]
-    if options.pool_wait is not None:
+    if options.pool_wait is not None or options.idle_transaction_timeout is not None:
         from sectigo_iot.fleet import _postgres as postgres
 
-        postgres.POOL_WAIT = options.pool_wait
+        if options.pool_wait is not None:
+            postgres.POOL_WAIT = options.pool_wait
+        if options.idle_transaction_timeout is not None:
+            postgres.IDLE_TRANSACTION_TIMEOUT = options.idle_transaction_timeout
     if options.stop_in_save_transaction:
         _stop_in_save_transaction(store, Path(options.sinks))
     if options.stop_at:
@@ -275,6 +280,7 @@ def _parser() -> argparse.ArgumentParser:
         "--reconnect-for", type=float, help="how long a store call retries a lost database"
     )
     parser.add_argument("--pool-wait", type=float, help="PostgreSQL: wait for a connection")
+    parser.add_argument("--idle-transaction-timeout", help="PostgreSQL: as '2s'")
     parser.add_argument("--kill-at")
     parser.add_argument("--stop-at")
     parser.add_argument("--stop-in-save-transaction", action="store_true")
