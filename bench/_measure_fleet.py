@@ -134,8 +134,13 @@ async def _idle_fleet(path: Path) -> AsyncIterator[Fleet]:
         token_store="memory",
         timeout=CLIENT_TIMEOUT,
     )
-    async with client, Fleet(client, SQLiteStore(path, secret_key=SECRET)) as fleet:
+    store = SQLiteStore(path, secret_key=SECRET)
+    async with client, Fleet(client, store, sinks=[_unused_sink]) as fleet:
         yield fleet
+
+
+def _unused_sink(delivery: Delivery) -> None:
+    raise RuntimeError(f"an idle pass delivered {delivery.key!r}")
 
 
 async def _idle_passes(fleet: Fleet, passes: int) -> float:
