@@ -1,11 +1,13 @@
 """The fleet with real processes and real signals: worker processes (``tests/fleet/worker.py``)
 on one store, against the emulator served in a process of its own on a loopback port, so
 that its license count is the server's over every worker. Workers are killed (SIGKILL)
-at moments of a time sweep and at every step boundary, stopped (SIGSTOP) past their
-lease, raced three at a time on SQLite and on PostgreSQL, and PostgreSQL is restarted
-under them; a sink fails for a while. What must hold: one license per record, every
-record VALID in the end, every sink given each certificate (again only with the same
-delivery id), and a worker that lost its lease writes nothing more.
+at moments of a time sweep and at every step boundary; stopped (SIGSTOP) past their
+lease in a sink, between recording an attempt and sending its create, and inside a
+PostgreSQL transaction; raced three at a time on SQLite and on PostgreSQL; PostgreSQL
+is restarted under them, briefly and for longer than the store retries; a sink fails
+for a while. What must hold: one license per record, every record VALID in the end,
+every sink given each certificate (again only with the same delivery id), and a worker
+that lost its lease writes and sends nothing more.
 
 The emulator issues EC keys, the lease is 3 s (the client's timeout 2 s), ``settle`` 2 s:
 the fleet's clock is real time here (the client's)."""
