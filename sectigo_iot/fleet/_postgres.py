@@ -138,6 +138,9 @@ class _Postgres:
             self._psycopg.OperationalError,
             self._psycopg_pool.PoolTimeout,
             self._psycopg.errors.UniqueViolation,
+            # the server ended a transaction left idle (its process was stopped): the
+            # call is redone, and its fenced write refused
+            self._psycopg.errors.IdleInTransactionSessionTimeout,
         )
         self._lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
