@@ -71,7 +71,11 @@ def _stop(process: subprocess.Popen[str], *, terminate: bool) -> None:
 
 @contextmanager
 def bench_server(
-    archive_bytes: int, *, key_type: str | None = None, processing_delay: float = 0.0
+    archive_bytes: int,
+    *,
+    key_type: str | None = None,
+    processing_delay: float = 0.0,
+    latency: float = 0.0,
 ) -> Iterator[ServerInfo]:
     """Run ``bench/_server.py`` in a child process for the duration of the block."""
     command = _script("_server.py", "--archive-bytes", str(archive_bytes), "--watch-stdin")
@@ -79,6 +83,8 @@ def bench_server(
         command += ["--key-type", key_type]
     if processing_delay:
         command += ["--processing-delay", str(processing_delay)]
+    if latency:
+        command += ["--latency", str(latency)]
     with child_server(command, "the benchmark server") as info:
         yield ServerInfo(**info)
 

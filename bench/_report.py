@@ -100,6 +100,7 @@ QUICK = Scale(
     download_rounds=7,
     import_runs=5,
     rps_seconds=1.5,
+    fleet_certificates=40,
 )
 #: one tiny round of everything, for the test suite
 TINY = Scale(

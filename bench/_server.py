@@ -130,6 +130,8 @@ async def serve(args: argparse.Namespace) -> None:
     if args.key_type:
         options["key_type"] = args.key_type
     emulator = Emulator(**options)
+    if args.latency:  # every request, as a remote service's round trip would
+        emulator.inject("*", "*", "delay", times=2**62, seconds=args.latency)
     try:
         batch_id = await create_ready_batch(emulator)
         size = args.archive_bytes
@@ -197,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--processing-delay", type=float, default=0.0, help="seconds each batch takes"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds each request waits first"
     )
     parser.add_argument("--archive-bytes", type=int, default=50 * 1024 * 1024)
     parser.add_argument(
