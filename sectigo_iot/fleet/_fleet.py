@@ -392,7 +392,13 @@ class Fleet:
             if new.state is not old.state
             else (Change(row=new))
         )
-        if not await self.store.save(change, self.worker_id, release=done):
+        # a new attempt must survive a power cut: its create may be sent next
+        durable = (
+            new.attempt is not None
+            and new.attempt is not old.attempt
+            and (old.attempt is None or new.attempt.attempted_at != old.attempt.attempted_at)
+        )
+        if not await self.store.save(change, self.worker_id, release=done, durable=durable):
             raise _Stop
         return new
 
@@ -570,9 +576,9 @@ class Fleet:
             bundle=bundle,
             delivery_id=_delivery_id(row.key, row.attempt_serial),
         )
-        for name, deliver in self.sinks.items():
-            if name in row.delivered:
-                continue
+        waiting = [name for name in self.sinks if name not in row.delivered]
+        for name in waiting:
+            deliver = self.sinks[name]
             try:
                 await deliver(delivery)
             except (anyio.get_cancelled_exc_class(), _Stop):
@@ -583,7 +589,8 @@ class Fleet:
                 later = now + _backoff(failed.failures)
                 return failed.replace(next_action_at=later), f"sink {name} failed", False
             delivered = row.replace(delivered=(*row.delivered, name))
-            row = await self._save(row, delivered, "", done=False)
+            if name != waiting[-1]:  # the last acknowledgement is written with VALID
+                row = await self._save(row, delivered, "", done=False)
         leaf = leaf_of(bundle.certificate)
         valid = row.replace(
             state=S.VALID,

@@ -161,7 +161,7 @@ class _Postgres:
             return self._pool
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, durable: bool) -> Iterator[Cursor]:  # every commit is durable
         pool = self._connections()
         try:
             connection = pool.getconn(timeout=POOL_WAIT)

@@ -87,8 +87,9 @@ class Dialect(Protocol):
     #: two inserts of one new key)
     transient: tuple[type[BaseException], ...]
 
-    def transaction(self) -> contextlib.AbstractContextManager[Cursor]:
-        """A write transaction that holds the right to write until it ends."""
+    def transaction(self, durable: bool) -> contextlib.AbstractContextManager[Cursor]:
+        """A write transaction that holds the right to write until it ends; ``durable``:
+        its commit survives a power cut, not only a crash of the process."""
 
     def create_tables(self, cursor: Cursor) -> None: ...
 
@@ -120,17 +121,18 @@ class SQLStore:
 
     # -- running a call ---------------------------------------------------------------
 
-    async def _call(self, function: Callable[[Cursor], T]) -> T:
+    async def _call(self, function: Callable[[Cursor], T], *, durable: bool = True) -> T:
         import anyio.to_thread
 
-        return await anyio.to_thread.run_sync(functools.partial(self._retrying, function))
+        call = functools.partial(self._retrying, function, durable)
+        return await anyio.to_thread.run_sync(call)
 
-    def _retrying(self, function: Callable[[Cursor], T]) -> T:
+    def _retrying(self, function: Callable[[Cursor], T], durable: bool) -> T:
         """``function`` in one transaction, tried again while the database is away."""
         deadline, delay = time.monotonic() + self.reconnect_for, 0.1
         while True:
             try:
-                with self._dialect.transaction() as cursor:
+                with self._dialect.transaction(durable) as cursor:
                     return function(cursor)
             except StoreError:
                 raise
@@ -270,7 +272,7 @@ class SQLStore:
             found = cursor.run(f"SELECT {COLUMNS} FROM {self._records} WHERE key = ?", (key,))
             return self._row(found[0]) if found else None
 
-        return await self._call(get)
+        return await self._call(get, durable=False)
 
     async def history(self, key: str) -> tuple[HistoryEntry, ...]:
         def history(cursor: Cursor) -> tuple[HistoryEntry, ...]:
@@ -290,7 +292,7 @@ class SQLStore:
                 for at, old, new, text, worker in found
             )
 
-        return await self._call(history)
+        return await self._call(history, durable=False)
 
     async def list(self, state: RecordState | None = None) -> builtins.list[Row]:
         def listing(cursor: Cursor) -> builtins.list[Row]:
@@ -303,21 +305,21 @@ class SQLStore:
                 )
             return [self._row(values) for values in found]
 
-        return await self._call(listing)
+        return await self._call(listing, durable=False)
 
     async def count(self) -> dict[RecordState, int]:
         def count(cursor: Cursor) -> dict[RecordState, int]:
             found = cursor.run(f"SELECT state, COUNT(*) FROM {self._records} GROUP BY state")
             return {RecordState(state): number for state, number in found}
 
-        return await self._call(count)
+        return await self._call(count, durable=False)
 
     async def next_action_at(self) -> datetime | None:
         def earliest(cursor: Cursor) -> datetime | None:
             found = cursor.run(f"SELECT MIN(next_action_at) FROM {self._records}")
             return utc(found[0][0]) if found else None
 
-        return await self._call(earliest)
+        return await self._call(earliest, durable=False)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -385,9 +387,11 @@ class SQLStore:
                 rows.append(self._row(found[0]))
             return rows
 
-        return await self._call(claim)
+        return await self._call(claim, durable=False)
 
-    async def save(self, change: Change, worker: str, *, release: bool) -> bool:
+    async def save(
+        self, change: Change, worker: str, *, release: bool, durable: bool = True
+    ) -> bool:
         row = change.row
         lease = ", lease_owner = NULL, lease_expires = NULL" if release else ""
 
@@ -402,7 +406,7 @@ class SQLStore:
             self._add_history(cursor, row.key, change.history)
             return True
 
-        return await self._call(save)
+        return await self._call(save, durable=durable)
 
     async def heartbeat(self, rows: builtins.list[Row], worker: str, lease: timedelta) -> set[str]:
         clock = self._dialect.clock
@@ -418,7 +422,7 @@ class SQLStore:
                     held.add(row.key)
             return held
 
-        return await self._call(heartbeat)
+        return await self._call(heartbeat, durable=False)
 
     async def release(self, rows: builtins.list[Row], worker: str) -> None:
         def release(cursor: Cursor) -> None:
@@ -429,4 +433,4 @@ class SQLStore:
                     (row.key, row.fence, worker),
                 )
 
-        await self._call(release)
+        await self._call(release, durable=False)

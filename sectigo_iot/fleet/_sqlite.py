@@ -62,7 +62,6 @@ class _SQLite:
             )
             if self._is_ours(connection):  # another's database is left as it is
                 connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")  # an attempt survives a power cut
             self._connection = connection
         return self._connection
 
@@ -75,9 +74,12 @@ class _SQLite:
         return version <= SCHEMA_VERSION
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, durable: bool) -> Iterator[Cursor]:
         with self._lock:
             connection = self._connect()
+            # WAL: NORMAL commits survive a crash of the process; FULL ones (fsync'd) a
+            # power cut too, and with them every commit before
+            connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteCursor(connection)

@@ -228,9 +228,13 @@ class Store(Protocol):
         """Take the lease of up to ``limit`` due rows (``next_action_at <= now``, no live
         lease), growing their fences; the oldest due first."""
 
-    async def save(self, change: Change, worker: str, *, release: bool) -> bool:
+    async def save(
+        self, change: Change, worker: str, *, release: bool, durable: bool = True
+    ) -> bool:
         """Write ``change.row`` if its fence and ``worker``'s lease still hold; False
-        (nothing written) when another worker or a command took the record."""
+        (nothing written) when another worker or a command took the record. A write that
+        is not ``durable`` may be lost to a power cut (never to a crash of the process):
+        only for steps that are redone safely."""
 
     async def heartbeat(self, rows: builtins.list[Row], worker: str, lease: timedelta) -> set[str]:
         """Extend the leases of ``rows``; the keys whose lease ``worker`` still holds."""

@@ -603,7 +603,7 @@ async def _fetch(
     on_progress = None
     if options.on_progress is not None:
         on_progress = functools.partial(options.on_progress, folder)
-    return await fetch(
+    batch, bundle = await fetch(
         client,
         pending,
         archive_path(folder, pending.batch_id),
@@ -611,6 +611,8 @@ async def _fetch(
         wait_timeout=options.wait_timeout,
         on_progress=on_progress,
     )
+    assert batch is not None  # waited for
+    return batch, bundle
 
 
 async def _finish(

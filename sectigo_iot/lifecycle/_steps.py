@@ -222,10 +222,11 @@ async def fetch(
     *,
     wait_timeout: float | None = None,
     on_progress: Callable[[WaitProgress], Any] | None = None,
-) -> tuple[Batch, CertificateBundle]:
-    """The attempt's batch and its one certificate with its key, from the download at
-    ``archive`` (made when missing or unreadable; waited for up to ``wait_timeout``
-    seconds, or taken as ready when None).
+) -> tuple[Batch | None, CertificateBundle]:
+    """The attempt's one certificate with its key, from the download at ``archive``
+    (made when missing or unreadable), and its batch as waited for (up to
+    ``wait_timeout`` seconds) or read; with no ``wait_timeout`` the caller has seen it
+    ready, and the batch (None) is not asked for again.
 
     The certificate must be for the attempt's names (and, in CSR mode, for its key);
     otherwise the download is removed and the batch is not taken (AmbiguousRequestError).
@@ -237,13 +238,13 @@ async def fetch(
     assert attempt.batch_id is not None
     batch_id, password = attempt.batch_id, attempt.pkcs12_password or None
     opening = functools.partial(open_batch_zip, archive, password)
+    batch: Batch | None = None
     try:
         bundles = await anyio.to_thread.run_sync(opening)
-        batch = await client.batches.get(batch_id)
-    except (OSError, InvalidArchiveError, InvalidInputError, PKCS12PasswordError):
-        if wait_timeout is None:
+        if wait_timeout is not None:
             batch = await client.batches.get(batch_id)
-        else:
+    except (OSError, InvalidArchiveError, InvalidInputError, PKCS12PasswordError):
+        if wait_timeout is not None:
             batch = await client.batches.wait(
                 batch_id, timeout=wait_timeout, on_progress=on_progress
             )
@@ -253,11 +254,13 @@ async def fetch(
         except PKCS12PasswordError:
             await anyio.to_thread.run_sync(_remove, archive)
             problem = "the attempt's PKCS#12 password does not open its archive"
+            batch = batch or await client.batches.get(batch_id)
             raise not_own(subject, attempt, batch, problem) from None
     bundle = _own_bundle(bundles, attempt, batch_id)
     leaf, wanted = leaf_of(bundle.certificate), attempt.spec
     if not leaf.is_for(wanted):
         await anyio.to_thread.run_sync(_remove, archive)
+        batch = batch or await client.batches.get(batch_id)
         raise not_own(
             subject,
             attempt,

@@ -341,3 +341,31 @@ def test_the_fleet_runs_under_trio(tmp_path: Path) -> None:
                 return [r.to_state for r in await fleet.run_once()]
 
     assert anyio.run(main, backend="trio") == [S.VALID]
+
+
+async def test_only_the_write_of_a_new_attempt_must_survive_a_power_cut(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    """Every other step is redone safely after a power cut (found by name, downloaded or
+    delivered again); the attempt's write comes before its create and must be there."""
+    saves: list[tuple[RecordState, bool]] = []
+    store = SQLiteStore(tmp_path / "fleet.sqlite3")
+    real_save = store.save
+
+    async def save(change: Change, worker: str, *, release: bool, durable: bool = True) -> bool:
+        saves.append((change.row.state, durable))
+        return await real_save(change, worker, release=release, durable=durable)
+
+    store.save = save  # type: ignore[method-assign]
+    async with Fleet(sectigo_client, store, sinks=[Sink("a"), Sink("b")]) as fleet:
+        await fleet.want("m", spec("m.example.com"))
+        await fleet.run_once()
+    assert [state for state, durable in saves if durable] == [S.SUBMITTING]
+    assert [state for state, _ in saves] == [
+        S.SUBMITTING,
+        S.PROCESSING,
+        S.DOWNLOADING,
+        S.DELIVERING,
+        S.DELIVERING,  # sink a acknowledged; b's acknowledgement is written with VALID
+        S.VALID,
+    ]

@@ -556,12 +556,12 @@ async def test_the_due_query_uses_the_records_due_index(backend: Backend) -> Non
     later = (NOW + timedelta(days=30)).timestamp()
     dialect = store._dialect
     explain = "EXPLAIN QUERY PLAN " if backend.kind == "sqlite" else "EXPLAIN "
-    with dialect.transaction() as cursor:  # the store's own connection and placeholders
+    with dialect.transaction(durable=True) as cursor:  # the store's own connection and placeholders
         from sectigo_iot.fleet._store import spec_json
 
         cursor.run(seed, (spec_json(spec), later))
         cursor.run(f"ANALYZE {records}")
-    with dialect.transaction() as cursor:
+    with dialect.transaction(durable=True) as cursor:
         plan = cursor.run(explain + due_query(dialect), (NOW.timestamp(), 4))
     text = "\n".join(" ".join(str(part) for part in line) for line in plan)
     assert "records_due" in text, text
@@ -839,7 +839,7 @@ async def test_postgres_a_second_opener_waits_for_the_first_to_make_the_tables(
     caplog.set_level(logging.WARNING)
 
     def first_opens_slowly() -> None:  # a process in the middle of making the tables
-        with first._dialect.transaction() as cursor:
+        with first._dialect.transaction(durable=True) as cursor:
             first._sealer = first._open(cursor)
             time.sleep(0.6)
 
@@ -904,7 +904,7 @@ async def test_postgres_connections_are_named_and_close_ends_them(
             return int(connection.execute(query, (name,)).fetchall()[0][0])
 
     def name_of(store: SQLStore) -> str:
-        with store._dialect.transaction() as cursor:
+        with store._dialect.transaction(durable=True) as cursor:
             return str(cursor.run("SELECT current_setting('application_name')")[0][0])
 
     plain, named = (

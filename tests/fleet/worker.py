@@ -144,13 +144,13 @@ def _signal_on_save(store: Store, when: str, act: Callable[[], None]) -> None:
             for entry in change.history
         )
 
-    async def save(change: Change, worker: str, *, release: bool) -> bool:
+    async def save(change: Change, worker: str, *, release: bool, durable: bool = True) -> bool:
         nonlocal acted
         hit = matches(change)
         if hit and moment == "before":
             acted = True
             act()
-        saved = await real_save(change, worker, release=release)
+        saved = await real_save(change, worker, release=release, durable=durable)
         if hit and saved and not acted:
             acted = True
             act()
@@ -179,8 +179,8 @@ def _stop_in_save_transaction(store: Store, folder: Path) -> None:
             return rows
 
     @contextlib.contextmanager
-    def transaction() -> Iterator[Cursor]:
-        with real_transaction() as cursor:
+    def transaction(durable: bool) -> Iterator[Cursor]:
+        with real_transaction(durable) as cursor:
             yield Cursor(cursor)
 
     dialect.transaction = transaction
