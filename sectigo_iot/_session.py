@@ -37,7 +37,14 @@ from .errors import (
     TLSClientAuthRequiredError,
 )
 
-__all__ = ["JSON_CONTENT_TYPE", "Session", "default_sleep", "origin_of"]
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "USER_AGENT",
+    "Session",
+    "default_sleep",
+    "network_options",
+    "origin_of",
+]
 
 logger = get_logger("sectigo_iot.http")
 T = TypeVar("T")
@@ -108,7 +115,7 @@ class Session:
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
         self.sleep = settings.sleep
-        options = _network_options(self.base_url, settings.transport, trust_env=settings.trust_env)
+        options = network_options(self.base_url, settings.transport, trust_env=settings.trust_env)
         if limits is not None:  # else httpx's: 100 connections, 20 kept alive
             options["limits"] = limits
         timeout = settings.timeout
@@ -366,7 +373,7 @@ class Session:
 _Reader = Callable[[httpx.Response], Awaitable[bytes]]
 
 
-def _network_options(
+def network_options(
     base_url: str, transport: httpx.AsyncBaseTransport | None, *, trust_env: bool
 ) -> dict[str, Any]:
     """httpx options for the environment: its proxy (see ``environment_proxy``) and,

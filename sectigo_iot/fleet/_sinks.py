@@ -26,7 +26,7 @@ import httpx
 from .._files import PRIVATE_DIR_MODE, make_private_dirs
 from .._logging import get_logger
 from .._net import is_loopback
-from .._session import USER_AGENT, _network_options
+from .._session import USER_AGENT, network_options
 from ..errors import InvalidInputError, SectigoError
 from ..lifecycle import LifecycleError
 from ..lifecycle._folder import (
@@ -270,7 +270,7 @@ class WebhookSink:
         }
         if client is None:
             origin = urlunsplit((parts.scheme, _netloc(parts), "", "", ""))
-            options = _network_options(origin, None, trust_env=True)
+            options = network_options(origin, None, trust_env=True)
             client = httpx.AsyncClient(follow_redirects=False, **options)
             self._own_client: httpx.AsyncClient | None = client
         else:
