@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._files import write_atomic
+from ..errors import InvalidInputError
 from ._sql import Cursor, SQLStore
 from ._store import SCHEMA_VERSION, StoreError, secret_from
 
@@ -133,11 +135,11 @@ class SQLiteStore(SQLStore):
 
 
 def _key_file_secret(database: Path) -> bytes:
-    """The secret in ``<database>.key``, made (0600) when the database is new."""
+    """The secret in ``<database>.key``, made (0600, written atomically: never read
+    half-written by another process) when the database is new."""
     key_file = database.with_name(database.name + ".key")
     try:
-        with open(key_file, "rb") as file:
-            return file.read().strip()
+        return _read_secret(key_file)
     except FileNotFoundError:
         pass
     if database.exists() and database.stat().st_size > 0:
@@ -149,12 +151,15 @@ def _key_file_secret(database: Path) -> bytes:
         raise StoreError(f"cannot make the fleet store {database}: no folder {database.parent}")
     secret = base64.b64encode(os.urandom(32))
     try:
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        with open(key_file, "rb") as file:
-            return file.read().strip()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(secret + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
+        write_atomic(key_file, secret + b"\n", mode=0o600, overwrite=False)
+    except InvalidInputError:  # another process made it first: theirs is the one
+        return _read_secret(key_file)
+    return secret
+
+
+def _read_secret(key_file: Path) -> bytes:
+    with open(key_file, "rb") as file:
+        secret = file.read().strip()
+    if len(secret) < 32:
+        raise StoreError(f"{key_file} holds no secret of at least 32 characters: it is damaged")
     return secret

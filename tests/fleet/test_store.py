@@ -1000,3 +1000,43 @@ async def test_postgres_a_server_gone_past_the_retry_window_is_a_store_error(
         if not postgres_server.running:
             postgres_server.start()
         await store.close()
+
+
+# -- SQLite's own secret, in a 0600 file beside the database ---------------------------
+
+_OPEN_STORE = """
+import anyio, sys
+from sectigo_iot.fleet import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.open()
+    await store.close()
+
+anyio.run(main)
+"""
+
+
+def test_sqlite_without_a_secret_keeps_a_random_one_in_a_private_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    path = tmp_path / "fleet.sqlite3"
+    # three processes making the new store at once agree on one secret
+    starts = [subprocess.Popen([sys.executable, "-c", _OPEN_STORE, str(path)]) for _ in range(3)]
+    assert [start.wait(timeout=60) for start in starts] == [0, 0, 0]
+    key_file = tmp_path / "fleet.sqlite3.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert len(key_file.read_bytes().strip()) >= 32
+    assert subprocess.run([sys.executable, "-c", _OPEN_STORE, str(path)]).returncode == 0
+
+    key_file.rename(tmp_path / "elsewhere.key")
+    with pytest.raises(StoreError, match=r"fleet\.sqlite3\.key is missing"):
+        SQLiteStore(path)
+    assert not key_file.exists()  # no new secret made for a store that has one
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with pytest.raises(StoreError, match="another key"):
+        anyio.run(SQLiteStore(path).open)  # the environment's secret is not the store's
+    monkeypatch.setenv(KEY_ENV, "short")
+    with pytest.raises(InvalidInputError, match="at least 32 characters"):
+        SQLiteStore(tmp_path / "other.sqlite3")
