@@ -6,11 +6,19 @@ was wrong, before anything is sent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from .errors import InvalidInputError
 
-__all__ = ["RESERVED_PARAMS", "domain_names", "name_sequence", "positive_id", "profile_params"]
+__all__ = [
+    "RESERVED_PARAMS",
+    "domain_names",
+    "name_sequence",
+    "positive_id",
+    "profile_params",
+    "seconds",
+]
 
 #: the profile parameters that have arguments of their own
 RESERVED_PARAMS = frozenset({"commonName", "dNSName", "pkcs12Password"})
@@ -21,6 +29,20 @@ def positive_id(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+def seconds(name: str, value: object, *, zero: bool = False) -> float:
+    """``value`` as a finite number of seconds, > 0 (>= 0 with ``zero``; bools refused)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero)
+    ):
+        bound = ">= 0" if zero else "> 0"
+        raise InvalidInputError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return float(value)
 
 
 def name_sequence(dns_names: Iterable[str]) -> tuple[str, ...]:

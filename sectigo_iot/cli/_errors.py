@@ -19,7 +19,7 @@ from ..errors import (
     SectigoError,
     WaitTimeoutError,
 )
-from ._output import note, note_lines
+from ._output import note, note_lines, printable
 from ._secrets import scrub_text
 
 __all__ = [
@@ -199,3 +199,16 @@ def report_error(exc: BaseException, *, verbose: bool = False) -> int:
         note_lines(scrub_text("".join(traceback.format_exception(exc))))
     note(f"error: {scrub_text(_message(exc))}")
     return code
+
+
+def confirm(question: str, *, refused: str) -> None:
+    """Ask ``question`` on the terminal; anything but yes is a CLIError (exit status 1)
+    saying ``refused``."""
+    answer = typer.prompt(
+        f"{printable(question)} This cannot be undone. [y/N]",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CLIError(refused, ExitCode.ERROR)

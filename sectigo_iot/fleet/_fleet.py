@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-import anyio.to_thread
 from attrs import evolve as _evolve
 
 from .._logging import get_logger, redact

@@ -9,7 +9,6 @@ called again with the same ``delivery_id`` after a crash.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import stat
@@ -23,6 +22,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from .._checks import seconds
 from .._files import PRIVATE_DIR_MODE, make_private_dirs
 from .._logging import get_logger
 from .._net import is_loopback
@@ -95,17 +95,8 @@ class FolderSink:
     ) -> None:
         if not isinstance(root, (str, os.PathLike)) or not os.fspath(root) or "\x00" in str(root):
             raise InvalidInputError(f"root must be a folder path, got {root!r}")
-        if (
-            isinstance(lock_timeout, bool)
-            or not isinstance(lock_timeout, (int, float))
-            or not math.isfinite(lock_timeout)
-            or lock_timeout < 0
-        ):
-            raise InvalidInputError(
-                f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}"
-            )
         self.root = Path(os.path.abspath(root))
-        self.lock_timeout = float(lock_timeout)
+        self.lock_timeout = seconds("lock_timeout", lock_timeout, zero=True)
         self.name = f"folder:{self.root}"
 
     def __repr__(self) -> str:
@@ -246,13 +237,7 @@ class WebhookSink:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         parts, shown = _webhook_url(url)
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise InvalidInputError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        timeout = seconds("timeout", timeout)
         if client is not None and not isinstance(client, httpx.AsyncClient):
             raise InvalidInputError(f"client must be an httpx.AsyncClient, got {client!r}")
         self.name = f"webhook:{shown}"

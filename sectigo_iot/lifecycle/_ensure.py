@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta, timezone
@@ -15,6 +14,7 @@ import anyio
 import anyio.to_thread
 from attrs import evolve, frozen
 
+from .._checks import seconds
 from .._logging import get_logger
 from ..errors import (
     AmbiguousRequestError,
@@ -271,15 +271,6 @@ def _options(
     ):
         if callback is not None and not callable(callback):
             raise InvalidInputError(f"{name} must be callable")
-    if (
-        isinstance(lock_timeout, bool)
-        or not isinstance(lock_timeout, (int, float))
-        or not math.isfinite(lock_timeout)
-        or lock_timeout < 0
-    ):
-        raise InvalidInputError(
-            f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}"
-        )
     return _Options(
         renew_before=renew_before,
         revoke_replaced=bool(revoke_replaced),
@@ -287,7 +278,7 @@ def _options(
         dry_run=bool(dry_run),
         on_change=on_change,
         wait_timeout=wait_timeout,
-        lock_timeout=float(lock_timeout),
+        lock_timeout=seconds("lock_timeout", lock_timeout, zero=True),
         on_lock_wait=on_lock_wait,
         on_progress=on_progress,
     )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import math
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from attrs import frozen
 
+from .._checks import seconds
 from .._html import table_html
 from .._logging import get_logger
-from ..errors import BatchFailedError, BatchRejectedError, InvalidInputError, WaitTimeoutError
+from ..errors import BatchFailedError, BatchRejectedError, WaitTimeoutError
 from ..models import Batch, BatchStatus, ProcessingInfo
 
 __all__ = ["READY", "WaitProgress", "is_done", "look", "poll_until_ready", "with_display"]
@@ -71,13 +71,7 @@ async def poll_until_ready(
 ) -> Batch:
     """Poll the batch (``get``, and ``status`` or ``processing_info`` only when the
     detail cannot tell) until it is ready; see ``Batches.wait``."""
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise InvalidInputError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+    timeout = seconds("timeout", timeout)
     import anyio  # on first use: it is a large import
 
     delay, waited = POLL_INITIAL, 0.0

@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._errors import CLIError, ExitCode, check_id
+from .._errors import CLIError, check_id, confirm
 from .._options import SerialOption, value_option
-from .._output import Output, isatty, printable, to_json
+from .._output import Output, isatty, to_json
 from .._run import run
 
 if TYPE_CHECKING:
@@ -98,25 +98,16 @@ def revoke(
         raise CLIError("must specify serial number of certificate")
     serial = normalize_serial(serial_number)
     if not yes and isatty(sys.stdin):
-        _confirm(f"Revoke certificate {serial} ({code.display}) under profile {profile}?")
+        confirm(
+            f"Revoke certificate {serial} ({code.display}) under profile {profile}?",
+            refused="not revoked: not confirmed (nothing was sent)",
+        )
 
     def show(out: Output, _: None) -> None:
         if not out.json:
             out.line(f"revoked certificate {serial} ({code.display}) under profile {profile}")
 
     run(ctx, lambda client: client.certificates.revoke(profile, serial, code), show)
-
-
-def _confirm(question: str) -> None:
-    """Ask on the terminal; anything but yes is a refusal (exit status 1)."""
-    answer = typer.prompt(
-        f"{printable(question)} This cannot be undone. [y/N]",
-        default="",
-        show_default=False,
-        err=True,
-    )
-    if answer.strip().lower() not in ("y", "yes"):
-        raise CLIError("not revoked: not confirmed (nothing was sent)", ExitCode.ERROR)
 
 
 def register(app: typer.Typer) -> None:

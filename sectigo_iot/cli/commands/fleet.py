@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import attrs
 import typer
 
-from .._errors import CLIError, ExitCode
+from .._errors import CLIError, ExitCode, confirm
 from .._options import value_option
-from .._output import Output, isatty, note, printable
+from .._output import Output, isatty, note
 from .._run import run
 from .._settings import settings_of
 
@@ -435,25 +435,16 @@ def revoke(
         record = await _existing(fleet, key)
         if asking:
             serial = record.serial_number or "none yet"
-            _confirm(f"Revoke the certificate of {key} (serial {serial}, {code.display})?")
+            confirm(
+                f"Revoke the certificate of {key} (serial {serial}, {code.display})?",
+                refused="not revoked: not confirmed (nothing was changed)",
+            )
         return _record_json(await fleet.revoke(key, code.display), fleet.now())
 
     def show(out: Output, record: dict[str, Any]) -> None:
         out.result(record, lambda o: o.line(_said(record, f"revocation asked ({code.display})")))
 
     _with_fleet(ctx, store, action, show)
-
-
-def _confirm(question: str) -> None:
-    """Ask on the terminal; anything but yes is a refusal (exit status 1)."""
-    answer = typer.prompt(
-        f"{printable(question)} This cannot be undone. [y/N]",
-        default="",
-        show_default=False,
-        err=True,
-    )
-    if answer.strip().lower() not in ("y", "yes"):
-        raise CLIError("not revoked: not confirmed (nothing was changed)", ExitCode.ERROR)
 
 
 @fleet_app.command("run")
