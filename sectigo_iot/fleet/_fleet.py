@@ -492,8 +492,8 @@ class Fleet:
         except (anyio.get_cancelled_exc_class(), _Stop):
             raise
         except Exception as exc:  # refused: no batch was made
-            closed = row.replace(attempt=None, secrets=None)
-            return self._failed(closed, exc, now), f"create refused: {_describe(exc)}", False
+            failed = self._failed(row, exc, now, close=True)
+            return failed, f"create refused: {failed.last_error}", False
         new = row.replace(state=S.PROCESSING, attempt=_with_batch(attempt, batch.batch_id))
         return new, f"batch {batch.batch_id} created", True
 
@@ -530,12 +530,16 @@ class Fleet:
         assert attempt is not None and attempt.batch_id is not None
         try:
             batch = await self.client.batches.check(attempt.batch_id)
-        except (BatchRejectedError, BatchFailedError) as exc:
-            closed = row.replace(attempt=None, attempt_serial=None, secrets=None)
-            if isinstance(exc, BatchRejectedError):
-                rejected = self._noted(closed, exc).replace(state=S.REJECTED, next_action_at=None)
-                return rejected, f"batch {attempt.batch_id} rejected", False
-            return self._failed(closed, exc, now), f"batch {attempt.batch_id} failed", False
+        except BatchRejectedError as exc:
+            rejected = _closed(self._noted(row, exc))
+            return (
+                rejected.replace(state=S.REJECTED, next_action_at=None),
+                (f"batch {attempt.batch_id} rejected"),
+                False,
+            )
+        except BatchFailedError as exc:
+            failed = self._failed(row, exc, now, close=True)
+            return failed, f"batch {attempt.batch_id} failed", False
         if batch is None:
             waited = (now - attempt.attempted_at).total_seconds()
             delay = min(max(waited / 4, 1.0), self.poll_interval.total_seconds())
@@ -650,9 +654,12 @@ class Fleet:
     def _noted(self, row: Row, exc: BaseException, prefix: str = "") -> Row:
         return row.replace(failures=row.failures + 1, last_error=prefix + _describe(exc, row))
 
-    def _failed(self, row: Row, exc: BaseException, now: datetime) -> Row:
-        """FAILED, retried with backoff from where the attempt stands."""
-        failed = self._noted(row, exc)
+    def _failed(self, row: Row, exc: BaseException, now: datetime, *, close: bool = False) -> Row:
+        """FAILED, retried with backoff from where the attempt stands (or, ``close``d, with
+        a new attempt: no batch was made, or it will never be ready)."""
+        failed = self._noted(row, exc)  # redacted with the attempt's password
+        if close:
+            failed = _closed(failed)
         logger.warning("%s: %s", row.key, failed.last_error)
         state = S.REVOKING if row.state is S.REVOKING else S.FAILED  # a revocation stays owed
         return failed.replace(state=state, next_action_at=now + _backoff(failed.failures))
@@ -661,6 +668,11 @@ class Fleet:
         """Waits for a person: its batch can be neither taken nor ruled out."""
         logger.warning("%s: %s", row.key, _describe(exc, row))
         return self._noted(row, exc).replace(state=S.UNCONFIRMED, next_action_at=None)
+
+
+def _closed(row: Row) -> Row:
+    """``row`` without its attempt: the next one starts anew."""
+    return row.replace(attempt=None, attempt_serial=None, secrets=None)
 
 
 def _phase(row: Row) -> RecordState:

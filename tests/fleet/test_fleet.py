@@ -18,6 +18,7 @@ from sectigo_iot.fleet import Delivery, Fleet, RecordState, SQLiteStore, StoreEr
 from sectigo_iot.fleet._store import Change, Row, Secrets
 from sectigo_iot.lifecycle import CertificateSpec
 from sectigo_iot.lifecycle._steps import new_attempt
+from tests.support import rewrite_replies
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256", balance=1000)
 
@@ -369,3 +370,42 @@ async def test_only_the_write_of_a_new_attempt_must_survive_a_power_cut(
         S.DELIVERING,  # sink a acknowledged; b's acknowledgement is written with VALID
         S.VALID,
     ]
+
+
+async def test_a_server_echoing_the_password_never_gets_it_into_the_record(
+    sectigo_emulator: Emulator, tmp_path: Path
+) -> None:
+    store = SQLiteStore(tmp_path / "fleet.sqlite3")
+    echoed: list[str] = []
+
+    def echo_password(body: dict[str, object]) -> None:
+        [row] = rows  # the row the step is working on
+        assert row.secrets is not None and row.secrets.pkcs12_password
+        echoed.append(row.secrets.pkcs12_password)
+        body["rejectReason"] = f"refused, password {row.secrets.pkcs12_password} was seen"
+        body["status"] = "REJECTED"
+
+    rows: list[Row] = []
+    rewrite_replies(sectigo_emulator, "GET", r"/api/v1/batches/\d+", echo_password)
+    sectigo_emulator.set_next_outcome("rejected")
+    client = sectigo_emulator.client()  # made after the rewrite: its replies go through it
+    async with client, Fleet(client, store, sinks=[Sink("a")]) as fleet:
+        await fleet.want("m", spec("m.example.com"))
+        real_save = store.save
+
+        async def save(change: Change, worker: str, *, release: bool, durable: bool = True) -> bool:
+            rows[:] = [change.row]  # what the server's reply will echo
+            return await real_save(change, worker, release=release, durable=durable)
+
+        store.save = save  # type: ignore[method-assign]
+        [result] = await fleet.run_once()
+        record = await fleet.get("m")
+    assert echoed and record is not None
+    password = echoed[0]
+    assert result.to_state is S.REJECTED
+    assert "password *** was seen" in (record.last_error or "")
+    texts = [record.last_error or "", result.error or "", result.description]
+    texts += [entry.description for entry in record.history]
+    assert not [text for text in texts if password in text]
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("fleet"))
+    assert password.encode() not in raw
