@@ -224,6 +224,7 @@ class SyncCertificates(_Wrapper[Certificates]):
 
     find = blocking(Certificates.find)
     revoke = blocking(Certificates.revoke)
+    revoke_all = blocking(Certificates.revoke_all)
 
 
 class SyncSectigoClient(_Wrapper[SectigoClient]):

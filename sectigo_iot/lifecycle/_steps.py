@@ -319,10 +319,12 @@ async def revoke_serials(
 
 
 async def _profile_of(client: SectigoClient, authority_id: int) -> int:
-    profiles = [a.profile_id for a in await client.authorities.list() if a.id == authority_id]
-    if not profiles:
+    from ..resources.account import profile_of
+
+    profile_id = profile_of(await client.authorities.list(), authority_id)
+    if profile_id is None:
         raise LifecycleError(f"authority {authority_id} is not listed")
-    return profiles[0]
+    return profile_id
 
 
 async def _is_revoked(client: SectigoClient, serial: str) -> bool:

@@ -6,13 +6,24 @@ require), ``client.licenses`` (ordered and issued counts) and ``client.organizat
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 
 from .._checks import positive_id
 from ..models import Authority, Organization, Profile, ProfileDetail, ProfileParameter
 from ..models import Licenses as LicensesModel
 from ._base import Resource
 
-__all__ = ["Authorities", "Licenses", "Organizations", "Profiles"]
+__all__ = ["Authorities", "Licenses", "Organizations", "Profiles", "profile_of"]
+
+
+def profile_of(authorities: Iterable[Authority], authority_id: int | None = None) -> int | None:
+    """The profile certificates are revoked (or CSRs uploaded) under: that of the
+    authority ``authority_id``, else the one profile all of ``authorities`` share; None
+    when it cannot be told (no such authority, or several profiles)."""
+    profiles = [a.profile_id for a in authorities if authority_id in (None, a.id)]
+    if not profiles or (authority_id is None and len(set(profiles)) > 1):
+        return None
+    return profiles[0]
 
 
 class Authorities(Resource):

@@ -124,6 +124,64 @@ class Certificates(Resource):
                 ) from exc
             logger.info("revocation of %s confirmed after an ambiguous failure", serial)
 
+    async def revoke_all(
+        self,
+        common_name: str,
+        reason: str | int | RevocationReason,
+        *,
+        except_serials: Iterable[str] = (),
+        dry_run: bool = False,
+        profile_id: int | None = None,
+    ) -> list[tuple[str, str]]:
+        """Revoke every certificate of ``common_name`` not revoked yet: one search
+        (:meth:`find`), then a :meth:`revoke` for each.
+
+        Returns ``(serial_number, outcome)`` for each certificate found, the outcome
+        ``"revoked"``, ``"already revoked"``, ``"kept"`` (its serial is in
+        ``except_serials``) or ``"would revoke"`` (``dry_run``: nothing is revoked).
+        Run again, it sends no revoke; after a failure or a cancellation half way it
+        revokes only what is left (the server's status says what is done). When the
+        server reports more certificates than it returned, nothing is revoked
+        (InvalidResponseError). ``profile_id`` is the profile that issued them; by
+        default the one profile of the user's authorities.
+        """
+        from ..certs import RevocationReason
+
+        if not isinstance(common_name, str) or not common_name.strip():
+            raise InvalidInputError(f"common_name must be a non-empty string, got {common_name!r}")
+        code = RevocationReason.parse(reason)
+        if isinstance(except_serials, str):
+            raise InvalidInputError("except_serials must be a sequence of serials, not a string")
+        kept = frozenset(map(_serial, except_serials))
+        if not isinstance(dry_run, bool):
+            raise InvalidInputError(f"dry_run must be True or False, got {dry_run!r}")
+        if profile_id is not None:
+            positive_id("profile_id", profile_id)
+        plan = _revocation_plan(common_name, await self.find(common_name=common_name), kept)
+        if dry_run or _WOULD not in plan.values():
+            return list(plan.items())
+        profile = profile_id or await self._revocation_profile()
+        for serial, outcome in plan.items():
+            if outcome == _WOULD:
+                await self.revoke(profile, serial, code)
+                logger.info("revoked %s (%s)", serial, code.display)
+                plan[serial] = "revoked"
+        return list(plan.items())
+
+    async def _revocation_profile(self) -> int:
+        """The one profile of the user's authorities (``profile_of``)."""
+        from .account import Authorities, profile_of
+
+        authorities = await Authorities(self._session).list()
+        profile = profile_of(authorities)
+        if profile is None:
+            profiles = sorted({a.profile_id for a in authorities})
+            raise InvalidInputError(
+                f"your authorities have the profiles {profiles}: give the profile_id "
+                "that issued the certificates (nothing was revoked)"
+            )
+        return profile
+
     async def _is_revoked(self, serial: str) -> bool:
         try:
             items = await self.find(serial_number=serial)
@@ -132,3 +190,36 @@ class Certificates(Resource):
         return any(
             i.serial_number.upper() == serial and i.status.upper() == "REVOKED" for i in items
         )
+
+
+#: the outcome of a certificate a dry run would revoke (and a real run is about to)
+_WOULD = "would revoke"
+
+
+def _revocation_plan(
+    common_name: str, found: FoundCertificates, kept: frozenset[str]
+) -> dict[str, str]:
+    """Each certificate found, by normalized serial, with what ``revoke_all`` makes of
+    it; InvalidResponseError (nothing revoked) when the answer is not the whole set."""
+    path = "/api/v1/certificates/find"
+    if found.total_count > len(found):
+        raise InvalidResponseError(
+            f"the search for {common_name!r} returned {len(found)} of {found.total_count} "
+            "certificates: nothing was revoked (revoke them one by one by serial number)",
+            path=path,
+        )
+    plan: dict[str, str] = {}
+    for item in found:
+        try:
+            serial = _serial(item.serial_number)
+        except InvalidInputError:
+            raise InvalidResponseError(
+                f"a certificate found for {common_name!r} has no usable serial number "
+                f"({item.serial_number!r}): nothing was revoked",
+                path=path,
+            ) from None
+        if item.status.upper() == "REVOKED" or plan.get(serial) == "already revoked":
+            plan[serial] = "already revoked"
+        else:
+            plan[serial] = "kept" if serial in kept else _WOULD
+    return plan
