@@ -115,6 +115,7 @@ class Session:
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
         self.sleep = settings.sleep
+        self.clock = settings.clock
         options = network_options(self.base_url, settings.transport, trust_env=settings.trust_env)
         if limits is not None:  # else httpx's: 100 connections, 20 kept alive
             options["limits"] = limits
@@ -138,6 +139,13 @@ class Session:
             clock=settings.clock,
             secrets=self.secrets,
         )
+
+    @property
+    def plain_http(self) -> httpx.AsyncClient:
+        """The connection pool (this client's transport) for a request that carries no
+        credential, such as a CRL's: the bearer token is added per request by
+        :meth:`_send` only, never to the pool."""
+        return self._http
 
     async def aclose(self) -> None:
         """Close the connection pool and forget this client's secrets."""

@@ -225,6 +225,7 @@ class SyncCertificates(_Wrapper[Certificates]):
     find = blocking(Certificates.find)
     revoke = blocking(Certificates.revoke)
     revoke_all = blocking(Certificates.revoke_all)
+    check_revocation = blocking(Certificates.check_revocation)
 
 
 class SyncSectigoClient(_Wrapper[SectigoClient]):

@@ -1,7 +1,7 @@
-"""Offline certificate toolkit: CSRs, PKCS#12, batch archives, PEM files, reasons, passwords.
+"""Certificate toolkit: CSRs, PKCS#12, batch archives, PEM files, reasons, passwords, CRLs.
 
-Everything here works without the network. This package imports ``cryptography``;
-``import sectigo_iot`` alone does not.
+Everything here works without the network but the revocation check, which fetches a
+CRL. This package imports ``cryptography``; ``import sectigo_iot`` alone does not.
 """
 
 from ._archive import open_batch_zip
@@ -14,15 +14,25 @@ from ._passwords import generate_password
 from ._pem import load_der_bundle, load_pem_bundle, load_pkcs7_bundle, write_pem
 from ._pkcs12 import load_pkcs12
 from ._reasons import RevocationReason
+from ._revocation import (
+    CRLCache,
+    RevocationStatus,
+    check_revocation,
+    check_revocation_async,
+)
 from ._serials import normalize_serial
 
 __all__ = [
     "KEY_TYPES",
     "AbbreviatedStateWarning",
+    "CRLCache",
     "CSRInfo",
     "CSRResult",
     "CertificateBundle",
     "RevocationReason",
+    "RevocationStatus",
+    "check_revocation",
+    "check_revocation_async",
     "generate_csr",
     "generate_password",
     "leaf_extensions",

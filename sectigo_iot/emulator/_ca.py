@@ -7,7 +7,7 @@ import re
 import secrets
 import threading
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TypeAlias
 
@@ -25,6 +25,7 @@ __all__ = [
     "PublicKey",
     "build_zip",
     "cached_ca",
+    "crl_path",
     "entry_name",
     "is_dns_name",
     "new_private_key",
@@ -220,6 +221,15 @@ class CertificateAuthority:
             serialization.NoEncryption(),
         )
 
+    @property
+    def key_id(self) -> str:
+        """The signing certificate's subject key identifier in lower-case hex: the name
+        of its CRL (:func:`crl_path`)."""
+        return self._subject_key_identifier().digest.hex()
+
+    def _subject_key_identifier(self) -> x509.SubjectKeyIdentifier:
+        return self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+
     def issue(
         self,
         public_key: PublicKey,
@@ -228,24 +238,22 @@ class CertificateAuthority:
         *,
         now: datetime,
         validity: timedelta,
+        crl_url: str | None = None,
     ) -> x509.Certificate:
         """Sign an end-entity certificate for ``public_key`` with a random 128-bit serial.
 
-        ``now`` is the emulator's time. The certificate is valid from a little before
-        the earlier of ``now`` and the wall clock, so that a test clock moved forward
-        still yields certificates that OpenSSL accepts today.
+        ``now`` is the emulator's time: the certificate is valid from five minutes
+        before it (never the wall clock, so a test that moves the clock ages the
+        certificate too). ``crl_url``, when given, is its CRL distribution point.
         """
-        not_before = min(now, datetime.now(timezone.utc)) - _CLOCK_SKEW
-        issuer_ski = self.certificate.extensions.get_extension_for_class(
-            x509.SubjectKeyIdentifier
-        ).value
+        issuer_ski = self._subject_key_identifier()
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.certificate.subject)
             .public_key(public_key)
             .serial_number(secrets.randbits(128) or 1)
-            .not_valid_before(not_before)
+            .not_valid_before(now - _CLOCK_SKEW)
             .not_valid_after(now + validity)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
@@ -253,9 +261,59 @@ class CertificateAuthority:
                 critical=False,
             )
         )
+        if crl_url is not None:
+            point = x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(crl_url)], None, None, None
+            )
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
         for extension, critical in leaf_extensions(public_key, dns_names):
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(self._key, hashes.SHA256())
+
+    def crl(
+        self, revoked: Iterable[tuple[int, datetime, int]], *, now: datetime, interval: timedelta
+    ) -> bytes:
+        """A DER CRL signed by this CA, issued at ``now`` and next updated ``interval``
+        later, listing every ``(serial, revoked at, RFC 5280 reason code)``. Code 0
+        (unspecified) carries no reason extension, as RFC 5280 asks."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(now)
+            .next_update(now + interval)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    self._subject_key_identifier()
+                ),
+                critical=False,
+            )
+            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+        )
+        for serial, when, code in revoked:
+            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+            if code:
+                entry = entry.add_extension(x509.CRLReason(_REASON_FLAGS[code]), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(self._key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+#: RFC 5280 CRLReason codes as cryptography's flags (7 is unused)
+_REASON_FLAGS = {
+    1: x509.ReasonFlags.key_compromise,
+    2: x509.ReasonFlags.ca_compromise,
+    3: x509.ReasonFlags.affiliation_changed,
+    4: x509.ReasonFlags.superseded,
+    5: x509.ReasonFlags.cessation_of_operation,
+    6: x509.ReasonFlags.certificate_hold,
+    8: x509.ReasonFlags.remove_from_crl,
+    9: x509.ReasonFlags.privilege_withdrawn,
+    10: x509.ReasonFlags.aa_compromise,
+}
+
+
+def crl_path(key_id: str) -> str:
+    """The emulator's path of the CRL of the CA whose key identifier is ``key_id``."""
+    return f"/emulator/crl/{key_id}.crl"
 
 
 _CACHE: dict[str, CertificateAuthority] = {}

@@ -72,6 +72,8 @@ class EmulatorConfig:
     ``pkcs12_format`` is how downloaded ``.p12`` files are encrypted: ``"legacy"`` as
     Sectigo does (RC2-40 certificates, 3DES key, SHA-1 MAC; OpenSSL 3 needs
     ``-legacy``) or ``"modern"`` (3DES throughout, read without ``-legacy``).
+    ``crl_interval`` is the seconds between a served CRL's ``thisUpdate`` and
+    ``nextUpdate`` (a day by default).
     """
 
     users: dict[str, str] = field(factory=lambda: _users(None), converter=_users, repr=_usernames)
@@ -91,6 +93,7 @@ class EmulatorConfig:
     base_url: str = "http://emulator.local"
     batch_outcome: str = field(default="ready", validator=validators.in_(BATCH_OUTCOMES))
     pkcs12_format: str = field(default="legacy", validator=validators.in_(PKCS12_FORMATS))
+    crl_interval: float = field(default=86400.0, validator=validators.gt(0))
 
     def __attrs_post_init__(self) -> None:
         if not self.users:

@@ -143,20 +143,36 @@ class Emulator:
         on_ready: Callable[[str], None] | None = None,
         log_level: str = "warning",
     ) -> None:
-        """Serve over HTTP with uvicorn until interrupted (loopback only by default)."""
+        """Serve over HTTP with uvicorn until interrupted (loopback only by default).
+        Certificates issued meanwhile name the served address in their CRL
+        distribution point (``/emulator/crl/<issuer key id>.crl``)."""
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback host {host!r}")
-        await serve(self.app, host, port, on_ready=on_ready, log_level=log_level)
+
+        def ready(url: str) -> None:
+            self._service.url = url  # the CRL distribution point of what it issues
+            if on_ready is not None:
+                on_ready(url)
+
+        try:
+            await serve(self.app, host, port, on_ready=ready, log_level=log_level)
+        finally:
+            self._service.url = self.base_url.rstrip("/")
 
     @contextmanager
     def run_in_thread(
         self, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
     ) -> Iterator[str]:
-        """Serve over HTTP in a background thread during the block; yields the base URL."""
+        """Serve over HTTP in a background thread during the block; yields the base URL,
+        which certificates issued meanwhile name in their CRL distribution point."""
         if not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback host {host!r}")
         with run_in_thread(self.app, host, port, log_level) as url:
-            yield url
+            self._service.url = url  # the CRL distribution point of what it issues
+            try:
+                yield url
+            finally:
+                self._service.url = self.base_url.rstrip("/")
 
     # -- fault injection ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from ..models import (
     CreateSingleCertBatchRequest,
     UploadCSRBatchRequest,
 )
-from ._ca import is_dns_name, new_private_key, subject_from_params
+from ._ca import crl_path, is_dns_name, new_private_key, subject_from_params
 from ._config import profile_parameters
 from ._csr import CheckedCSR, UploadError, check_csr, extract_csrs
 from ._responses import ApiError, ErrorCode
@@ -181,6 +181,7 @@ def _issue(
         dns_names,
         now=service.clock.datetime() + timedelta(seconds=service.config.processing_delay),
         validity=timedelta(days=service.config.validity_days),
+        crl_url=service.url + crl_path(service.ca.key_id),
     )
 
 

@@ -56,6 +56,9 @@ class Service:
     ca: CertificateAuthority
     tokens: TokenIssuer
     stats: EmulatorStats
+    #: where the emulator is reached: ``config.base_url`` in process, the served address
+    #: under ``serve`` and ``run_in_thread`` (its certificates' CRL distribution point)
+    url: str = field(init=False)
     user_ids: dict[str, int] = field(init=False)
     ordered: int = field(init=False)
     started: float = field(init=False)
@@ -63,6 +66,7 @@ class Service:
     _outcomes_lock: threading.Lock = field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
+        self.url = self.config.base_url.rstrip("/")
         self.user_ids = self.store.ensure_users(list(self.config.users))
         self.ordered = sum(a.balance for a in self.config.initial_authorities())
         self.started = self.clock()

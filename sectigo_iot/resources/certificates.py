@@ -1,5 +1,5 @@
-"""``client.certificates``: find certificates and revoke them (the search's name forms,
-merging and fast structuring are in ``_certificate_find``)."""
+"""``client.certificates``: find certificates, revoke them, check their CRL (the
+search's name forms, merging and fast structuring are in ``_certificate_find``)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from ._base import Resource
 from ._certificate_find import merge_found, name_forms, plain_items
 
 if TYPE_CHECKING:
-    from ..certs import RevocationReason
+    from cryptography import x509
+
+    from ..certs import CRLCache, RevocationReason, RevocationStatus
 
 __all__ = ["Certificates", "FoundCertificates"]
 
@@ -60,6 +62,9 @@ class FoundCertificates(list[CertificateItem]):
 
 class Certificates(Resource):
     """Certificate search and revocation."""
+
+    #: the CRLs :meth:`check_revocation` believed, made on first use
+    _crls: CRLCache | None = None
 
     async def find(
         self, common_name: str | None = None, serial_number: str | None = None
@@ -181,6 +186,30 @@ class Certificates(Resource):
                 "that issued the certificates (nothing was revoked)"
             )
         return profile
+
+    async def check_revocation(
+        self, certificate: x509.Certificate, issuer: x509.Certificate
+    ) -> RevocationStatus:
+        """Whether ``certificate`` is revoked, from the CRL of its ``issuer``
+        (:func:`sectigo_iot.certs.check_revocation`, over this client's transport and
+        judged on its clock, never with its token).
+
+        A believed CRL is kept in this client until its ``nextUpdate``; a new client
+        starts with none.
+        """
+        from datetime import datetime, timezone
+
+        from ..certs import CRLCache, check_revocation_async
+
+        if self._crls is None:
+            self._crls = CRLCache()
+        return await check_revocation_async(
+            certificate,
+            issuer,
+            http=self._session.plain_http,
+            cache=self._crls,
+            now=datetime.fromtimestamp(self._session.clock(), timezone.utc),
+        )
 
     async def _is_revoked(self, serial: str) -> bool:
         try:

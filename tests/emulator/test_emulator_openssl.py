@@ -38,7 +38,8 @@ async def fetch_ca(emulator: Emulator, folder: Path) -> Path:
 @pytest.mark.parametrize("key_type", ["rsa2048", "ec-p256"])
 async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -> None:
     with Emulator(key_type=key_type) as emulator:
-        emulator.clock.advance(3 * 86400)  # a clock moved forward still yields valid certs
+        emulator.clock.advance(3 * 86400)  # a clock moved forward ages the certificates
+        at = ("-attime", str(int(emulator.clock())))  # verified at the emulator's time
         ca = await fetch_ca(emulator, tmp_path)
         root = tmp_path / "root.pem"
         root.write_bytes(emulator.root_certificate.public_bytes(serialization.Encoding.PEM))
@@ -67,12 +68,12 @@ async def test_single_batch_p12_and_certificate(tmp_path: Path, key_type: str) -
                 )  # fmt: skip
                 assert extracted.returncode == 0, extracted.stderr
             # the root alone is the trust anchor; the intermediate comes from the file
-            verified = openssl("verify", "-CAfile", root, "-untrusted", chain, leaf)
+            verified = openssl("verify", *at, "-CAfile", root, "-untrusted", chain, leaf)
             assert verified.returncode == 0, verified.stderr
             assert verified.stdout.strip().endswith("OK")
-            assert openssl("verify", "-CAfile", root, leaf).returncode != 0
+            assert openssl("verify", *at, "-CAfile", root, leaf).returncode != 0
             # /emulator/ca.pem (intermediate and root) verifies a bare leaf
-            assert openssl("verify", "-CAfile", ca, leaf).returncode == 0
+            assert openssl("verify", *at, "-CAfile", ca, leaf).returncode == 0
 
             text = openssl("x509", "-in", leaf, "-noout", "-text").stdout
             assert "DNS:api.example.com, DNS:www.example.com" in text

@@ -1,20 +1,22 @@
 """The emulator's own routes, not Sectigo's: the heartbeat of the original emulator
-(``GET /status``), the CA certificate and the request counters."""
+(``GET /status``), the CA certificate, its CRL and the request counters."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..._version import __version__
-from .._responses import GIN_JSON_TYPE, json_response
-from .._service import Service
+from .._ca import crl_path
+from .._responses import GIN_JSON_TYPE, ApiError, ErrorCode, json_response
+from .._service import Service, utc
 from ._http import state
 
-__all__ = ["ROUTES", "go_duration", "heartbeat"]
+__all__ = ["ROUTES", "crl", "go_duration", "heartbeat"]
 
 
 def go_duration(seconds: float) -> str:
@@ -55,6 +57,24 @@ async def handle_ca_pem(request: Request) -> Response:
     return Response(state(request).ca.certificate_pem, media_type="application/x-pem-file")
 
 
+def crl(service: Service) -> bytes:
+    """The CA's DER CRL: every revoked serial with its date and reason, issued now (on
+    the emulator's clock) and next updated ``config.crl_interval`` later."""
+    revoked = [
+        (int(row.serial, 16), utc(row.revoked_at or 0.0), row.revocation_reason or 0)
+        for row in service.store.revoked()
+    ]
+    interval = timedelta(seconds=service.config.crl_interval)
+    return service.ca.crl(revoked, now=service.clock.datetime(), interval=interval)
+
+
+async def handle_crl(request: Request) -> Response:
+    service = state(request)
+    if request.url.path != crl_path(service.ca.key_id):
+        raise ApiError(404, "no CRL of that issuer here", ErrorCode.NOT_FOUND)
+    return Response(crl(service), media_type="application/pkix-crl")
+
+
 async def handle_stats(request: Request) -> Response:
     return json_response(state(request).stats.snapshot())
 
@@ -63,4 +83,5 @@ ROUTES = [
     Route("/status", handle_heartbeat, methods=["GET"]),
     Route("/emulator/ca.pem", handle_ca_pem, methods=["GET"]),
     Route("/emulator/stats", handle_stats, methods=["GET"]),
+    Route("/emulator/crl/{issuer}.crl", handle_crl, methods=["GET"]),
 ]
