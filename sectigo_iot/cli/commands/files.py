@@ -1,5 +1,5 @@
 """Offline commands over files on this machine: csr (writes a key and a CSR) and inspect
-(reads certificates). Neither calls the API."""
+(reads certificates; with --check-revocation it fetches their CRL). Neither calls the API."""
 
 import warnings
 from pathlib import Path
@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .._certfiles import load_bundles, summarize
+from .._client import open_client
 from .._errors import CLIError, ExitCode
 from .._files import write_new
 from .._options import DnsNamesOption, DomainOption, subject_option
 from .._output import Output, note
 from .._run import output_of
 from .._secrets import remember_secret
+from .._settings import settings_of
 
 if TYPE_CHECKING:
-    from ...certs import CertificateBundle, CSRResult
+    from cryptography import x509
+
+    from ...certs import CertificateBundle, CSRResult, RevocationStatus
 
 __all__ = ["register"]
 
@@ -159,18 +163,93 @@ def inspect(
             show_default=False,
         ),
     ] = None,
+    check_revocation: Annotated[
+        bool,
+        typer.Option(
+            "--check-revocation",
+            help="Fetch each certificate's CRL (from its distribution point, with no "
+            "credential) and show whether it is good, revoked or unknown; the file must "
+            "hold the issuer (a chain, e.g. fullchain.pem). With --emulator, the embedded "
+            "emulator's CRL.",
+        ),
+    ] = False,
 ) -> None:
     """Show the subject, SANs, serial, issuer, validity and fingerprint of certificates."""
     remember_secret(password)
     bundles = load_bundles(file, password)
+    statuses = _revocations(ctx, bundles) if check_revocation else None
+    documents = [bundle.to_dict() for bundle in bundles]
+    if statuses is not None:
+        for document, status in zip(documents, statuses, strict=True):
+            document["revocation"] = _revocation_dict(status)
 
     def human(o: Output) -> None:
-        for bundle in bundles:
-            o.fields(summarize(bundle), title=bundle.source or str(file))
+        for index, bundle in enumerate(bundles):
+            rows = summarize(bundle)
+            if statuses is not None:
+                rows.append(("revocation", _revocation_text(statuses[index])))
+            o.fields(rows, title=bundle.source or str(file))
 
-    output_of(ctx).result([bundle.to_dict() for bundle in bundles], human)
+    output_of(ctx).result(documents, human)
     if expires_within is not None:
         _check_expiry(bundles, expires_within)
+
+
+def _revocations(
+    ctx: typer.Context, bundles: "list[CertificateBundle]"
+) -> "list[RevocationStatus]":
+    """The revocation status of each bundle's certificate, from its issuer's CRL: over
+    the embedded emulator with --emulator, else fetched directly (no login either way)."""
+    import anyio
+
+    from ...certs import RevocationStatus, check_revocation
+
+    settings = settings_of(ctx)
+    pairs = [(bundle.certificate, _issuer_of(bundle)) for bundle in bundles]
+    missing = RevocationStatus(
+        status="unknown",
+        detail="the file holds no issuer certificate; inspect one with the chain "
+        "(e.g. fullchain.pem or the .p12)",
+    )
+    if not settings.emulator:
+        return [
+            check_revocation(cert, issuer) if issuer is not None else missing
+            for cert, issuer in pairs
+        ]
+
+    async def over_emulator() -> "list[RevocationStatus]":
+        async with open_client(settings) as client:
+            return [
+                await client.certificates.check_revocation(cert, issuer)
+                if issuer is not None
+                else missing
+                for cert, issuer in pairs
+            ]
+
+    return anyio.run(over_emulator)
+
+
+def _issuer_of(bundle: "CertificateBundle") -> "x509.Certificate | None":
+    """The certificate of the bundle's chain that names the leaf's issuer, if any."""
+    issuer = bundle.certificate.issuer
+    return next((c for c in bundle.chain if c.subject == issuer), None)
+
+
+def _revocation_dict(status: "RevocationStatus") -> dict[str, Any]:
+    return {
+        "status": status.status,
+        "reason": status.reason.display if status.reason is not None else None,
+        "revoked_at": status.revoked_at.isoformat() if status.revoked_at else None,
+        "detail": status.detail or None,
+    }
+
+
+def _revocation_text(status: "RevocationStatus") -> str:
+    if status.status == "revoked":
+        reason = status.reason.display if status.reason is not None else "unspecified"
+        when = status.revoked_at.isoformat() if status.revoked_at else "?"
+        return f"REVOKED ({reason}, {when})"
+    return "good" if status.status == "good" else f"unknown: {status.detail}"
 
 
 def _check_expiry(bundles: "list[CertificateBundle]", days: float) -> None:
