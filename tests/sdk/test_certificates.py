@@ -243,6 +243,15 @@ async def test_a_dry_run_revokes_nothing(sectigo_emulator: Emulator) -> None:
     assert revoked_serials(sectigo_emulator) == [serials[0]]
 
 
+async def test_a_name_without_certificates_revokes_nothing(sectigo_emulator: Emulator) -> None:
+    await issue(sectigo_emulator, "other.example.com")
+    async with sectigo_emulator.client() as client:
+        assert await client.certificates.revoke_all("none.example.com", "superseded") == []
+    assert sectigo_emulator.stats.requests[FIND_REQUEST] == 1
+    assert sectigo_emulator.stats.requests[REVOKE] == 0
+    assert sectigo_emulator.stats.requests["GET /api/v1/authorities/allowed"] == 0
+
+
 async def test_a_lost_reply_is_confirmed_not_sent_again(sectigo_emulator: Emulator) -> None:
     """The second revoke is done but its reply never arrives: the run checks, carries
     on, and no certificate is revoked twice (the emulator refuses a second revoke)."""
