@@ -224,6 +224,7 @@ class SyncCertificates(_Wrapper[Certificates]):
 
     find = blocking(Certificates.find)
     revoke = blocking(Certificates.revoke)
+    is_revoked = blocking(Certificates.is_revoked)
     revoke_all = blocking(Certificates.revoke_all)
     check_revocation = blocking(Certificates.check_revocation)
 

@@ -311,7 +311,7 @@ async def revoke_serials(
             await client.certificates.revoke(profile_id, serial, reason)
             logger.info("revoked %s (%s)", serial, reason)
         except (APIError, AmbiguousRequestError):
-            if not await _is_revoked(client, serial):
+            if not await client.certificates.is_revoked(serial):
                 raise
             logger.info("%s was already revoked", serial)
         done.append(serial)
@@ -325,18 +325,6 @@ async def _profile_of(client: SectigoClient, authority_id: int) -> int:
     if profile_id is None:
         raise LifecycleError(f"authority {authority_id} is not listed")
     return profile_id
-
-
-async def _is_revoked(client: SectigoClient, serial: str) -> bool:
-    """Whether the server lists ``serial`` as revoked (False when it cannot be told)."""
-    try:
-        found = await client.certificates.find(serial_number=serial)
-    except Exception:
-        return False
-    return any(
-        item.serial_number.upper() == serial.upper() and item.status.upper() == "REVOKED"
-        for item in found
-    )
 
 
 @frozen

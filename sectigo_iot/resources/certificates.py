@@ -120,7 +120,7 @@ class Certificates(Resource):
         except (APIConnectionError, ServerError, InvalidResponseError) as exc:
             if not outcome_unknown(exc):
                 raise
-            if not await self._is_revoked(serial):
+            if not await self.is_revoked(serial):
                 raise AmbiguousRequestError(
                     f"revocation of {serial} may not have reached Sectigo ({exc}); "
                     "the certificate is not shown as revoked yet: check with "
@@ -211,7 +211,10 @@ class Certificates(Resource):
             now=datetime.fromtimestamp(self._session.clock(), timezone.utc),
         )
 
-    async def _is_revoked(self, serial: str) -> bool:
+    async def is_revoked(self, serial_number: str) -> bool:
+        """Whether the server lists the certificate as revoked (False when it cannot be
+        told: not found, or the search itself failed)."""
+        serial = _serial(serial_number)
         try:
             items = await self.find(serial_number=serial)
         except Exception:  # the check itself failing leaves the outcome unknown

@@ -215,6 +215,19 @@ async def test_revoke_all_revokes_every_live_certificate_once(sectigo_emulator: 
     assert {r.reason_code for r in sectigo_emulator.revocations()} == {5}
 
 
+async def test_is_revoked_asks_the_server(sectigo_emulator: Emulator) -> None:
+    serials = await issue_three(sectigo_emulator)
+    async with sectigo_emulator.client() as client:
+        [profile] = {a.profile_id for a in await client.authorities.list()}
+        await client.certificates.revoke(profile, serials[0], "superseded")
+        written = ":".join(serials[0][i : i + 2] for i in range(0, len(serials[0]), 2))
+        assert await client.certificates.is_revoked(written.lower())
+        assert not await client.certificates.is_revoked(serials[1])
+        assert not await client.certificates.is_revoked("0BADC0DE")  # not found
+        with pytest.raises(InvalidInputError):
+            await client.certificates.is_revoked("not hex")
+
+
 async def test_revoke_all_keeps_the_serials_it_is_told_to(sectigo_emulator: Emulator) -> None:
     serials = await issue_three(sectigo_emulator)
     written = ":".join(serials[1][i : i + 2] for i in range(0, len(serials[1]), 2)).lower()
