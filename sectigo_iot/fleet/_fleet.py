@@ -37,6 +37,7 @@ from ..lifecycle._steps import (
     new_attempt,
     renewal_time,
     revoke_serials,
+    settled_at,
     submit,
 )
 from ._model import FINAL_STATES, Delivery, FleetRecord, HistoryEntry, RecordState, StepResult
@@ -509,9 +510,9 @@ class Fleet:
         if found is not None:
             new = row.replace(state=S.PROCESSING, attempt=_with_batch(attempt, found.batch_id))
             return new, f"batch {found.batch_id} found by name", True
-        settled_at = attempt.attempted_at + self.settle
-        if now < settled_at:
-            return row.replace(next_action_at=settled_at), "batch not listed yet", False
+        settled = settled_at(attempt, self.settle)
+        if now < settled:
+            return row.replace(next_action_at=settled), "batch not listed yet", False
         if not absence_is_proof(attempt):
             problem = AmbiguousRequestError(
                 f"the CSR upload of {attempt.batch_name!r} is not listed by name; it may "
@@ -619,8 +620,8 @@ class Fleet:
             phase = _phase(row)
             if phase is S.SUBMITTING:
                 found = await find_own(self.client, attempt, self._subject(row))
-                if found is None and now < attempt.attempted_at + self.settle:
-                    later = attempt.attempted_at + self.settle
+                later = settled_at(attempt, self.settle)
+                if found is None and now < later:
                     return row.replace(next_action_at=later), "waiting for the attempt", False
                 if found is None:
                     return row.replace(attempt=None, secrets=None), "the attempt never took", True

@@ -53,6 +53,7 @@ from ._steps import (
     leaf_of,
     new_attempt,
     revoke_serials,
+    settled_at,
     submit,
 )
 
@@ -524,8 +525,8 @@ async def _resume(
         found = await find_own(client, pending, _subject(folder))
         if found is None:
             now = _now(client)
-            if now - pending.attempted_at < PENDING_SETTLE:
-                retry_at = (pending.attempted_at + PENDING_SETTLE).isoformat()
+            if now < settled_at(pending, PENDING_SETTLE):
+                retry_at = settled_at(pending, PENDING_SETTLE).isoformat()
                 raise AmbiguousRequestError(
                     f"an earlier attempt in {folder} sent batch {pending.batch_name!r}, "
                     "which is not listed (yet); it is not sent again until "

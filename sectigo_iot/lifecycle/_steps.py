@@ -49,6 +49,7 @@ __all__ = [
     "not_own",
     "renewal_time",
     "revoke_serials",
+    "settled_at",
     "submit",
 ]
 
@@ -65,6 +66,12 @@ class Subject:
 
     name: str
     clear_hint: str
+
+
+def settled_at(attempt: PendingAttempt, settle: timedelta) -> datetime:
+    """From when a full listing without the attempt's batch proves its create never took
+    effect (before, the batch may just not be listed yet)."""
+    return attempt.attempted_at + settle
 
 
 def absence_is_proof(attempt: PendingAttempt) -> bool:
