@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from _measure_http import sdk_client
 from _processes import (
     MEASUREMENT_TIMEOUT,
     ServerInfo,
@@ -243,16 +244,6 @@ def _pass_probe(path: Path) -> int:
 # -- issuing ---------------------------------------------------------------------------
 
 
-def _client(info: ServerInfo) -> SectigoClient:
-    return SectigoClient(
-        info.username,
-        info.password,
-        base_url=info.url,
-        token_store="memory",
-        timeout=CLIENT_TIMEOUT,
-    )
-
-
 async def _creates(info: ServerInfo) -> int:
     """Batches created so far on the served emulator (its request counters)."""
     import httpx
@@ -275,7 +266,7 @@ async def _fleet_issue(info: ServerInfo, count: int, concurrency: int, workdir: 
 
     store = SQLiteStore(workdir / f"{run}.sqlite3", secret_key=SECRET)
     creates_before = await _creates(info)
-    async with _client(info) as client:
+    async with sdk_client(info, timeout=CLIENT_TIMEOUT) as client:
         await client.authenticate()
         async with Fleet(client, store, sinks=[sink], concurrency=concurrency) as fleet:
             started = time.perf_counter()
@@ -307,7 +298,7 @@ async def _loop_issue(info: ServerInfo, count: int, concurrency: int, workdir: P
     """Seconds for a plain loop of create/wait/download, ``concurrency`` at a time."""
     folder = workdir / f"loop-{os.urandom(4).hex()}"
     limiter = anyio.Semaphore(concurrency)
-    async with _client(info) as client:
+    async with sdk_client(info, timeout=CLIENT_TIMEOUT) as client:
         await client.authenticate()
 
         async def issue(index: int) -> None:

@@ -46,14 +46,16 @@ class MovableClock:
         return time.time() + self.offset
 
 
-def sdk_client(info: ServerInfo, clock: Callable[[], float] = time.time) -> SectigoClient:
+def sdk_client(
+    info: ServerInfo, clock: Callable[[], float] = time.time, timeout: float = CLIENT_TIMEOUT
+) -> SectigoClient:
     """An SDK client of the bench server (memory token store, default pool limits)."""
     return SectigoClient(
         info.username,
         info.password,
         base_url=info.url,
         token_store="memory",
-        timeout=CLIENT_TIMEOUT,
+        timeout=timeout,
         clock=clock,
     )
 
