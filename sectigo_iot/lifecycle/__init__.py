@@ -46,6 +46,7 @@ from ._journal import (
     PendingAttempt,
     read_journal,
 )
+from ._policy import RenewalPolicy
 from ._spec import CertificateSpec
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "OnLockWait",
     "OnProgress",
     "PendingAttempt",
+    "RenewalPolicy",
     "ensure_certificate",
     "load_certificate",
     "read_journal",
