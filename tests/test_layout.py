@@ -33,9 +33,14 @@ CLI_ONLY_AREAS = {"completion", "emulator", "files", "fleet", "lifecycle"}
 BENCH_PRIVATE = {"sectigo_iot.emulator._store"}
 #: private modules of a subpackage that another may import: none
 #: private modules another subpackage may import, and why: the fleet runs the lifecycle's
-#: one state machine (its steps, and the folder layout its FolderSink writes); shared
+#: one state machine (its steps, its renewal policy's defaults, and the folder layout its
+#: FolderSink writes); shared
 #: machinery of the two, not public API
-ALLOWED_PRIVATE = {"sectigo_iot.lifecycle._steps", "sectigo_iot.lifecycle._folder"}
+ALLOWED_PRIVATE = {
+    "sectigo_iot.lifecycle._steps",
+    "sectigo_iot.lifecycle._folder",
+    "sectigo_iot.lifecycle._policy",
+}
 
 
 def _module_name(path: Path) -> str:

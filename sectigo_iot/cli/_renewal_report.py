@@ -62,6 +62,7 @@ def _entry(result: CertificateResult, hook: HookOutcome | None) -> dict[str, Any
         "dryRun": result.dry_run,
         "serialNumber": bundle.serial_number if bundle is not None else None,
         "notAfter": bundle.not_after.isoformat() if bundle is not None else None,
+        "renewalTime": result.renewal_time.isoformat() if result.renewal_time else None,
         "batchId": result.batch.batch_id if result.batch is not None else None,
         "replacedSerial": result.replaced_serial,
         "revoked": result.revoked,
@@ -82,16 +83,17 @@ def show_report(out: Output, report: Report, *, single: bool) -> None:
             f"{entry['action']} ({entry['reason']})",
             entry["serialNumber"],
             (entry["notAfter"] or "")[:10],
+            (entry["renewalTime"] or "")[:10],
             _note(entry),
         ]
         for entry in entries
     ]
     title = "dry run: nothing was sent or written" if any(e["dryRun"] for e in entries) else None
     out.table(
-        ["folder", "action", "serial", "expires", "detail"],
+        ["folder", "action", "serial", "expires", "renews", "detail"],
         rows,
         title=title,
-        whole=("folder", "serial"),
+        whole=("folder", "action", "serial"),
     )
 
 

@@ -27,7 +27,8 @@ from ..errors import (
     InvalidInputError,
     SectigoError,
 )
-from ..lifecycle import DEFAULT_RENEW_BEFORE, PENDING_SETTLE, CertificateSpec, PendingAttempt
+from ..lifecycle import PENDING_SETTLE, CertificateSpec, PendingAttempt, RenewalPolicy
+from ..lifecycle._policy import policy_from
 from ..lifecycle._steps import (
     Subject,
     absence_is_proof,
@@ -35,7 +36,6 @@ from ..lifecycle._steps import (
     find_own,
     leaf_of,
     new_attempt,
-    renewal_time,
     revoke_serials,
     settled_at,
     submit,
@@ -55,7 +55,7 @@ S = RecordState
 
 DEFAULT_LEASE = timedelta(minutes=2)
 DEFAULT_POLL_INTERVAL = timedelta(seconds=30)
-#: failures are retried after 1 minute, doubling up to 1 hour
+#: a failing sink is retried after 1 minute, doubling up to 1 hour
 RETRY_FIRST, RETRY_MAX = timedelta(minutes=1), timedelta(hours=1)
 _MAX_ERROR = 500  # characters of an error kept on a record
 
@@ -80,7 +80,9 @@ class Fleet:
 
     ``client`` talks to the API and gives the clock; ``store`` keeps the records
     (opened on entry, closed on exit); ``sinks`` receive every new certificate.
-    A ``VALID`` record is renewed ``renew_before`` its expiry. ``concurrency`` records
+    A ``VALID`` record is renewed when its ``policy`` says (a RenewalPolicy: by default
+    at 2/3 of the lifetime, spread; ``renew_before`` is its shorthand), a failed one
+    retried after the policy's backoff. ``concurrency`` records
     are worked on at once; each is claimed for ``lease`` (renewed while a step runs,
     longer than the client's request timeout). ``run()`` looks for due records at
     least every ``poll_interval``. A create whose batch is not listed is sent again
@@ -93,15 +95,16 @@ class Fleet:
         store: Store,
         *,
         sinks: Iterable[Sink] = (),
-        renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+        renew_before: timedelta | None = None,
+        policy: RenewalPolicy | None = None,
         concurrency: int = 4,
         lease: timedelta = DEFAULT_LEASE,
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         settle: timedelta = PENDING_SETTLE,
         worker_id: str | None = None,
     ) -> None:
+        self.policy = policy_from(policy, renew_before)
         for name, value in (
-            ("renew_before", renew_before),
             ("lease", lease),
             ("poll_interval", poll_interval),
             ("settle", settle),
@@ -125,7 +128,6 @@ class Fleet:
                 "a fleet without sinks hands certificates to no one: each key is dropped "
                 "once its certificate is issued (every worker of a store needs the same sinks)"
             )
-        self.renew_before = renew_before
         self.concurrency = concurrency
         self.lease = lease
         self.poll_interval = poll_interval
@@ -447,7 +449,7 @@ class Fleet:
 
     def _plan(self, row: Row, now: datetime) -> tuple[Row, str, bool]:
         """Keep a valid certificate until its renewal time, or record a new attempt."""
-        due = renewal_time(row.not_after, self.renew_before) if row.not_after else None
+        due = row.renewal_at or row.next_action_at  # a record of schema 1 has no renewal_at
         if row.state is S.VALID and due is not None and due > now:
             return row.replace(next_action_at=due), f"valid; renews at {due.isoformat()}", False
         attempt = new_attempt(row.spec, now)
@@ -608,7 +610,9 @@ class Fleet:
             secrets=None,  # every sink has the key: it leaves the store
             delivered=(),
         )
-        due = renewal_time(leaf.not_after, self.renew_before)
+        renewal = self.policy.renewal_time(leaf.not_before, leaf.not_after, row.key)
+        valid = valid.replace(not_before=leaf.not_before, renewal_at=renewal)
+        due = renewal
         if not leaf.is_for(row.spec) or row.spec != attempt.spec:
             due = now  # the spec changed while the attempt was in flight
         return valid.replace(next_action_at=due), f"certificate {leaf.serial} delivered", False
@@ -663,7 +667,10 @@ class Fleet:
             failed = _closed(failed)
         logger.warning("%s: %s", row.key, failed.last_error)
         state = S.REVOKING if row.state is S.REVOKING else S.FAILED  # a revocation stays owed
-        return failed.replace(state=state, next_action_at=now + _backoff(failed.failures))
+        delay = self.policy.retry_delay(
+            failed.failures, not_before=row.not_before, not_after=row.not_after, now=now
+        )
+        return failed.replace(state=state, next_action_at=now + delay)
 
     def _unconfirmed(self, row: Row, exc: BaseException) -> Row:
         """Waits for a person: its batch can be neither taken nor ruled out."""
@@ -689,7 +696,8 @@ def _phase(row: Row) -> RecordState:
 
 
 def _backoff(failures: int) -> timedelta:
-    """1 minute after the first failure, doubling, at most 1 hour."""
+    """A sink's retry: 1 minute after the first failure, doubling, at most 1 hour (a
+    receiver that is down is back sooner than a CA that refuses)."""
     return min(RETRY_FIRST * (1 << min(max(failures - 1, 0), 16)), RETRY_MAX)
 
 

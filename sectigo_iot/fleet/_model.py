@@ -56,8 +56,9 @@ class HistoryEntry:
 class FleetRecord:
     """A certificate the application wants, by its own key.
 
-    ``serial_number`` and ``not_after`` are those of the current certificate (the last
-    one every sink received), kept while a renewal is in flight. ``batch_id`` is the
+    ``serial_number``, ``not_before`` and ``not_after`` are those of the current
+    certificate (the last one every sink received), kept while a renewal is in flight;
+    ``renewal_at`` is when the fleet's policy renews it. ``batch_id`` is the
     batch of the attempt in flight, else of the current certificate. ``last_error``
     is redacted text.
     """
@@ -66,7 +67,9 @@ class FleetRecord:
     spec: CertificateSpec
     state: RecordState
     serial_number: str | None = None
+    not_before: datetime | None = None
     not_after: datetime | None = None
+    renewal_at: datetime | None = None
     batch_id: int | None = None
     failures: int = 0
     last_error: str | None = None

@@ -46,13 +46,20 @@ T = TypeVar("T")
 #: the columns of a record, in the order every query reads them
 COLUMNS = (
     "key, spec, state, serial_number, not_after, batch_id, failures, last_error, "
-    "next_action_at, attempt, sealed, delivered, revoke_owed, fence"
+    "next_action_at, attempt, sealed, delivered, revoke_owed, fence, not_before, renewal_at"
 )
 _ASSIGN = (
     "spec = ?, state = ?, serial_number = ?, not_after = ?, batch_id = ?, failures = ?, "
     "last_error = ?, next_action_at = ?, attempt = ?, sealed = ?, delivered = ?, "
-    "revoke_owed = ?"
+    "revoke_owed = ?, not_before = ?, renewal_at = ?"
 )
+#: what each schema version adds to the one before (version 1: the dialect's tables)
+MIGRATIONS = {
+    2: (  # the renewal policy: the certificate's start, and its renewal time
+        "ALTER TABLE {prefix}records ADD COLUMN not_before double precision",
+        "ALTER TABLE {prefix}records ADD COLUMN renewal_at double precision",
+    ),
+}
 #: how long a lost connection is retried before a call fails with StoreError
 RECONNECT_FOR = 30.0
 
@@ -168,23 +175,38 @@ class SQLStore:
                 f"this sectigo-iot understands ({SCHEMA_VERSION}); upgrade sectigo-iot"
             )
         if version == 0:
-            self._dialect.create_tables(cursor)
-            meta = self._dialect.prefix + "meta"
-            salt = new_salt()
-            sealer = Sealer(self._secret, base64.b64decode(salt))
-            check = base64.b64encode(sealer.key_check()).decode()
-            cursor.run(
-                f"INSERT INTO {meta} (name, value) VALUES (?, ?), (?, ?)",
-                ("salt", salt, "key_check", check),
-            )
-            self._dialect.set_schema_version(cursor, SCHEMA_VERSION)
-            return sealer
-        values = dict(cursor.run(f"SELECT name, value FROM {self._dialect.prefix}meta"))
-        if "salt" not in values or "key_check" not in values:
-            raise StoreError(f"the fleet store {self.location} has no key check: it is damaged")
-        sealer = Sealer(self._secret, base64.b64decode(values["salt"]))
-        sealer.verify(base64.b64decode(values["key_check"]), self.location)
+            sealer, version = self._create(cursor), 1
+        else:  # the key is checked before anything is changed
+            values = dict(cursor.run(f"SELECT name, value FROM {self._dialect.prefix}meta"))
+            if "salt" not in values or "key_check" not in values:
+                raise StoreError(f"the fleet store {self.location} has no key check: it is damaged")
+            sealer = Sealer(self._secret, base64.b64decode(values["salt"]))
+            sealer.verify(base64.b64decode(values["key_check"]), self.location)
+        if version < SCHEMA_VERSION:
+            self._migrate(cursor, version)
         return sealer
+
+    def _create(self, cursor: Cursor) -> Sealer:
+        """The tables of schema version 1, and the store's salt and key check."""
+        self._dialect.create_tables(cursor)
+        meta = self._dialect.prefix + "meta"
+        salt = new_salt()
+        sealer = Sealer(self._secret, base64.b64decode(salt))
+        check = base64.b64encode(sealer.key_check()).decode()
+        cursor.run(
+            f"INSERT INTO {meta} (name, value) VALUES (?, ?), (?, ?)",
+            ("salt", salt, "key_check", check),
+        )
+        self._dialect.set_schema_version(cursor, 1)
+        return sealer
+
+    def _migrate(self, cursor: Cursor, version: int) -> None:
+        """From ``version`` to ``SCHEMA_VERSION``, in the transaction that opens the store."""
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number]:
+                cursor.run(statement.format(prefix=self._dialect.prefix))
+            self._dialect.set_schema_version(cursor, number)
+            logger.info("fleet store %s migrated to schema version %d", self.location, number)
 
     async def close(self) -> None:
         import anyio.to_thread
@@ -217,6 +239,8 @@ class SQLStore:
             delivered,
             owed,
             fence,
+            not_before,
+            renewal_at,
         ) = values
         secrets = None
         if sealed is not None:
@@ -242,6 +266,8 @@ class SQLStore:
                 revoke_owed=revoke_owed,
                 revoke_reason=revoke_reason,
                 fence=fence,
+                not_before=utc(not_before),
+                renewal_at=utc(renewal_at),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"record {key!r} in {self.location} is damaged: {exc}") from None
@@ -265,6 +291,8 @@ class SQLStore:
             sealed,
             json.dumps(list(row.delivered)),
             row.revocation_json(),
+            seconds(row.not_before),
+            seconds(row.renewal_at),
         )
 
     async def get(self, key: str) -> Row | None:
@@ -353,8 +381,8 @@ class SQLStore:
                 cursor.run(
                     f"INSERT INTO {self._records} (key, spec, state, serial_number, not_after, "
                     "batch_id, failures, last_error, next_action_at, attempt, sealed, "
-                    "delivered, revoke_owed, fence) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    "delivered, revoke_owed, not_before, renewal_at, fence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     (key, *self._values(new)),
                 )
                 new = new.replace(fence=1)

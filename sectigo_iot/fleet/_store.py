@@ -39,7 +39,7 @@ __all__ = [
 #: the environment variable holding the secret the store's sealing key is derived from
 KEY_ENV = "SECTIGO_FLEET_KEY"
 #: the layout of the tables; a store refuses a database of a newer version
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_KEY_LENGTH = 200
 _KEY_CHECK = b"sectigo-iot fleet key check"
 _HKDF_INFO = b"sectigo-iot fleet secrets v1"
@@ -126,6 +126,8 @@ class Row:
     revoke_owed: tuple[str, ...] = ()
     revoke_reason: str | None = None
     fence: int = 0
+    not_before: datetime | None = None  # of the current certificate
+    renewal_at: datetime | None = None  # when the policy renews it
 
     def replace(self, **changes: Any) -> Row:
         return evolve(self, **changes)
@@ -137,7 +139,9 @@ class Row:
             spec=self.spec,
             state=self.state,
             serial_number=self.serial_number,
+            not_before=self.not_before,
             not_after=self.not_after,
+            renewal_at=self.renewal_at,
             batch_id=batch_id or self.batch_id,
             failures=self.failures,
             last_error=self.last_error,

@@ -44,6 +44,7 @@ from ._journal import (
     read_settled_journal,
     write_journal,
 )
+from ._policy import RenewalPolicy, policy_from
 from ._spec import CertificateSpec
 from ._steps import (
     Subject,
@@ -108,6 +109,8 @@ class CertificateResult:
     revoked: bool = False
     dry_run: bool = False
     error: Exception | None = None
+    #: when the policy renews the certificate in place (None without one)
+    renewal_time: datetime | None = None
 
     @property
     def changed(self) -> bool:
@@ -135,7 +138,7 @@ OnProgress = Callable[[Path, "WaitProgress"], Any]
 
 @frozen(kw_only=True)
 class _Options:
-    renew_before: timedelta
+    policy: RenewalPolicy
     revoke_replaced: bool
     force: bool
     dry_run: bool
@@ -160,7 +163,8 @@ async def ensure_certificate(
     spec: CertificateSpec,
     folder: str | os.PathLike[str],
     *,
-    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    renew_before: timedelta | None = None,
+    policy: RenewalPolicy | None = None,
     revoke_replaced: bool = False,
     force: bool = False,
     dry_run: bool = False,
@@ -185,7 +189,7 @@ async def ensure_certificate(
     if not isinstance(spec, CertificateSpec):
         raise InvalidInputError(f"spec must be a CertificateSpec, got {type(spec).__name__}")
     options = _options(
-        renew_before,
+        policy_from(policy, renew_before),
         revoke_replaced,
         force,
         dry_run,
@@ -202,7 +206,8 @@ async def renew_due(
     client: SectigoClient,
     folders: Iterable[str | os.PathLike[str]],
     *,
-    renew_before: timedelta = DEFAULT_RENEW_BEFORE,
+    renew_before: timedelta | None = None,
+    policy: RenewalPolicy | None = None,
     revoke_replaced: bool = False,
     force: bool = False,
     dry_run: bool = False,
@@ -224,7 +229,7 @@ async def renew_due(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be an integer >= 1, got {concurrency!r}")
     options = _options(
-        renew_before,
+        policy_from(policy, renew_before),
         revoke_replaced,
         force,
         dry_run,
@@ -253,7 +258,7 @@ async def renew_due(
 
 
 def _options(
-    renew_before: timedelta,
+    policy: RenewalPolicy,
     revoke_replaced: bool,
     force: bool,
     dry_run: bool,
@@ -263,8 +268,6 @@ def _options(
     on_lock_wait: OnLockWait | None,
     on_progress: OnProgress | None,
 ) -> _Options:
-    if not isinstance(renew_before, timedelta) or renew_before < timedelta(0):
-        raise InvalidInputError(f"renew_before must be a timedelta >= 0, got {renew_before!r}")
     for name, callback in (
         ("on_change", on_change),
         ("on_lock_wait", on_lock_wait),
@@ -273,7 +276,7 @@ def _options(
         if callback is not None and not callable(callback):
             raise InvalidInputError(f"{name} must be callable")
     return _Options(
-        renew_before=renew_before,
+        policy=policy,
         revoke_replaced=bool(revoke_replaced),
         force=bool(force),
         dry_run=bool(dry_run),
@@ -337,7 +340,7 @@ async def _ensure(
         if plan.action == "kept":
             if state.archives:
                 await _in_thread(remove_archives, folder)
-            return await _keep(client, folder, wanted, journal, plan)
+            return await _keep(client, folder, wanted, journal, plan, options)
         return await _issue(client, folder, wanted, journal, plan, options)
 
 
@@ -373,6 +376,7 @@ async def _kept_unlocked(
         reason=plan.reason,
         detail=plan.detail,
         bundle=state.live.bundle,
+        renewal_time=_renewal(options, folder, state.live.bundle),
     )
 
 
@@ -408,6 +412,7 @@ async def _dry_run(
         bundle=plan.live.bundle,
         replaced_serial=plan.replaced_serial,
         dry_run=True,
+        renewal_time=_renewal(options, folder, plan.live.bundle),
     )
 
 
@@ -447,8 +452,8 @@ def _plan(
             f"the certificate is for {', '.join(leaf.sans)}; "
             f"the spec asks for {', '.join(spec.names)}",
         )
-    if leaf.not_after - _now(client) <= options.renew_before:
-        return plan("renewed", "due", f"it expires on {leaf.expiry}")
+    if _now(client) >= options.policy.renewal_time(leaf.not_before, leaf.not_after, str(folder)):
+        return plan("renewed", "due", f"it expires on {leaf.expiry}; its renewal time has come")
     if options.force:
         return plan("renewed", "forced", "renewal was forced")
     return plan("kept", "valid", f"valid until {leaf.expiry}")
@@ -460,6 +465,7 @@ async def _keep(
     spec: CertificateSpec,
     journal: Journal | None,
     plan: _Plan,
+    options: _Options,
 ) -> CertificateResult:
     """Record the certificate in place (and the spec), and settle owed revocations."""
     recorded = _kept_journal(journal, spec, plan.live)
@@ -473,6 +479,7 @@ async def _keep(
         detail=plan.detail,
         bundle=plan.live.bundle,
         revoked=revoked,
+        renewal_time=_renewal(options, folder, plan.live.bundle),
     )
 
 
@@ -652,6 +659,7 @@ async def _finish(
         bundle=bundle,
         batch=batch,
         replaced_serial=replaced,
+        renewal_time=_renewal(options, folder, bundle),
     )
     if options.on_change is not None:
         outcome = options.on_change(result)
@@ -703,6 +711,14 @@ async def _settle_revocations(client: SectigoClient, folder: Path, journal: Jour
         journal = journal.replace(revoke_pending=owed)
         await _in_thread(write_journal, folder, journal)
     return True
+
+
+def _renewal(options: _Options, folder: Path, bundle: CertificateBundle | None) -> datetime | None:
+    """When ``options``' policy renews ``bundle`` in ``folder`` (its key: the path)."""
+    if bundle is None:
+        return None
+    leaf = leaf_of(bundle.certificate)
+    return options.policy.renewal_time(leaf.not_before, leaf.not_after, str(folder))
 
 
 def _now(client: SectigoClient) -> datetime:

@@ -16,7 +16,7 @@ from attrs import field, frozen
 
 from ..errors import InvalidInputError
 
-__all__ = ["RenewalPolicy"]
+__all__ = ["RenewalPolicy", "policy_from"]
 
 _Check = Callable[[object, object, object], None]
 #: the window a ``renew_before`` renewal is spread over, either way
@@ -133,3 +133,17 @@ def _uniform(key: str, not_before: datetime, not_after: datetime) -> float:
     """A number in [0, 1) that only the key and the certificate's dates decide."""
     text = f"{key}\0{not_before.isoformat()}\0{not_after.isoformat()}".encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2**64
+
+
+def policy_from(policy: RenewalPolicy | None, renew_before: timedelta | None) -> RenewalPolicy:
+    """The policy a caller asked for: ``policy``, or ``renew_before`` as its shorthand,
+    or the default one (at 2/3 of the lifetime, spread)."""
+    if policy is not None and renew_before is not None:
+        raise InvalidInputError("give policy= or renew_before=, not both")
+    if policy is not None:
+        if not isinstance(policy, RenewalPolicy):
+            raise InvalidInputError(f"policy must be a RenewalPolicy, got {type(policy).__name__}")
+        return policy
+    if renew_before is not None:
+        return RenewalPolicy(renew_before=renew_before)
+    return RenewalPolicy()

@@ -47,7 +47,6 @@ __all__ = [
     "leaf_of",
     "new_attempt",
     "not_own",
-    "renewal_time",
     "revoke_serials",
     "settled_at",
     "submit",
@@ -84,11 +83,6 @@ def absence_is_proof(attempt: PendingAttempt) -> bool:
     itself: a person checks the batches first.
     """
     return attempt.private_key_pem is None
-
-
-def renewal_time(not_after: datetime, renew_before: timedelta) -> datetime:
-    """When a certificate valid until ``not_after`` is renewed (the one place that says)."""
-    return not_after - renew_before
 
 
 def new_attempt(spec: CertificateSpec, now: datetime) -> PendingAttempt:
@@ -341,6 +335,7 @@ class Leaf:
     sans: tuple[str, ...]
     names: frozenset[str]
     common_name: str  # lower case
+    not_before: datetime
     not_after: datetime
     expiry: str  # not_after in ISO 8601
     serial: str
@@ -360,6 +355,7 @@ def leaf_of(certificate: Certificate) -> Leaf:
         sans=bundle.sans,
         names=frozenset(bundle.sans),
         common_name=bundle.common_name.lower(),
+        not_before=bundle.not_before,
         not_after=bundle.not_after,
         expiry=bundle.not_after.isoformat(),
         serial=bundle.serial_number,

@@ -18,6 +18,7 @@ import pytest
 
 from sectigo_iot.certs import load_pem_bundle
 from sectigo_iot.emulator import Emulator
+from sectigo_iot.fleet import SCHEMA_VERSION
 from sectigo_iot.models import Authority
 from tests.cli.helpers import CLI, error_line, record_bodies
 from tests.cli.test_cli_server import SECTIGO, _clean_env
@@ -32,6 +33,7 @@ FIELDS = [
     "serial_number",
     "not_after",
     "days_left",
+    "renewal_time",
     "batch_id",
     "next_action_at",
     "failures",
@@ -116,13 +118,15 @@ def test_want_run_list_issue_deliver_and_list_each_certificate(fleet: Fleet, cli
         assert abs(record["days_left"] - _days_between(not_after, started)) < 0.01
         assert isinstance(record["batch_id"], int)
         due = datetime.fromisoformat(record["next_action_at"])
-        assert _days_between(not_after, due) == pytest.approx(30)  # renewed 30 days before
+        assert record["renewal_time"] == record["next_action_at"]
         assert (record["failures"], record["last_error"]) == (0, None)
         # delivered to the folder: the certificate listed, with its key
         folder = fleet.certs / record["key"]
         bundle = load_pem_bundle(
             (folder / "fullchain.pem").read_bytes() + (folder / "key.pem").read_bytes()
         )
+        lifetime = bundle.not_after - bundle.not_before  # renewed at 2/3 of it, +- 5 %
+        assert abs(due - (bundle.not_before + lifetime * 2 / 3)) <= lifetime * 0.05
         assert bundle.serial_number == record["serial_number"]
         assert bundle.not_after == not_after
         assert (folder / "key.pem").stat().st_mode & 0o777 == 0o600
@@ -384,10 +388,10 @@ def test_commands_that_use_no_api_need_no_credentials(fleet: Fleet, cli: CLI) ->
 
 
 def test_migrate_makes_the_tables_and_prints_the_schema_version(fleet: Fleet) -> None:
-    assert fleet("migrate") == {"store": str(fleet.store), "schema_version": 1}
+    assert fleet("migrate") == {"store": str(fleet.store), "schema_version": SCHEMA_VERSION}
     with sqlite3.connect(fleet.store) as database:
-        assert database.execute("PRAGMA user_version").fetchone() == (1,)
-    assert fleet("migrate") == {"store": str(fleet.store), "schema_version": 1}
+        assert database.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert fleet("migrate") == {"store": str(fleet.store), "schema_version": SCHEMA_VERSION}
 
 
 # -- a real `sectigo fleet run` process ---------------------------------------------------

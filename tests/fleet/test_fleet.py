@@ -117,7 +117,11 @@ async def test_a_valid_certificate_is_renewed_at_its_renewal_time_not_before(
         await fleet.run_once()
         record = await fleet.get("m")
         assert record is not None and record.not_after is not None
-        assert record.next_action_at == record.not_after - timedelta(days=30)
+        assert record.renewal_at is not None and record.next_action_at == record.renewal_at
+        # renew_before, spread an hour either way
+        assert abs(record.renewal_at - (record.not_after - timedelta(days=30))) <= timedelta(
+            hours=1
+        )
         sectigo_emulator.clock.advance(300 * DAY)  # 65 days left
         assert await fleet.run_once() == []
         sectigo_emulator.clock.advance(40 * DAY)  # 25 days left: due
@@ -126,6 +130,27 @@ async def test_a_valid_certificate_is_renewed_at_its_renewal_time_not_before(
         renewed = await fleet.get("m")
         assert renewed is not None and renewed.serial_number != record.serial_number
         assert sectigo_emulator.licenses_used == 2
+
+
+async def test_the_default_policy_renews_at_two_thirds_spread_over_a_fleet(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    async with fleet_of(sectigo_client, tmp_path) as fleet:
+        for number in range(8):
+            await fleet.want(f"m{number}", spec(f"m{number}.example.com"))
+        await fleet.run_once()
+        records = await fleet.list()
+    times = set()
+    for record in records:
+        assert record.not_before is not None and record.not_after is not None
+        assert record.renewal_at is not None
+        lifetime = record.not_after - record.not_before
+        assert abs(record.renewal_at - (record.not_before + lifetime * 2 / 3)) <= lifetime * 0.05
+        assert record.renewal_at == fleet.policy.renewal_time(
+            record.not_before, record.not_after, record.key
+        )
+        times.add(record.renewal_at)
+    assert len(times) == 8  # spread: one instant for each
 
 
 async def test_an_attempt_recorded_but_not_listed_is_never_sent_again_before_settle(
@@ -194,9 +219,9 @@ async def test_a_rejected_batch_waits_for_retry_and_a_failed_one_backs_off(
         record = await fleet.get("f")
         assert record is not None and record.next_action_at is not None
         delay = record.next_action_at - fleet.now()  # the emulator's clock runs meanwhile
-        assert timedelta(seconds=55) < delay <= timedelta(minutes=1)
+        assert timedelta(minutes=59) < delay <= timedelta(hours=1)  # the policy's first
         assert await fleet.run_once() == []  # backing off
-        sectigo_emulator.clock.advance(61)
+        sectigo_emulator.clock.advance(3601)
         [retried] = await fleet.run_once()
         assert retried.to_state is S.VALID
         assert sectigo_emulator.licenses_used == 2  # rejected and failed batches cost nothing

@@ -601,6 +601,36 @@ async def test_a_newer_schema_version_is_refused_and_the_database_left_as_it_is(
     assert backend.snapshot() == before
 
 
+async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
+    backend: Backend,
+) -> None:
+    store = await backend.opened()
+    secrets, attempt = _secrets()
+    await put(store, "a", secrets=secrets, attempt=attempt)
+    await store.close()
+    table = "records" if backend.kind == "sqlite" else f'"{backend.schema}".records'
+    for column in ("not_before", "renewal_at"):  # the tables as version 1 made them
+        backend.raw(f"ALTER TABLE {table} DROP COLUMN {column}")
+    backend.set_schema_version(1)
+
+    with pytest.raises(StoreError, match="another key"):  # the key before any change
+        await backend.make(secret_key="another-secret-of-32-characters-or-more").open()
+    again = await backend.opened()  # migrated in the transaction that opens it
+    [row] = await again.list()
+    assert row.key == "a" and row.secrets == secrets and row.renewal_at is None
+    assert await again.save(Change(row=row), "nobody", release=True) is False  # fenced
+    [claimed] = await again.claim("w1", NOW, 1, LONG)
+    later = NOW + timedelta(days=60)
+    assert await again.save(
+        Change(row=claimed.replace(renewal_at=later, not_before=NOW)), "w1", release=True
+    )
+    stored = await again.get("a")
+    assert stored is not None and (stored.renewal_at, stored.not_before) == (later, NOW)
+    await again.close()
+    third = await backend.opened()  # already at the current version: nothing to do
+    assert await third.get("a") == stored
+
+
 def test_both_stores_work_under_trio(backend: Backend) -> None:
     async def main() -> list[str]:
         store = backend.make()

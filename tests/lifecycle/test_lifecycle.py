@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import stat
-from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -70,12 +69,11 @@ async def test_issue_then_keep_then_renew_when_due(
     assert kept.bundle is not None and kept.bundle.serial_number == serial and not kept.changed
     assert sum(sectigo_emulator.stats.requests.values()) == requests  # not one request
 
-    sectigo_emulator.clock.advance(300 * DAY)  # 65 days left of 365: still kept
+    # the default policy renews at 2/3 of the 365 days, give or take 5 % (18 days)
+    sectigo_emulator.clock.advance(220 * DAY)
     assert (await ensure_certificate(sectigo_client, SPEC, folder)).action == "kept"
-    sectigo_emulator.clock.advance(40 * DAY)  # 25 days left: due
-    renewed = await ensure_certificate(
-        sectigo_client, SPEC, folder, renew_before=timedelta(days=30)
-    )
+    sectigo_emulator.clock.advance(40 * DAY)  # 260 days: past any point of the window
+    renewed = await ensure_certificate(sectigo_client, SPEC, folder)
     assert (renewed.action, renewed.reason, renewed.replaced_serial) == ("renewed", "due", serial)
     assert renewed.bundle is not None
     new_serial = renewed.bundle.serial_number
@@ -323,3 +321,31 @@ def test_spec_validation() -> None:
         CertificateSpec(authority_id=1, common_name="a.example.com", params={"pkcs12Password": "x"})
     spec = CertificateSpec(authority_id=1, common_name="A.Example.com", dns_names=["a.example.com"])
     assert spec.names == ("a.example.com",) and CertificateSpec.from_dict(spec.to_dict()) == spec
+
+
+async def test_a_policy_decides_the_renewal_and_every_result_says_when(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from sectigo_iot.lifecycle import RenewalPolicy
+
+    policy = RenewalPolicy(at=0.5, spread=0.2)
+    folder = tmp_path / "api"
+    issued = await ensure_certificate(sectigo_client, SPEC, folder, policy=policy)
+    assert issued.bundle is not None and issued.renewal_time is not None
+    bundle = issued.bundle
+    # the folder's key is its absolute path: the same point on every call and host
+    expected = policy.renewal_time(bundle.not_before, bundle.not_after, str(folder))
+    assert issued.renewal_time == expected
+    kept = await ensure_certificate(sectigo_client, SPEC, folder, policy=policy)
+    assert (kept.action, kept.renewal_time) == ("kept", expected)
+    sectigo_emulator.clock.advance((expected - bundle.not_before).total_seconds() + 60)
+    renewed = await ensure_certificate(sectigo_client, SPEC, folder, policy=policy)
+    assert (renewed.action, renewed.reason) == ("renewed", "due")
+    with pytest.raises(InvalidInputError, match="not both"):
+        await ensure_certificate(
+            sectigo_client, SPEC, folder, policy=policy, renew_before=timedelta(days=3)
+        )
+    with pytest.raises(InvalidInputError, match="RenewalPolicy"):
+        await renew_due(sectigo_client, [folder], policy="2/3")  # type: ignore[arg-type]

@@ -123,6 +123,7 @@ def _record_json(record: "FleetRecord", now: datetime) -> dict[str, Any]:
         "serial_number": record.serial_number,
         "not_after": _iso(record.not_after),
         "days_left": days_left,
+        "renewal_time": _iso(record.renewal_at),
         "batch_id": record.batch_id,
         "next_action_at": _iso(record.next_action_at),
         "failures": record.failures,

@@ -63,7 +63,8 @@ _JSON_SHAPE = (
     '{"folder": absolute path, "action": kept|issued|renewed|resumed|failed, "reason": '
     "valid|empty|due|names|damaged|forced|pending|error, "
     '"detail": text, "ok": false when the folder failed or its hook failed, "dryRun": bool, '
-    '"serialNumber" and "notAfter" (ISO 8601): the certificate in place or null, '
+    '"serialNumber", "notAfter" and "renewalTime" (ISO 8601): the certificate in place and '
+    "when it is renewed, or null, "
     '"batchId": the new batch or null, "replacedSerial": the certificate replaced or '
     'null, "revoked": bool, "hook": null (not run) or {"exitCode": int or null, "ok": '
     'bool}, "error": text or null}.'
