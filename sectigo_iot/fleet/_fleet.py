@@ -240,9 +240,13 @@ class Fleet:
 
         return await self._command(key, decide, "cancelled", now)
 
-    async def revoke(self, key: str, reason: str = "unspecified") -> FleetRecord:
+    async def revoke(
+        self, key: str, reason: str = "unspecified", *, all_certificates: bool = False
+    ) -> FleetRecord:
         """Revoke the record's certificate (and the one of an attempt in flight, once it
-        is issued); the record ends REVOKED. A second call does nothing."""
+        is issued; with ``all_certificates`` also every earlier one not expired yet); the
+        record ends REVOKED. A second call does nothing; one cut short half way goes on
+        where it stopped, and never revokes a certificate twice."""
         from ..certs import RevocationReason
 
         reason = RevocationReason.parse(reason).name.lower()
@@ -251,7 +255,9 @@ class Fleet:
         def decide(row: Row) -> Row:
             if row.state in (S.REVOKED, S.REVOKING):
                 return row
-            owed = (row.serial_number,) if row.serial_number else ()
+            owed: tuple[str, ...] = (row.serial_number,) if row.serial_number else ()
+            if all_certificates:
+                owed += tuple(serial for serial, end in row.superseded if end > now)
             return row.replace(
                 state=S.REVOKING, revoke_owed=owed, revoke_reason=reason, next_action_at=now
             )
@@ -598,8 +604,12 @@ class Fleet:
             if name != waiting[-1]:  # the last acknowledgement is written with VALID
                 row = await self._save(row, delivered, "", done=False)
         leaf = leaf_of(bundle.certificate)
+        superseded = row.superseded
+        if row.serial_number and row.not_after and row.serial_number != leaf.serial:
+            superseded = (*superseded, (row.serial_number, row.not_after))
         valid = row.replace(
             state=S.VALID,
+            superseded=superseded,
             serial_number=leaf.serial,
             not_after=leaf.not_after,
             batch_id=attempt.batch_id,
@@ -639,20 +649,24 @@ class Fleet:
                 later = now + timedelta(seconds=min(30.0, self.poll_interval.total_seconds()))
                 return row.replace(next_action_at=later), "waiting for the attempt", False
             return await self._download(row)
-        if row.attempt_serial is not None and row.attempt_serial not in row.revoke_owed:
+        if row.attempt_serial is not None:  # the attempt is settled: its certificate is owed
             owed = (*row.revoke_owed, row.attempt_serial)
-            return row.replace(revoke_owed=owed), "the attempt's certificate is owed", True
+            settled = row.replace(revoke_owed=owed, attempt=None, attempt_serial=None, secrets=None)
+            return settled, "the attempt's certificate is owed", True
         reason = row.revoke_reason or "unspecified"
-        done = await revoke_serials(self.client, row.spec.authority_id, row.revoke_owed, reason)
+        if row.revoke_owed:  # one at a time, each recorded: a crash resumes after it
+            serial, *rest = row.revoke_owed
+            if not await self.client.certificates.is_revoked(serial):
+                await revoke_serials(self.client, row.spec.authority_id, (serial,), reason)
+            return row.replace(revoke_owed=tuple(rest)), f"revoked {serial} ({reason})", True
         revoked = row.replace(
             state=S.REVOKED,
-            revoke_owed=(),
             attempt=None,
             attempt_serial=None,
             secrets=None,
             next_action_at=None,
         )
-        return revoked, f"revoked {', '.join(done) or 'nothing'} ({reason})", False
+        return revoked, f"revoked ({reason})", False
 
     # -- failures -------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from ._store import (
     seconds,
     spec_from_json,
     spec_json,
+    superseded_from_json,
     utc,
 )
 
@@ -46,18 +47,22 @@ T = TypeVar("T")
 #: the columns of a record, in the order every query reads them
 COLUMNS = (
     "key, spec, state, serial_number, not_after, batch_id, failures, last_error, "
-    "next_action_at, attempt, sealed, delivered, revoke_owed, fence, not_before, renewal_at"
+    "next_action_at, attempt, sealed, delivered, revoke_owed, fence, not_before, renewal_at, "
+    "superseded"
 )
 _ASSIGN = (
     "spec = ?, state = ?, serial_number = ?, not_after = ?, batch_id = ?, failures = ?, "
     "last_error = ?, next_action_at = ?, attempt = ?, sealed = ?, delivered = ?, "
-    "revoke_owed = ?, not_before = ?, renewal_at = ?"
+    "revoke_owed = ?, not_before = ?, renewal_at = ?, superseded = ?"
 )
 #: what each schema version adds to the one before (version 1: the dialect's tables)
 MIGRATIONS = {
     2: (  # the renewal policy: the certificate's start, and its renewal time
         "ALTER TABLE {prefix}records ADD COLUMN not_before double precision",
         "ALTER TABLE {prefix}records ADD COLUMN renewal_at double precision",
+    ),
+    3: (  # the certificates a record had before its current one, for revoking them all
+        "ALTER TABLE {prefix}records ADD COLUMN superseded text",
     ),
 }
 #: how long a lost connection is retried before a call fails with StoreError
@@ -241,6 +246,7 @@ class SQLStore:
             fence,
             not_before,
             renewal_at,
+            superseded,
         ) = values
         secrets = None
         if sealed is not None:
@@ -268,6 +274,7 @@ class SQLStore:
                 fence=fence,
                 not_before=utc(not_before),
                 renewal_at=utc(renewal_at),
+                superseded=superseded_from_json(superseded),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"record {key!r} in {self.location} is damaged: {exc}") from None
@@ -293,6 +300,7 @@ class SQLStore:
             row.revocation_json(),
             seconds(row.not_before),
             seconds(row.renewal_at),
+            row.superseded_json(),
         )
 
     async def get(self, key: str) -> Row | None:
@@ -381,8 +389,8 @@ class SQLStore:
                 cursor.run(
                     f"INSERT INTO {self._records} (key, spec, state, serial_number, not_after, "
                     "batch_id, failures, last_error, next_action_at, attempt, sealed, "
-                    "delivered, revoke_owed, not_before, renewal_at, fence) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    "delivered, revoke_owed, not_before, renewal_at, superseded, fence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     (key, *self._values(new)),
                 )
                 new = new.replace(fence=1)

@@ -39,7 +39,7 @@ __all__ = [
 #: the environment variable holding the secret the store's sealing key is derived from
 KEY_ENV = "SECTIGO_FLEET_KEY"
 #: the layout of the tables; a store refuses a database of a newer version
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_KEY_LENGTH = 200
 _KEY_CHECK = b"sectigo-iot fleet key check"
 _HKDF_INFO = b"sectigo-iot fleet secrets v1"
@@ -128,6 +128,8 @@ class Row:
     fence: int = 0
     not_before: datetime | None = None  # of the current certificate
     renewal_at: datetime | None = None  # when the policy renews it
+    #: the certificates the record had before (serial, not_after), oldest first
+    superseded: tuple[tuple[str, datetime], ...] = ()
 
     def replace(self, **changes: Any) -> Row:
         return evolve(self, **changes)
@@ -153,6 +155,9 @@ class Row:
         """The serials owed a revocation, and its reason (one column)."""
         return json.dumps({"serials": list(self.revoke_owed), "reason": self.revoke_reason})
 
+    def superseded_json(self) -> str:
+        return json.dumps([[serial, end.isoformat()] for serial, end in self.superseded])
+
     def attempt_json(self) -> str | None:
         """The attempt's public part (its password is sealed apart)."""
         attempt = self.attempt
@@ -175,6 +180,13 @@ def revocation_from_json(text: str) -> tuple[tuple[str, ...], str | None]:
     if isinstance(data, list):  # the column's default: nothing owed
         return tuple(data), None
     return tuple(data["serials"]), data["reason"]
+
+
+def superseded_from_json(text: str | None) -> tuple[tuple[str, datetime], ...]:
+    """The certificates :meth:`Row.superseded_json` wrote (none in a record of before)."""
+    if text is None:
+        return ()
+    return tuple((serial, datetime.fromisoformat(end)) for serial, end in json.loads(text))
 
 
 def attempt_from_json(

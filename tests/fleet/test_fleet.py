@@ -434,3 +434,37 @@ async def test_a_server_echoing_the_password_never_gets_it_into_the_record(
     assert not [text for text in texts if password in text]
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("fleet"))
     assert password.encode() not in raw
+
+
+async def test_revoke_all_certificates_once_each_even_after_a_failure_half_way(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    async with fleet_of(sectigo_client, tmp_path, renew_before=timedelta(days=30)) as fleet:
+        await fleet.want("m", spec("m.example.com"))
+        await fleet.run_once()
+        serials = []
+        for _ in range(2):  # two renewals: two superseded certificates, still valid
+            serials.append((await fleet.get("m")).serial_number)  # type: ignore[union-attr]
+            await fleet.want("m", spec("m.example.com", f"w{len(serials)}.m.example.com"))
+            await fleet.run_once()
+        current = (await fleet.get("m")).serial_number  # type: ignore[union-attr]
+        everything = [*serials, current]
+        assert sectigo_emulator.licenses_used == 3
+        # the second revocation fails (before anything is done): the record stays owed
+        sectigo_emulator.inject("POST", "/api/v1/certificates/{profile}/revoke", "error", times=1)
+        await fleet.revoke("m", "cessation of operation", all_certificates=True)
+        [failed] = await fleet.run_once()
+        assert failed.to_state is S.REVOKING  # one revoked and recorded, then the error
+        sectigo_emulator.clock.advance(2 * 3600)
+        [done] = await fleet.run_once()
+        assert done.to_state is S.REVOKED
+        again = await fleet.revoke("m", "cessation of operation", all_certificates=True)
+        assert again.state is S.REVOKED and await fleet.run_once() == []
+    found = await sectigo_client.certificates.find(common_name="m.example.com")
+    assert sorted(c.serial_number for c in found if c.status.upper() == "REVOKED") == sorted(
+        everything
+    )
+    revokes = [r.serial_number for r in sectigo_emulator.revocations()]
+    assert sorted(revokes) == sorted(everything)  # each once: never revoked twice
+    sent = {k: n for k, n in sectigo_emulator.stats.requests.items() if k.endswith("/revoke")}
+    assert sum(sent.values()) == 4  # three revocations and the one that failed
