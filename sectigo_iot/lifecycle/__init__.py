@@ -35,6 +35,7 @@ from ._ensure import (
     ensure_certificate,
     renew_due,
 )
+from ._events import EventKind, LifecycleEvent, OnEvent
 from ._folder import FILE_NAMES, FolderLockedError, LockHolder, OnLockWait, load_certificate
 from ._journal import (
     JOURNAL_NAME,
@@ -59,12 +60,15 @@ __all__ = [
     "CertificateResult",
     "CertificateSpec",
     "CurrentCertificate",
+    "EventKind",
     "FailedAttempt",
     "FolderLockedError",
     "Journal",
     "JournalError",
     "LifecycleError",
+    "LifecycleEvent",
     "LockHolder",
+    "OnEvent",
     "OnLockWait",
     "OnProgress",
     "PendingAttempt",
