@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -22,6 +23,7 @@ from ..errors import (
     BatchRejectedError,
     InvalidInputError,
 )
+from ._events import EventKind, LifecycleEvent, OnEvent, Watch, days_left, notify
 from ._folder import (
     LiveState,
     OnLockWait,
@@ -41,7 +43,9 @@ from ._journal import (
     JournalError,
     LifecycleError,
     PendingAttempt,
+    read_journal,
     read_settled_journal,
+    redacted_reason,
     write_journal,
 )
 from ._policy import RenewalPolicy, policy_from
@@ -143,6 +147,7 @@ class _Options:
     force: bool
     dry_run: bool
     on_change: OnChange | None
+    on_event: OnEvent | None
     wait_timeout: float
     lock_timeout: float
     on_lock_wait: OnLockWait | None
@@ -169,6 +174,7 @@ async def ensure_certificate(
     force: bool = False,
     dry_run: bool = False,
     on_change: OnChange | None = None,
+    on_event: OnEvent | None = None,
     wait_timeout: float = 900.0,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_lock_wait: OnLockWait | None = None,
@@ -185,6 +191,16 @@ async def ensure_certificate(
     (reason superseded). A folder locked by another process is waited for up to
     ``lock_timeout`` seconds (then FolderLockedError); ``on_lock_wait`` (sync or async)
     is told at once who holds it. ``on_progress`` gets each poll of the batch.
+
+    ``on_event`` (sync or async; what it raises is logged) gets a
+    :class:`~sectigo_iot.lifecycle.LifecycleEvent` (``folder`` set): ``issued`` or
+    ``renewed`` once the new certificate is live, ``revoked`` for each serial revoked,
+    ``milestone`` when the certificate in place reaches one of the policy's
+    ``milestones`` (days left; before a renewal due in the same call), ``expired``
+    once it expires without a successor, and ``failed`` (then the error is raised).
+    Each event is recorded in the journal before the call and cleared after it: a
+    crash between the two tells it again at the next call; a milestone is recorded
+    once per certificate, with or without ``on_event``.
     """
     if not isinstance(spec, CertificateSpec):
         raise InvalidInputError(f"spec must be a CertificateSpec, got {type(spec).__name__}")
@@ -194,6 +210,7 @@ async def ensure_certificate(
         force,
         dry_run,
         on_change,
+        on_event,
         wait_timeout,
         lock_timeout,
         on_lock_wait,
@@ -212,6 +229,7 @@ async def renew_due(
     force: bool = False,
     dry_run: bool = False,
     on_change: OnChange | None = None,
+    on_event: OnEvent | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     wait_timeout: float = 900.0,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
@@ -234,6 +252,7 @@ async def renew_due(
         force,
         dry_run,
         on_change,
+        on_event,
         wait_timeout,
         lock_timeout,
         on_lock_wait,
@@ -263,6 +282,7 @@ def _options(
     force: bool,
     dry_run: bool,
     on_change: OnChange | None,
+    on_event: OnEvent | None,
     wait_timeout: float,
     lock_timeout: float,
     on_lock_wait: OnLockWait | None,
@@ -270,6 +290,7 @@ def _options(
 ) -> _Options:
     for name, callback in (
         ("on_change", on_change),
+        ("on_event", on_event),
         ("on_lock_wait", on_lock_wait),
         ("on_progress", on_progress),
     ):
@@ -281,6 +302,7 @@ def _options(
         force=bool(force),
         dry_run=bool(dry_run),
         on_change=on_change,
+        on_event=on_event,
         wait_timeout=wait_timeout,
         lock_timeout=seconds("lock_timeout", lock_timeout, zero=True),
         on_lock_wait=on_lock_wait,
@@ -325,23 +347,50 @@ async def _ensure(
 ) -> CertificateResult:
     if options.dry_run:
         return await _dry_run(client, folder, spec, options)
-    kept = await _kept_unlocked(client, folder, spec, options)
-    if kept is not None:
-        return kept
-    reading = functools.partial(_read_state, folder)
-    async with folder_lock(
-        folder, reading, wait=options.lock_timeout, on_wait=options.on_lock_wait
-    ) as state:
-        journal = state.journal
-        wanted = _wanted(folder, spec, journal)
-        if journal is not None and journal.pending is not None:
-            return await _resume(client, folder, journal, options)
-        plan = _plan(client, folder, wanted, journal, state.live, options)
-        if plan.action == "kept":
-            if state.archives:
-                await _in_thread(remove_archives, folder)
-            return await _keep(client, folder, wanted, journal, plan, options)
-        return await _issue(client, folder, wanted, journal, plan, options)
+    locked = False
+    try:
+        kept = await _kept_unlocked(client, folder, spec, options)
+        if kept is not None:
+            return kept
+        reading = functools.partial(_read_state, folder)
+        async with folder_lock(
+            folder, reading, wait=options.lock_timeout, on_wait=options.on_lock_wait
+        ) as state:
+            locked = True
+            try:
+                return await _locked(client, folder, spec, state, options)
+            except Exception as exc:
+                await _tell_failure(client, folder, exc, options, recorded=True)
+                raise
+    except Exception as exc:
+        if not locked:
+            await _tell_failure(client, folder, exc, options, recorded=False)
+        raise
+
+
+async def _locked(
+    client: SectigoClient,
+    folder: Path,
+    spec: CertificateSpec | None,
+    state: _State,
+    options: _Options,
+) -> CertificateResult:
+    """The work on a folder whose lock is held: events owed first, then the milestones
+    reached, then resume, keep, issue or renew."""
+    journal = state.journal
+    wanted = _wanted(folder, spec, journal)
+    if journal is not None:
+        if journal.outbox and options.on_event is not None:
+            journal = await _deliver(folder, journal, options)
+        journal = await _watch(client, folder, journal, state.live, options)
+    if journal is not None and journal.pending is not None:
+        return await _resume(client, folder, journal, options)
+    plan = _plan(client, folder, wanted, journal, state.live, options)
+    if plan.action == "kept":
+        if state.archives:
+            await _in_thread(remove_archives, folder)
+        return await _keep(client, folder, wanted, journal, plan, options)
+    return await _issue(client, folder, wanted, journal, plan, options)
 
 
 async def _kept_unlocked(
@@ -353,9 +402,10 @@ async def _kept_unlocked(
     A keep needs no lock: a version never changes once published, and ``live`` and the
     journal are each replaced in one rename, so an unlocked read sees a consistent
     certificate. It is taken only when nothing is to be written or sent: a journal
-    that already records it (no pending attempt, no revocation owed), no downloads
-    left. A folder that cannot be read (a hostile one) goes the locked way too, which
-    raises the same typed error.
+    that already records it (no pending attempt, no revocation owed, no milestone or
+    expiry reached, no event owed to ``on_event``), no downloads left. A folder that
+    cannot be read (a hostile one) goes the locked way too, which raises the same
+    typed error.
     """
     try:
         state = await _in_thread(_read_state, folder)
@@ -364,11 +414,14 @@ async def _kept_unlocked(
     journal = state.journal
     if journal is None or journal.pending is not None or journal.revoke_pending:
         return None
-    if state.archives:
+    if state.archives or (journal.outbox and options.on_event is not None):
         return None
     wanted = _wanted(folder, spec, journal)
     plan = _plan(client, folder, wanted, journal, state.live, options)
-    if plan.action != "kept" or _kept_journal(journal, wanted, state.live) is not journal:
+    now = _now(client)
+    if plan.action != "kept" or _kept_journal(journal, wanted, state.live, now) is not journal:
+        return None
+    if _reached(folder, journal, state.live, options, now) is not None:
         return None
     return CertificateResult(
         folder=folder,
@@ -468,10 +521,10 @@ async def _keep(
     options: _Options,
 ) -> CertificateResult:
     """Record the certificate in place (and the spec), and settle owed revocations."""
-    recorded = _kept_journal(journal, spec, plan.live)
+    recorded = _kept_journal(journal, spec, plan.live, _now(client))
     if recorded is not journal:
         await _in_thread(write_journal, folder, recorded)
-    revoked = await _settle_revocations(client, folder, recorded)
+    revoked = await _settle_revocations(client, folder, recorded, options)
     return CertificateResult(
         folder=folder,
         action="kept",
@@ -483,18 +536,23 @@ async def _keep(
     )
 
 
-def _kept_journal(journal: Journal | None, spec: CertificateSpec, live: LiveState) -> Journal:
+def _kept_journal(
+    journal: Journal | None, spec: CertificateSpec, live: LiveState, now: datetime
+) -> Journal:
     """The journal of a folder keeping ``live``: ``journal`` itself when it already
-    records the spec and the certificate, else a new one that does."""
+    records the spec and the certificate, else a new one that does (a certificate it
+    did not record is watched from ``now``, as if received then)."""
     bundle, version = live.bundle, live.version
     assert bundle is not None and version is not None
     leaf = leaf_of(bundle.certificate)
     recorded = journal.current if journal is not None else None
+    watch = journal.watch if journal is not None else None
     if recorded is None or recorded.serial != leaf.serial:
         recorded = CurrentCertificate(serial=leaf.serial, not_after=leaf.not_after, version=version)
+        watch = Watch(serial_number=leaf.serial, received_at=now)
     if journal is not None and journal.spec == spec and journal.current == recorded:
         return journal
-    return (journal or Journal(spec=spec)).replace(spec=spec, current=recorded)
+    return (journal or Journal(spec=spec)).replace(spec=spec, current=recorded, watch=watch)
 
 
 async def _issue(
@@ -646,8 +704,11 @@ async def _finish(
     version = await _in_thread(publish_version, folder, bundle)
     await _checkpoint("files_written")
     await _in_thread(switch_live, folder, version)
-    journal, replaced = _installed(journal, bundle, version, plan, options)
-    await _in_thread(write_journal, folder, journal)
+    now = _now(client)
+    journal, replaced = _installed(journal, bundle, version, plan, options, now)
+    kind: EventKind = "issued" if plan.replaced_serial is None else "renewed"
+    installed = _event(kind, folder, now, serial=bundle.serial_number, not_after=bundle.not_after)
+    journal = await _tell(folder, journal, options, installed)
     keep = {version, *filter(None, [journal.previous_version])}
     await _in_thread(remove_leftovers, folder, keep)
     logger.info("%s %s: serial %s in place", action, folder, bundle.serial_number)
@@ -665,16 +726,22 @@ async def _finish(
         outcome = options.on_change(result)
         if inspect.isawaitable(outcome):
             await outcome
-    if await _settle_revocations(client, folder, journal):
+    if await _settle_revocations(client, folder, journal, options):
         result = evolve(result, revoked=True)
     return result
 
 
 def _installed(
-    journal: Journal, bundle: CertificateBundle, version: str, plan: _Plan, options: _Options
+    journal: Journal,
+    bundle: CertificateBundle,
+    version: str,
+    plan: _Plan,
+    options: _Options,
+    now: datetime,
 ) -> tuple[Journal, str | None]:
-    """The journal once ``version`` (the pending attempt's ``bundle``) is live, and the
-    serial it replaced, if another (owed a revocation with ``revoke_replaced``)."""
+    """The journal once ``version`` (the pending attempt's ``bundle``) is live, received
+    ``now``, and the serial it replaced, if another (owed a revocation with
+    ``revoke_replaced``)."""
     pending = journal.pending
     assert pending is not None and pending.batch_id is not None
     old = journal.current
@@ -693,12 +760,17 @@ def _installed(
         ),
         previous_version=previous or journal.previous_version,
         revoke_pending=owed,
+        watch=Watch(serial_number=bundle.serial_number, received_at=now),
+        outbox=journal.outbox,
     )
     return installed, replaced
 
 
-async def _settle_revocations(client: SectigoClient, folder: Path, journal: Journal) -> bool:
-    """Revoke (reason superseded) the serials the journal owes; True if any was.
+async def _settle_revocations(
+    client: SectigoClient, folder: Path, journal: Journal, options: _Options
+) -> bool:
+    """Revoke (reason superseded) the serials the journal owes, each told as a
+    ``revoked`` event; True if any was.
 
     A serial the server already shows as revoked (an earlier run's revocation that
     reached it before the process died or the reply was lost) counts as done.
@@ -708,9 +780,141 @@ async def _settle_revocations(client: SectigoClient, folder: Path, journal: Jour
     for serial in journal.revoke_pending:
         await revoke_serials(client, journal.spec.authority_id, (serial,), "superseded")
         owed = tuple(other for other in journal.revoke_pending if other != serial)
-        journal = journal.replace(revoke_pending=owed)
-        await _in_thread(write_journal, folder, journal)
+        revoked = _event("revoked", folder, _now(client), serial=serial)
+        journal = await _tell(folder, journal.replace(revoke_pending=owed), options, revoked)
     return True
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def _event(
+    kind: EventKind,
+    folder: Path,
+    now: datetime,
+    *,
+    serial: str | None = None,
+    not_after: datetime | None = None,
+    milestone: int | None = None,
+    error: str | None = None,
+) -> LifecycleEvent:
+    return LifecycleEvent(
+        kind=kind,
+        folder=folder,
+        serial_number=serial,
+        not_after=not_after,
+        days_left=None if not_after is None else days_left(not_after, now),
+        milestone=milestone,
+        error=error,
+    )
+
+
+def _watch_of(journal: Journal, live: LiveState) -> Watch | None:
+    """The watch of the journal's current certificate: the journal's, or for a journal
+    written before watches, one received at the certificate's ``not_before`` (None
+    without a current certificate, or when it cannot be dated)."""
+    current = journal.current
+    if current is None:
+        return None
+    if journal.watch is not None:
+        return journal.watch if journal.watch.serial_number == current.serial else None
+    if live.bundle is None:
+        return None
+    leaf = leaf_of(live.bundle.certificate)
+    if leaf.serial != current.serial:
+        return None
+    return Watch(serial_number=current.serial, received_at=leaf.not_before)
+
+
+def _reached(
+    folder: Path, journal: Journal, live: LiveState, options: _Options, now: datetime
+) -> tuple[Watch, tuple[LifecycleEvent, ...]] | None:
+    """The watch of the current certificate with what it reached at ``now`` seen, and
+    the events (milestones, largest first, then the expiry); None when nothing is."""
+    watch = _watch_of(journal, live)
+    current = journal.current
+    if watch is None or current is None:
+        return None
+    milestones, expired = watch.reached(options.policy.milestones, current.not_after, now)
+    if not milestones and not expired:
+        return None
+    of_current = functools.partial(
+        _event, folder=folder, now=now, serial=current.serial, not_after=current.not_after
+    )
+    events = [of_current("milestone", milestone=days) for days in milestones]
+    if expired:
+        events.append(of_current("expired"))
+    return watch.seen(milestones, expired), tuple(events)
+
+
+async def _watch(
+    client: SectigoClient, folder: Path, journal: Journal, live: LiveState, options: _Options
+) -> Journal:
+    """Record and tell the milestones and the expiry the current certificate reached."""
+    now = _now(client)
+    reached = _reached(folder, journal, live, options, now)
+    if reached is None:
+        return journal
+    watch, events = reached
+    return await _tell(folder, journal.replace(watch=watch), options, *events)
+
+
+async def _tell(
+    folder: Path, journal: Journal, options: _Options, *events: LifecycleEvent
+) -> Journal:
+    """Write ``journal`` with ``events`` in its outbox, tell ``on_event``, then write it
+    without them (a crash between tells them again at the next run). Without
+    ``on_event`` only ``journal`` is written, its outbox as it was."""
+    if options.on_event is None:
+        await _in_thread(write_journal, folder, journal)
+        return journal
+    journal = journal.replace(outbox=(*journal.outbox, *events))
+    await _in_thread(write_journal, folder, journal)
+    return await _deliver(folder, journal, options)
+
+
+async def _deliver(folder: Path, journal: Journal, options: _Options) -> Journal:
+    """Tell ``on_event`` the events of the journal's outbox, then clear it."""
+    await notify(options.on_event, journal.outbox)
+    journal = journal.replace(outbox=())
+    await _in_thread(write_journal, folder, journal)
+    return journal
+
+
+async def _tell_failure(
+    client: SectigoClient, folder: Path, error: Exception, options: _Options, *, recorded: bool
+) -> None:
+    """Tell ``on_event`` that the folder's work failed with ``error`` (redacted): through
+    the journal when ``recorded`` (the lock is held) and it can be read and written,
+    else directly. Never raises: the caller raises ``error``."""
+    if options.on_event is None:
+        return
+    journal: Journal | None = None
+    if recorded:
+        with contextlib.suppress(LifecycleError, OSError):
+            journal = await _in_thread(read_journal, folder)
+    current = journal.current if journal is not None else None
+    event = _event(
+        "failed",
+        folder,
+        _now(client),
+        serial=None if current is None else current.serial,
+        not_after=None if current is None else current.not_after,
+        error=redacted_reason(error, journal.pending if journal is not None else None),
+    )
+    if journal is not None:
+        journal = journal.replace(outbox=(*journal.outbox, event))
+        try:
+            await _in_thread(write_journal, folder, journal)
+        except (LifecycleError, OSError):
+            journal = None
+    try:
+        if journal is None:
+            await notify(options.on_event, (event,))
+        else:
+            await _deliver(folder, journal, options)
+    except (LifecycleError, OSError) as exc:
+        logger.warning("%s: the failed event was told, not cleared: %s", folder, exc)
 
 
 def _renewal(options: _Options, folder: Path, bundle: CertificateBundle | None) -> datetime | None:

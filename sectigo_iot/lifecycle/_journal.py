@@ -3,8 +3,10 @@
 ``journal.json`` (mode 0600) records the spec, the certificate in place, the pending
 attempt (written before its create is sent: batch name, PKCS#12 password, attempt time,
 then the batch id), the last attempt that failed (its batch was rejected or failed: no
-password, the reason redacted) and a revocation still owed. It is replaced atomically at
-each step.
+password, the reason redacted), a revocation still owed, the :class:`Watch` of the
+certificate in place (when it was received, the milestones fired) and the ``outbox``:
+events recorded but not yet told to ``on_event``. It is replaced atomically at each
+step. A journal written before the watch and the outbox existed reads as having none.
 
 The folder's files are read with :func:`read_regular`: a bounded read of a regular file
 that never follows a final symlink and never blocks on a FIFO or a device.
@@ -29,6 +31,7 @@ from attrs import evolve, field, frozen
 from .._files import write_atomic
 from .._logging import redact, register_secret
 from ..errors import InvalidInputError, SectigoError
+from ._events import LifecycleEvent, Watch
 from ._spec import CertificateSpec
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "read_journal",
     "read_regular",
     "read_settled_journal",
+    "redacted_reason",
     "write_journal",
     "writing",
 ]
@@ -105,15 +109,21 @@ class FailedAttempt:
     @classmethod
     def of(cls, pending: PendingAttempt, error: Exception, failed_at: datetime) -> FailedAttempt:
         """The record of ``pending`` ended by ``error``, its reason redacted and bounded."""
-        reason = redact(f"{type(error).__name__}: {error}")
-        if pending.pkcs12_password:
-            reason = reason.replace(pending.pkcs12_password, "***")
         return cls(
             batch_id=pending.batch_id,
             batch_name=pending.batch_name,
-            reason=reason[:_MAX_REASON],
+            reason=redacted_reason(error, pending),
             failed_at=failed_at,
         )
+
+
+def redacted_reason(error: BaseException, pending: PendingAttempt | None) -> str:
+    """``error`` as text that can be kept and shown: redacted, without the PKCS#12
+    password of ``pending``, bounded."""
+    reason = redact(f"{type(error).__name__}: {error}")
+    if pending is not None and pending.pkcs12_password:
+        reason = reason.replace(pending.pkcs12_password, "***")
+    return reason[:_MAX_REASON]
 
 
 @frozen(kw_only=True)
@@ -126,6 +136,10 @@ class Journal:
     pending: PendingAttempt | None = None
     revoke_pending: tuple[str, ...] = ()
     last_failure: FailedAttempt | None = None
+    #: what has been seen of ``current`` (None in a journal written before watches)
+    watch: Watch | None = None
+    #: events recorded, not yet told to ``on_event``
+    outbox: tuple[LifecycleEvent, ...] = ()
 
     def replace(self, **changes: Any) -> Journal:
         """A copy with ``changes``."""
@@ -244,6 +258,7 @@ def writing(folder: Path) -> Iterator[None]:
 
 def _encode(journal: Journal) -> dict[str, Any]:
     current, pending, failure = journal.current, journal.pending, journal.last_failure
+    watch = journal.watch
     return {
         "version": JOURNAL_VERSION,
         "spec": journal.spec.to_dict(),
@@ -277,6 +292,8 @@ def _encode(journal: Journal) -> dict[str, Any]:
             "reason": failure.reason,
             "failed_at": failure.failed_at.isoformat(),
         },
+        "watch": None if watch is None else watch.to_dict(),
+        "outbox": [event.to_dict() for event in journal.outbox],
     }
 
 
@@ -286,6 +303,7 @@ def _decode(data: dict[str, Any]) -> Journal:
     current = data.get("current")
     pending = data.get("pending")
     failure = data.get("last_failure")
+    watch = data.get("watch")
     try:
         spec = CertificateSpec.from_dict(data["spec"])
         pending_spec = None if pending is None else CertificateSpec.from_dict(pending["spec"])
@@ -330,6 +348,15 @@ def _decode(data: dict[str, Any]) -> Journal:
             reason=_text(failure["reason"]),
             failed_at=_moment(failure["failed_at"]),
         ),
+        watch=None
+        if watch is None
+        else Watch(
+            serial_number=_text(watch["serial_number"]),
+            received_at=_moment(watch["received_at"]),
+            fired=tuple(_days(days) for days in watch["fired"]),
+            expired=_flag(watch["expired"]),
+        ),
+        outbox=tuple(_event(event) for event in data.get("outbox", [])),
     )
 
 
@@ -368,6 +395,30 @@ def _optional_id(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise TypeError("expected a positive batch id")
     return value
+
+
+def _days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError("expected whole days >= 0")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
+def _event(data: Any) -> LifecycleEvent:
+    if not isinstance(data, dict):
+        raise TypeError("expected an event")
+    try:
+        event = LifecycleEvent.from_dict(data)
+    except InvalidInputError:
+        raise ValueError("unknown event kind") from None
+    if event.not_after is not None and event.not_after.tzinfo is None:
+        raise ValueError("expected a time with a UTC offset")
+    return event
 
 
 def _moment(value: Any) -> datetime:
