@@ -42,15 +42,20 @@ class Emulator:
                                      base_url=emulator.base_url) as http:
             ...
         emulator.clock.advance(5)
+
+    ``clock`` is the emulator's time (a running :class:`Clock` by default; one made
+    with ``Clock(start=...)`` stands still until advanced).
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, /, **options: Any) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, /, *, clock: Clock | None = None, **options: Any
+    ) -> None:
         self.config = (
             attrs.evolve(config, **options) if config is not None else EmulatorConfig(**options)
         )
         self.base_url = self.config.base_url
         #: the emulator's time; ``clock.advance(seconds)`` expires tokens, finishes batches
-        self.clock = Clock()
+        self.clock = clock if clock is not None else Clock()
         #: login, refresh and request counters (also served at ``GET /emulator/stats``)
         self.stats = EmulatorStats()
         self._store = Store(self.config.db_path)
@@ -189,6 +194,8 @@ class Emulator:
         message: str = "Injected fault",
         keep_bytes: int | None = None,
         inflate_to: int | None = None,
+        probability: float = 1.0,
+        seed: int | None = None,
     ) -> Fault:
         """Make the next ``times`` matching requests fail.
 
@@ -199,6 +206,7 @@ class Emulator:
         * ``"delay_after"``: serve (the work is committed), then hold the answer
           ``seconds`` (default 1) before sending it;
         * ``"error"``: answer ``status`` with a Sectigo error body, do nothing;
+        * ``"error_after"``: do the work, then answer as ``"error"`` (the reply is lost);
         * ``"rate_limit"``: answer 429 with ``Retry-After: retry_after``, do nothing;
         * ``"drop_before"``: hang up without doing anything;
         * ``"drop_after"``: do the work, then hang up without answering;
@@ -213,6 +221,11 @@ class Emulator:
         A truncate or stall always holds back at least one byte; an empty body goes out
         whole. They and the drops are faithful in process and under ``serve`` or
         ``run_in_thread``.
+
+        With ``probability`` below 1 the fault applies to each matching request only
+        with that chance, drawn from a generator seeded with ``seed`` (the same
+        requests, the same choices); a request it passes over is not counted in
+        ``times`` and goes on to the next fault injected.
         """
         return self._faults.add(
             Fault(
@@ -226,6 +239,8 @@ class Emulator:
                 message=message,
                 keep_bytes=keep_bytes,
                 inflate_to=inflate_to,
+                probability=probability,
+                seed=seed,
             )
         )
 

@@ -22,6 +22,7 @@ data makes the kernel reset the connection, and the client would see a reset
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import threading
 import zlib
@@ -31,6 +32,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._middleware import HttpMiddleware
@@ -52,6 +54,7 @@ FAULT_KINDS = (
     "delay",
     "delay_after",
     "error",
+    "error_after",
     "rate_limit",
     "drop_before",
     "drop_after",
@@ -171,6 +174,9 @@ class Fault:
     """For the faults that cut a body: how many bytes of it are sent first."""
     inflate_to: int | None
     """For ``gzip``: the size the compressed body inflates to."""
+    probability: float
+    """The chance that it applies to a matching request (drawn from a generator seeded
+    with ``seed``); a request it passes over goes on to the next fault."""
 
     def __init__(
         self,
@@ -185,6 +191,8 @@ class Fault:
         message: str = "Injected fault",
         keep_bytes: int | None = None,
         inflate_to: int | None = None,
+        probability: float = 1.0,
+        seed: int | None = None,
     ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
@@ -192,6 +200,8 @@ class Fault:
             raise ValueError("times must be at least 1")
         _check_option("keep_bytes", keep_bytes, kind, _CUT_KINDS)
         _check_option("inflate_to", inflate_to, kind, ("gzip",))
+        if isinstance(probability, bool) or not 0 < probability <= 1:
+            raise ValueError(f"probability must be above 0 and at most 1, got {probability!r}")
         self.method = method.upper()
         self.path = path
         self.kind = kind
@@ -204,6 +214,8 @@ class Fault:
         self.message = message
         self.keep_bytes = keep_bytes
         self.inflate_to = inflate_to
+        self.probability = probability
+        self._random = random.Random(seed)
         self._regex = _compile(path)
 
     def __repr__(self) -> str:
@@ -220,9 +232,14 @@ class Fault:
             and self._regex.fullmatch(path) is not None
         )
 
+    def strikes(self) -> bool:
+        """Whether it applies to this matching request (always, unless a ``probability``)."""
+        return self.probability == 1 or self._random.random() < self.probability
+
 
 class FaultRegistry:
-    """The injected faults, consumed first-in first-out."""
+    """The injected faults, consumed first-in first-out (a fault with a ``probability``
+    that passes over a request leaves it to the next one)."""
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
@@ -238,7 +255,7 @@ class FaultRegistry:
         """The first live fault for this request, counted as used."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and fault.strikes():
                     fault.remaining -= 1
                     fault.hits += 1
                     if fault.remaining == 0:
@@ -373,10 +390,7 @@ class FaultMiddleware(HttpMiddleware):
             await anyio.sleep(fault.seconds)
             await self.app(scope, receive, send)
         elif fault.kind == "error":
-            response = error_response(
-                fault.status, fault.message, now=self.clock(), error_code=ErrorCode.FAULT
-            )
-            await response(scope, receive, send)
+            await self._error(fault)(scope, receive, send)
         elif fault.kind == "rate_limit":
             response = error_response(
                 429,
@@ -392,12 +406,20 @@ class FaultMiddleware(HttpMiddleware):
             tracker = _BodyTracker(receive)
             await self._after(fault, scope, tracker, send, await _capture(self.app, scope, tracker))
 
+    def _error(self, fault: Fault) -> Response:
+        """The Sectigo error reply of an ``error`` or ``error_after`` fault."""
+        return error_response(
+            fault.status, fault.message, now=self.clock(), error_code=ErrorCode.FAULT
+        )
+
     async def _after(
         self, fault: Fault, scope: Scope, receive: _BodyTracker, send: Send, done: CapturedResponse
     ) -> None:
         """Deliver (or not) the response of a request that was processed."""
         if fault.kind == "drop_after":
             await _interrupt(scope, receive, send)
+        elif fault.kind == "error_after":
+            await self._error(fault)(scope, receive, send)
         elif fault.kind == "delay_after":
             await anyio.sleep(fault.seconds)
             await done.replay(send)

@@ -93,6 +93,45 @@ async def test_drop_after_keeps_the_batch(emu: Emulator, http: httpx.AsyncClient
     assert batch.name == "lost answer" and emu.balance == 9
 
 
+async def test_error_after_makes_the_batch_then_answers_an_error(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    emu.inject("PUT", CREATE, "error_after", status=503, message="lost reply")
+    response = await create(http, name="made anyway")
+    assert response.status_code == 503
+    assert strict(response, ErrorBody).message == "lost reply"
+    [batch] = emu.batches()
+    assert batch.name == "made anyway" and emu.balance == 9
+    assert (await create(http, name="healthy")).status_code == 200
+
+
+async def test_a_seeded_probability_picks_the_same_requests_again() -> None:
+    async def statuses(seed: int) -> list[int]:
+        with Emulator(key_type="ec-p256") as emulator:
+            async with authed(emulator) as client:
+                emulator.inject(
+                    "GET", "/api/v1/devices", "error", 1000, status=503, probability=0.25, seed=seed
+                )
+                return [(await client.get("/api/v1/devices")).status_code for _ in range(200)]
+
+    first, again, other = await statuses(7), await statuses(7), await statuses(8)
+    assert first == again and first != other
+    assert set(first) == {200, 503}
+    assert 30 <= first.count(503) <= 70  # a quarter of 200, give or take
+
+
+async def test_a_request_a_probability_passes_over_goes_to_the_next_fault(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    rare = emu.inject("GET", "/api/v1/devices", "error", 5, status=503, probability=0.5, seed=1)
+    always = emu.inject("GET", "/api/v1/devices", "rate_limit", 1000)
+    statuses = [(await http.get("/api/v1/devices")).status_code for _ in range(40)]
+    assert statuses.count(503) == rare.hits == 5 and rare.remaining == 0  # then it expired
+    assert statuses.count(429) == always.hits == 35
+    last_hit = max(index for index, status in enumerate(statuses) if status == 503)
+    assert 429 in statuses[:last_hit]  # passed over while still live, not only once expired
+
+
 async def test_drop_after_download_still_collects(emu: Emulator, http: httpx.AsyncClient) -> None:
     batch_id = await create_id(http)
     emu.inject("GET", "/api/v1/batches/*/download", "drop_after")
@@ -272,6 +311,9 @@ def test_inject_validates(emu: Emulator) -> None:
         emu.inject("GET", "/", "truncate", inflate_to=3)
     with pytest.raises(ValueError, match="at least 0"):
         emu.inject("GET", "/", "stall", keep_bytes=-1)
+    for probability in (0, -0.5, 1.5, True):
+        with pytest.raises(ValueError, match="probability must be above 0 and at most 1"):
+            emu.inject("GET", "/", "error", probability=probability)
     assert emu.inject("GET", "/", "stall").seconds == 300
     assert emu.inject("GET", "/", "delay_after").seconds == 1
 
