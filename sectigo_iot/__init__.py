@@ -45,6 +45,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from ._client import DEFAULT_BASE_URL, SectigoClient
+    from ._hooks import Hooks, RequestEvent, ResponseEvent, RetryEvent, TokenRefreshEvent
     from ._sync import SyncSectigoClient
     from .auth import (
         FileTokenStore,
@@ -79,6 +80,9 @@ _LAZY = {
         ".auth",
     ),
     "WaitProgress": ".resources",
+    **dict.fromkeys(
+        ("Hooks", "RequestEvent", "ResponseEvent", "RetryEvent", "TokenRefreshEvent"), "._hooks"
+    ),
 }
 
 
@@ -116,6 +120,7 @@ __all__ = [
     "ConflictError",
     "CredentialsError",
     "FileTokenStore",
+    "Hooks",
     "InvalidArchiveError",
     "InvalidCSRError",
     "InvalidInputError",
@@ -132,6 +137,9 @@ __all__ = [
     "ProfileDetail",
     "ProfileParameter",
     "RateLimitError",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
     "SectigoClient",
     "SectigoError",
     "ServerError",
@@ -139,6 +147,7 @@ __all__ = [
     "TLSClientAuthRequiredError",
     "TokenError",
     "TokenPair",
+    "TokenRefreshEvent",
     "TokenStore",
     "UnsupportedPKCS12Error",
     "WaitProgress",

@@ -12,9 +12,11 @@ import httpx
 
 from . import _retry
 from ._defaults import DEFAULT_BASE_URL
+from ._hooks import Hooks, Observer, Observers
 from ._session import Session, default_sleep
 from ._settings import ClientSettings
 from .auth import TokenPair, TokenStore, resolve_token_store
+from .errors import InvalidInputError
 from .resources import Authorities, Batches, Certificates, Licenses, Organizations, Profiles
 
 __all__ = ["DEFAULT_BASE_URL", "SectigoClient"]
@@ -36,6 +38,13 @@ class SectigoClient:
     respected), never for this machine (the emulator); ``trust_env=False`` uses none.
     ``limits`` sets the connection pool (httpx's default: 100 connections, 20 kept
     alive).
+
+    Observing it (see the observability guide): ``hooks`` (:class:`Hooks`) are called
+    with each send, response, retry and token refresh; ``tracer_provider`` and
+    ``meter_provider`` make OpenTelemetry spans and the request-duration histogram (the
+    global providers are used when set before the client is made; the ``[otel]``
+    extra); ``metrics`` is a ``sectigo_iot.metrics.Metrics`` (or any observer, see
+    ``sectigo_iot._hooks``).
     """
 
     def __init__(
@@ -53,6 +62,10 @@ class SectigoClient:
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         limits: httpx.Limits | None = None,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        metrics: Observer | None = None,
     ) -> None:
         settings = ClientSettings(
             base_url=base_url,
@@ -67,6 +80,7 @@ class SectigoClient:
             allow_insecure_http=allow_insecure_http,
             trust_env=trust_env,
             limits=limits,
+            observers=observers_of(hooks, tracer_provider, meter_provider, metrics),
         )
         self._session = Session(settings)
         self._clock = clock
@@ -154,3 +168,32 @@ class SectigoClient:
 
     def __repr__(self) -> str:
         return f"SectigoClient(username={self.username!r}, base_url={self.base_url!r})"
+
+
+_OBSERVER_METHODS = (
+    "operation_started",
+    "operation_ended",
+    "request",
+    "response",
+    "retry",
+    "token_refresh",
+)
+
+
+def observers_of(
+    hooks: Hooks | None, tracer_provider: Any, meter_provider: Any, metrics: Observer | None
+) -> Observers:
+    """The observers of a client: OpenTelemetry (given or global providers), metrics,
+    hooks, in the order they are told of an event. InvalidInputError for a wrong kind."""
+    from ._otel import otel_observer
+
+    if hooks is not None and not isinstance(hooks, Hooks):
+        raise InvalidInputError(f"hooks must be a sectigo_iot.Hooks, got {hooks!r}")
+    if metrics is not None and not all(
+        callable(getattr(metrics, name, None)) for name in _OBSERVER_METHODS
+    ):
+        raise InvalidInputError(
+            f"metrics must be a sectigo_iot.metrics.Metrics (an observer), got {metrics!r}"
+        )
+    found = [otel_observer(tracer_provider, meter_provider), metrics, hooks]
+    return Observers([observer for observer in found if observer is not None])

@@ -1,5 +1,9 @@
 """Logging for the package, with one filter that redacts secrets from every record.
 
+Every record of a package logger also carries the operation running when it was made
+(``record.operation``, and ``record.batch_id`` and ``record.key`` when known; absent
+otherwise), read from :data:`operation_var`, which ``_hooks`` sets.
+
 Each client owns a :class:`SecretRegistry` of the secrets it has seen (its password, its
 tokens, its PKCS#12 passwords). The registries of live clients are tracked weakly: the
 filter and :func:`redact` hide the secrets of every live client and forget those of a
@@ -8,11 +12,13 @@ client once it is cleared or garbage-collected.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import string
 import threading
 import weakref
+from typing import Any
 
 from .errors import InvalidInputError
 
@@ -20,10 +26,12 @@ __all__ = [
     "MAX_SECRETS",
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "OperationFields",
     "RedactingFilter",
     "SecretRegistry",
     "get_logger",
     "may_need_redaction",
+    "operation_var",
     "redact",
     "register_secret",
 ]
@@ -55,6 +63,11 @@ _MARKER_LETTERS = frozenset(b"".join(marker for marker, _ in _MARKERS))
 #: deleted: a marker in a text is still in what this leaves of it (a fraction of a body)
 _LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
 _NOT_MARKER_LETTERS = bytes(set(range(256)) - _MARKER_LETTERS - set(bytes(_MARKER_LETTERS).upper()))
+
+#: the innermost SDK operation running in this context (a ``_hooks.Operation``), or None
+operation_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "sectigo_iot_operation", default=None
+)
 
 _live: weakref.WeakSet[SecretRegistry] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -199,12 +212,30 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_filter = RedactingFilter()
+class OperationFields(logging.Filter):
+    """Adds the running operation to each record as ``operation``, ``batch_id`` and
+    ``key`` (those unknown left absent; a value given in ``extra`` is kept)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        operation = operation_var.get()
+        if operation is None:
+            return True
+        fields = record.__dict__
+        fields.setdefault("operation", operation.name)
+        if operation.batch_id is not None:
+            fields.setdefault("batch_id", operation.batch_id)
+        if operation.key is not None:
+            fields.setdefault("key", operation.key)
+        return True
+
+
+_filters = (RedactingFilter(), OperationFields())
 
 
 def get_logger(name: str) -> logging.Logger:
-    """A logger of the package with the redacting filter attached."""
+    """A logger of the package with the redacting and operation filters attached."""
     logger = logging.getLogger(name)
-    if _filter not in logger.filters:
-        logger.addFilter(_filter)
+    for attached in _filters:
+        if attached not in logger.filters:
+            logger.addFilter(attached)
     return logger

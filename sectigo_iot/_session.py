@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, TypeVar, overload
@@ -15,6 +16,15 @@ import httpx
 
 from . import _retry
 from ._body import ACCEPT_ENCODING, read_body
+from ._hooks import (
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    current_operation,
+    ids_of,
+    redact_url,
+    url_template,
+)
 from ._logging import SecretRegistry, get_logger
 from ._net import environment_proxy, is_loopback
 from ._response import (
@@ -114,6 +124,8 @@ class Session:
         )
         self.host = urlsplit(self.base_url).netloc
         self.max_retries = max_retries
+        #: who is told of each operation, send, retry and token refresh (``_hooks``)
+        self.observers = settings.observers
         self.sleep = settings.sleep
         self.clock = settings.clock
         options = network_options(self.base_url, settings.transport, trust_env=settings.trust_env)
@@ -138,6 +150,7 @@ class Session:
             send=self._post_auth,
             clock=settings.clock,
             secrets=self.secrets,
+            observers=self.observers,
         )
 
     @property
@@ -269,7 +282,7 @@ class Session:
     async def _post_auth(self, path: str, body: bytes) -> Any:
         """POST to an auth endpoint (no bearer, never retried); JSON reply on 200."""
         reply = await self._attempt(
-            "POST", path, None, {"content": body}, _read_capped, attempt_number=1
+            "POST", path, None, {"content": body}, _read_capped, attempt=1, max_attempts=1
         )
         if 300 <= reply.status_code < 400:
             raise TLSClientAuthRequiredError(
@@ -294,12 +307,14 @@ class Session:
         read_success: _Reader | None = None,
         **content: Any,
     ) -> Reply:
-        """The authentication layer: a bearer token; after a 401 one forced refresh."""
+        """The authentication layer: a bearer token; after a 401 one forced refresh
+        (counted in the attempts, after those of the first token)."""
+        sent = 0
         for forced_refresh in (False, True):
             token = await self.tokens.access_token()
             request_headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
-            reply = await self._send_with_retries(
-                method, path, request_headers, content, read_success or _read_capped
+            reply, sent = await self._send_with_retries(
+                method, path, request_headers, content, read_success or _read_capped, sent
             )
             if reply.status_code != 401 or forced_refresh:
                 break
@@ -315,29 +330,42 @@ class Session:
         headers: dict[str, str],
         content: dict[str, Any],
         read_success: _Reader,
-    ) -> Reply:
-        """The retry layer: GETs and unsent requests again, as ``_retry`` allows."""
+        sent: int,
+    ) -> tuple[Reply, int]:
+        """The retry layer: GETs and unsent requests again, as ``_retry`` allows. ``sent``
+        is the number of sends made before (a resend after a 401); returns the reply and
+        the sends made in all."""
         retries = 0
+        max_attempts = self.max_retries + 1
         while True:
+            sent += 1
             try:
                 reply = await self._attempt(
-                    method, path, headers, content, read_success, attempt_number=retries + 1
+                    method,
+                    path,
+                    headers,
+                    content,
+                    read_success,
+                    attempt=sent,
+                    max_attempts=max_attempts,
                 )
             except APIConnectionError as exc:
                 if retries >= self.max_retries or not _retry.may_retry(
                     method, request_sent=exc.request_sent
                 ):
                     raise
-                await self._pause(retries, None, method, path, str(exc))
+                cause = "timeout" if isinstance(exc, APITimeoutError) else "connection_error"
+                await self._pause(retries, None, method, path, cause, sent, None)
                 retries += 1
                 continue
-            if retries < self.max_retries and _retry.may_retry(method, status=reply.status_code):
+            status = reply.status_code
+            if retries < self.max_retries and _retry.may_retry(method, status=status):
                 wait = _retry.retry_after_seconds(reply.headers)
                 if wait is None or wait <= _retry.MAX_RETRY_AFTER:
-                    await self._pause(retries, wait, method, path, str(reply.status_code))
+                    await self._pause(retries, wait, method, path, f"http_{status}", sent, status)
                     retries += 1
                     continue
-            return reply
+            return reply, sent
 
     async def _attempt(
         self,
@@ -347,31 +375,98 @@ class Session:
         content: dict[str, Any],
         read_success: _Reader,
         *,
-        attempt_number: int,
+        attempt: int,
+        max_attempts: int,
     ) -> Reply:
         """One exchange, read to the end. Every httpx error becomes APIConnectionError
-        or APITimeoutError, whether it happens before, while or after sending."""
+        or APITimeoutError, whether it happens before, while or after sending. The
+        observers hear of it before the send and once it is over, however it ends."""
         request = self._http.build_request(method, path, headers=headers, **content)
+        observers = self.observers
+        if observers:
+            sending = self._request_event(method, path, attempt, max_attempts)
+            await observers.request(sending)
+            started = time.perf_counter()
         response: httpx.Response | None = None
         try:
-            response = await self._http.send(request, stream=True)
-            logger.debug(
-                "%s %s -> %d (attempt %d)", method, path, response.status_code, attempt_number
-            )
             try:
-                ok = 200 <= response.status_code < 300
-                body = await (read_success if ok else _read_capped)(response)
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            raise _transport_error(exc, method, path, answered=response is not None) from None
+                response = await self._http.send(request, stream=True)
+                logger.debug(
+                    "%s %s -> %d (attempt %d)", method, path, response.status_code, attempt
+                )
+                try:
+                    ok = 200 <= response.status_code < 300
+                    body = await (read_success if ok else _read_capped)(response)
+                finally:
+                    await response.aclose()
+            except httpx.TransportError as exc:
+                raise _transport_error(exc, method, path, answered=response is not None) from None
+        except BaseException as exc:
+            if observers:
+                status = None if response is None else response.status_code
+                ended = _response_event(sending, status, started, type(exc).__name__)
+                if isinstance(exc, Exception):
+                    await observers.response(ended)
+                else:  # cancelled: nothing may be awaited now
+                    observers.emit_now("response", ended)
+            raise
+        if observers:
+            error_type = str(response.status_code) if response.status_code >= 400 else None
+            await observers.response(
+                _response_event(sending, response.status_code, started, error_type)
+            )
         return Reply(response.status_code, response.headers, body, method, path)
 
+    def _request_event(
+        self, method: str, path: str, attempt: int, max_attempts: int
+    ) -> RequestEvent:
+        operation = current_operation()
+        template = url_template(path)
+        batch_id, authority_id = ids_of(path)
+        if operation is not None:
+            batch_id = operation.batch_id if batch_id is None else batch_id
+            authority_id = operation.authority_id if authority_id is None else authority_id
+        return RequestEvent(
+            operation=operation.name if operation is not None else f"{method} {template}",
+            method=method,
+            url=redact_url(self.base_url + path),
+            url_template=template,
+            attempt=attempt,
+            max_attempts=max_attempts,
+            resend_count=attempt - 1,
+            batch_id=batch_id,
+            authority_id=authority_id,
+        )
+
     async def _pause(
-        self, retries: int, wait: float | None, method: str, path: str, cause: str
+        self,
+        retries: int,
+        wait: float | None,
+        method: str,
+        path: str,
+        cause: str,
+        attempt: int,
+        status: int | None,
     ) -> None:
+        """Before sending again: the retry logged and observed, then the pause."""
         delay = _retry.backoff_delay(retries) if wait is None else wait
-        logger.info("%s %s failed (%s); retrying in %.2f s", method, path, cause, delay)
+        operation = current_operation()
+        max_attempts = self.max_retries + 1
+        logger.info(
+            "%s: %s %s attempt %d of %d failed (%s); retrying in %.2f s",
+            operation.name if operation is not None else "request",
+            method,
+            path,
+            attempt,
+            max_attempts,
+            cause,
+            delay,
+        )
+        if self.observers:
+            sent = self._request_event(method, path, attempt, max_attempts)
+            await self.observers.retry(
+                RetryEvent(**_fields(sent), cause=cause, delay=delay, status_code=status)
+            )
         await self.sleep(delay)
 
     def __repr__(self) -> str:
@@ -379,6 +474,25 @@ class Session:
 
 
 _Reader = Callable[[httpx.Response], Awaitable[bytes]]
+
+
+def _fields(event: RequestEvent) -> dict[str, Any]:
+    """The fields of a request event, for the response or retry event of its send."""
+    return {name: getattr(event, name) for name in _REQUEST_FIELDS}
+
+
+_REQUEST_FIELDS = tuple(attribute.name for attribute in RequestEvent.__attrs_attrs__)
+
+
+def _response_event(
+    sent: RequestEvent, status: int | None, started: float, error_type: str | None
+) -> ResponseEvent:
+    return ResponseEvent(
+        **_fields(sent),
+        status_code=status,
+        duration=time.perf_counter() - started,
+        error_type=error_type,
+    )
 
 
 def network_options(

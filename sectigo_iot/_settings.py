@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from attrs import frozen
+from attrs import Factory, frozen
 
+from ._hooks import Observers
 from .auth import TokenStore
 
 __all__ = ["ClientSettings"]
@@ -29,3 +30,5 @@ class ClientSettings:
     allow_insecure_http: bool
     trust_env: bool
     limits: httpx.Limits | None
+    #: hooks, OpenTelemetry, metrics: what the client was given to observe it with
+    observers: Observers = Factory(Observers)

@@ -30,6 +30,7 @@ from .resources import Authorities, Batches, Certificates, Licenses, Organizatio
 if TYPE_CHECKING:
     import httpx
 
+    from ._hooks import Hooks, Observer
     from .auth import TokenPair, TokenStore
 
 __all__ = [
@@ -236,8 +237,8 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
     Use it as ``with SyncSectigoClient(username, password) as client:``, or call
     :meth:`close`. One client may be shared by the threads of a process; ``close()``
     cancels the calls still running. ``transport`` and ``sleep`` stay async: they run
-    in the client's loop, as do callbacks (``on_progress``), which must not call the
-    client. A client never closed ends with the interpreter.
+    in the client's loop, as do callbacks (``on_progress``) and ``hooks``, which must
+    not call the client. A client never closed ends with the interpreter.
     """
 
     def __init__(
@@ -255,6 +256,10 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         limits: httpx.Limits | None = None,
+        hooks: Hooks | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        metrics: Observer | None = None,
     ) -> None:
         self._start(
             functools.partial(
@@ -271,6 +276,10 @@ class SyncSectigoClient(_Wrapper[SectigoClient]):
                 allow_insecure_http=allow_insecure_http,
                 trust_env=trust_env,
                 limits=limits,
+                hooks=hooks,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                metrics=metrics,
             )
         )
 

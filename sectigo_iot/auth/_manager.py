@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
+from .._hooks import Observers, TokenRefreshEvent, operation_scope
 from .._logging import SecretRegistry, get_logger
 from ..errors import (
     CredentialsError,
@@ -57,6 +58,8 @@ class TokenManager:
     _send: AuthSender
     _clock: Callable[[], float]
     _secrets: SecretRegistry = field(factory=SecretRegistry)
+    #: told of each login and refresh (operations ``auth.login``, ``auth.refresh``)
+    _observers: Observers = field(factory=Observers)
     _pair: TokenPair | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
     _lock: anyio.Lock = field(factory=_new_lock, init=False)
@@ -146,12 +149,17 @@ class TokenManager:
         return await self._login()
 
     async def _refresh(self, pair: TokenPair) -> TokenPair:
-        logger.debug("refreshing the access token")
-        reply = await self._send(REFRESH_PATH, pair.refresh_token.encode())
-        access, refresh = _tokens_of(reply, REFRESH_PATH)
-        return await self._accept(access, refresh or pair.refresh_token)
+        with operation_scope(self._observers, "auth.refresh"):
+            logger.debug("refreshing the access token")
+            reply = await self._send(REFRESH_PATH, pair.refresh_token.encode())
+            access, refresh = _tokens_of(reply, REFRESH_PATH)
+            return await self._accept(access, refresh or pair.refresh_token, "refresh_token")
 
     async def _login(self) -> TokenPair:
+        with operation_scope(self._observers, "auth.login"):
+            return await self._login_now()
+
+    async def _login_now(self) -> TokenPair:
         if not self.username or not self._password:
             raise CredentialsError(
                 "no username and password to log in with: pass them to SectigoClient "
@@ -175,11 +183,14 @@ class TokenManager:
             self._blocked_until = now + min(MAX_LOGIN_BACKOFF, wait)
             raise
         access, refresh = _tokens_of(reply, LOGIN_PATH)
-        return await self._accept(access, refresh)
+        return await self._accept(access, refresh, "password")
 
-    async def _accept(self, access: str, refresh: str) -> TokenPair:
+    async def _accept(self, access: str, refresh: str, grant: str) -> TokenPair:
         pair = TokenPair.parse(access, refresh, now=self._clock())
         self._remember(pair)
+        if self._observers:
+            operation = "auth.login" if grant == "password" else "auth.refresh"
+            await self._observers.token_refresh(TokenRefreshEvent(operation=operation, grant=grant))
         try:
             await self._store.save(
                 self.host, self.username, pair.to_json(host=self.host, username=self.username)

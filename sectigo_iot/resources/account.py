@@ -9,6 +9,7 @@ import builtins
 from collections.abc import Iterable
 
 from .._checks import positive_id
+from .._hooks import operation
 from ..models import Authority, Organization, Profile, ProfileDetail, ProfileParameter
 from ..models import Licenses as LicensesModel
 from ._base import Resource
@@ -29,11 +30,13 @@ def profile_of(authorities: Iterable[Authority], authority_id: int | None = None
 class Authorities(Resource):
     """Authorities and their available balances."""
 
+    @operation("authorities.list")
     async def list(self) -> list[Authority]:
         """``GET /api/v1/authorities/allowed``."""
         path = "/api/v1/authorities/allowed"
         return await self._session.call("GET", path, cast_to=list[Authority])
 
+    @operation("authorities.balance")
     async def balance(self, authority_id: int) -> int:
         """``GET /api/v1/authorities/{id}/balanceavailable``: a bare integer."""
         path = f"/api/v1/authorities/{positive_id('authority_id', authority_id)}/balanceavailable"
@@ -43,16 +46,19 @@ class Authorities(Resource):
 class Profiles(Resource):
     """Profile list, detail and parameters."""
 
+    @operation("profiles.list")
     async def list(self) -> list[Profile]:
         """``GET /api/v1/profiles``."""
         path = "/api/v1/profiles"
         return await self._session.call("GET", path, cast_to=list[Profile])
 
+    @operation("profiles.get")
     async def get(self, profile_id: int) -> ProfileDetail:
         """``GET /api/v1/profiles/{id}``."""
         path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}"
         return await self._session.call("GET", path, cast_to=ProfileDetail)
 
+    @operation("profiles.parameters")
     async def parameters(self, profile_id: int) -> builtins.list[ProfileParameter]:
         """``GET /api/v1/profiles/{id}/parameters``."""
         path = f"/api/v1/profiles/{positive_id('profile_id', profile_id)}/parameters"
@@ -62,6 +68,7 @@ class Profiles(Resource):
 class Licenses(Resource):
     """License statistics."""
 
+    @operation("licenses.used")
     async def used(self) -> LicensesModel:
         """``GET /api/v1/devices``: ordered and issued counts."""
         path = "/api/v1/devices"
@@ -71,6 +78,7 @@ class Licenses(Resource):
 class Organizations(Resource):
     """Organization lookups."""
 
+    @operation("organizations.current")
     async def current(self) -> Organization:
         """``GET /api/v1/organizations/user``."""
         path = "/api/v1/organizations/user"

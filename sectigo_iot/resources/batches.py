@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._checks import positive_id, profile_params
+from .._hooks import operation
 from .._retry import outcome_unknown
 from ..errors import (
     APIConnectionError,
@@ -72,6 +73,7 @@ class Batches(Resource):
         #: ids of batches seen ready: a batch once ready stays so (download checks no more)
         self._seen_ready: dict[int, None] = {}
 
+    @operation("batches.create", idempotent=False)
     async def create(
         self,
         authority_id: int,
@@ -109,6 +111,7 @@ class Batches(Resource):
                 self._named, self._session.sleep, batch_name, attempted_at, exc
             )
 
+    @operation("batches.upload_csrs", idempotent=False)
     async def upload_csrs(
         self,
         profile_id: int,
@@ -148,22 +151,26 @@ class Batches(Resource):
                 raise
             raise ambiguous_upload(infos, attempted_at, exc) from exc
 
+    @operation("batches.get")
     async def get(self, batch_id: int) -> Batch:
         """``GET /api/v1/batches/{id}``."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}"
         return await self._session.call("GET", path, cast_to=Batch)
 
+    @operation("batches.status")
     async def status(self, batch_id: int) -> str:
         """``GET /api/v1/batches/{id}/status``: the text status, normalized
         (``Ready for download`` -> ``READY_FOR_DOWNLOAD``)."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}/status"
         return BatchStatus.normalize(await self._session.call("GET", path, cast_to=str))
 
+    @operation("batches.processing_info")
     async def processing_info(self, batch_id: int) -> ProcessingInfo:
         """``GET /api/v1/batches/{id}/processing_info``: active/success/failed counts."""
         path = f"/api/v1/batches/{positive_id('batch_id', batch_id)}/processing_info"
         return await self._session.call("GET", path, cast_to=ProcessingInfo)
 
+    @operation("batches.list")
     async def list(self, *, page: int = 0, size: int = LIST_PAGE_SIZE) -> list[Batch]:
         """``GET /api/v1/batches``: one page of the user's batches, newest first.
 
@@ -176,6 +183,7 @@ class Batches(Resource):
         batches, _ = await self._page(page, positive_id("size", size))
         return batches
 
+    @operation("batches.find_by_name")
     async def find_by_name(
         self, name: str, *, created_after: datetime | None = None
     ) -> Batch | None:
@@ -211,6 +219,7 @@ class Batches(Resource):
             max_pages=FIND_MAX_PAGES,
         )
 
+    @operation("batches.check")
     async def check(self, batch_id: int) -> Batch | None:
         """One poll of :meth:`wait`, without waiting: the batch when it is ready for
         download, None while the CA is still working on it. Raises BatchRejectedError or
@@ -224,6 +233,7 @@ class Batches(Resource):
         self._remember_ready(batch_id)
         return batch
 
+    @operation("batches.wait")
     async def wait(
         self,
         batch_id: int,
@@ -255,6 +265,7 @@ class Batches(Resource):
         self._remember_ready(batch_id)
         return batch
 
+    @operation("batches.download")
     async def download(
         self,
         batch_id: int,

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._checks import positive_id
+from .._hooks import operation
 from .._html import shown_fields, table_html
 from .._logging import get_logger
 from .._retry import outcome_unknown
@@ -66,6 +67,7 @@ class Certificates(Resource):
     #: the CRLs :meth:`check_revocation` believed, made on first use
     _crls: CRLCache | None = None
 
+    @operation("certificates.find")
     async def find(
         self, common_name: str | None = None, serial_number: str | None = None
     ) -> FoundCertificates:
@@ -97,6 +99,7 @@ class Certificates(Resource):
         found = self._session.decode(data, FindCertificateResponse, path)
         return found.items or [], found.total_count
 
+    @operation("certificates.revoke")
     async def revoke(
         self,
         profile_id: int,
@@ -129,6 +132,7 @@ class Certificates(Resource):
                 ) from exc
             logger.info("revocation of %s confirmed after an ambiguous failure", serial)
 
+    @operation("certificates.revoke_all")
     async def revoke_all(
         self,
         common_name: str,
@@ -187,6 +191,7 @@ class Certificates(Resource):
             )
         return profile
 
+    @operation("certificates.check_revocation")
     async def check_revocation(
         self, certificate: x509.Certificate, issuer: x509.Certificate
     ) -> RevocationStatus:
@@ -211,6 +216,7 @@ class Certificates(Resource):
             now=datetime.fromtimestamp(self._session.clock(), timezone.utc),
         )
 
+    @operation("certificates.is_revoked")
     async def is_revoked(self, serial_number: str) -> bool:
         """Whether the server lists the certificate as revoked (False when it cannot be
         told: not found, or the search itself failed)."""
