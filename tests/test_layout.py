@@ -27,7 +27,7 @@ BENCH = TESTS.parent / "bench"
 SHARED_AREAS = ("account", "auth", "batches", "certificates")
 #: areas of one layer only: the emulator's control routes; the CLI's local commands
 EMULATOR_ONLY_AREAS = {"control"}
-CLI_ONLY_AREAS = {"completion", "emulator", "files", "fleet", "lifecycle"}
+CLI_ONLY_AREAS = {"completion", "emulator", "files", "fleet", "inventory", "lifecycle"}
 #: private modules bench/ may import, and why: none but the store the scale benchmark seeds
 #: 10,000 batches into (through the API that would take minutes)
 BENCH_PRIVATE = {"sectigo_iot.emulator._store"}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
+
+from ._errors import CLIError
 
 __all__ = [
     "DEFAULT_BEFORE",
     "DEFAULT_TIMEOUT",
     "ENV_CERTS_ROOT",
+    "ENV_FLEET_STORE",
     "BatchIdOption",
     "BeforeOption",
     "DeployHookOption",
@@ -25,11 +30,18 @@ __all__ = [
     "TimeoutOption",
     "WaitOption",
     "WaitTimeoutOption",
+    "fleet_store",
+    "fleet_store_option",
+    "parse_duration",
     "subject_option",
     "value_option",
 ]
 
 DEFAULT_TIMEOUT = 900.0
+#: the environment variable naming the fleet's store, as its option does
+ENV_FLEET_STORE = "SECTIGO_FLEET_STORE"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 def value_option(names: str, metavar: str, help_text: str, **settings: Any) -> Any:
@@ -160,3 +172,41 @@ WaitTimeoutOption = Annotated[
         min=0.001,
     ),
 ]
+
+
+def fleet_store_option(flag: str) -> Any:
+    """The option naming a fleet's store (``flag``, or ``SECTIGO_FLEET_STORE``)."""
+    return value_option(
+        flag,
+        "PATH|URL",
+        "The fleet's store: an SQLite file or a postgresql:// URL (keep a database "
+        "password in ~/.pgpass or PGPASSWORD, not here). Its secrets are sealed with a "
+        "key derived from SECTIGO_FLEET_KEY (for SQLite without it: a 0600 key file "
+        "beside the database).",
+        envvar=ENV_FLEET_STORE,
+        show_envvar=True,
+    )
+
+
+def fleet_store(store: str | None, flag: str = "--store") -> str:
+    """The store a :func:`fleet_store_option` gave; a usage error when none was."""
+    if store is None or not store.strip():
+        raise CLIError(
+            f"no fleet store: give {flag} PATH_OR_URL or set {ENV_FLEET_STORE} (an SQLite "
+            "file, made when missing, or a postgresql://user@host/database URL)"
+        )
+    return store
+
+
+def parse_duration(value: str, option: str = "--before") -> timedelta:
+    """``30d``, ``12h`` or ``90m`` as a timedelta; anything else is a usage error."""
+    match = _DURATION.fullmatch(value.strip().lower())
+    if match is None:
+        raise CLIError(
+            f"{option} must be a number followed by d, h or m (e.g. 30d, 12h, 90m), got {value!r}"
+        )
+    number, unit = match.groups()
+    try:
+        return timedelta(**{_UNITS[unit]: float(number)})
+    except OverflowError:
+        raise CLIError(f"{option} {value!r} is too long") from None

@@ -9,10 +9,8 @@ import contextlib
 import functools
 import inspect
 import os
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +30,7 @@ from .._options import (
     RevokeReplacedOption,
     RootOption,
     WaitTimeoutOption,
+    parse_duration,
     value_option,
 )
 from .._output import Output, isatty, make_console, note
@@ -56,8 +55,6 @@ LockTimeoutOption = Annotated[
     ),
 ]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhm])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 _JSON_SHAPE = (
     '{"folder": absolute path, "action": kept|issued|renewed|resumed|failed, "reason": '
@@ -102,20 +99,6 @@ then: systemctl enable --now sectigo-renew.timer
 
 Try it first with --dry-run, which sends and writes nothing.
 """
-
-
-def parse_duration(value: str, option: str = "--before") -> timedelta:
-    """``30d``, ``12h`` or ``90m`` as a timedelta; anything else is a usage error."""
-    match = _DURATION.fullmatch(value.strip().lower())
-    if match is None:
-        raise CLIError(
-            f"{option} must be a number followed by d, h or m (e.g. 30d, 12h, 90m), got {value!r}"
-        )
-    number, unit = match.groups()
-    try:
-        return timedelta(**{_UNITS[unit]: float(number)})
-    except OverflowError:
-        raise CLIError(f"{option} {value!r} is too long") from None
 
 
 def _root_folder(root: str | None) -> Path:
