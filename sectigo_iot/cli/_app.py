@@ -1,5 +1,6 @@
 """The Typer application: the global options and the command list."""
 
+import enum
 from typing import Annotated
 
 import typer
@@ -23,6 +24,13 @@ _EPILOG = (
     "\n\n"
     "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()) + "."
 )
+
+
+class LogFormat(str, enum.Enum):
+    """How ``--log-format`` prints the SDK's log records."""
+
+    text = "text"
+    json = "json"
 
 
 app = typer.Typer(
@@ -122,6 +130,15 @@ def _root(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Log HTTP calls; show tracebacks on errors.")
     ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            help="Log lines as text, or as one JSON object a line (with the operation, "
+            "batch id and record key when known).",
+            case_sensitive=False,
+        ),
+    ] = LogFormat.text,
     version: Annotated[
         bool,
         typer.Option(
@@ -154,7 +171,7 @@ def _root(
         json=json_output,
         verbose=verbose,
     )
-    ctx.call_on_close(configure_logging(verbose))
+    ctx.call_on_close(configure_logging(verbose, json_lines=log_format is LogFormat.json))
 
 
 def _from_command_line(ctx: typer.Context, **values: str) -> tuple[str, ...]:
