@@ -23,6 +23,19 @@ pair a new key with an old certificate resolves ``live`` once, or uses
 batch that ends rejected or failed closes its attempt (``Journal.last_failure``): the
 next run starts a new one. POSIX only. Uses the client and ``sectigo_iot.certs``;
 never the session.
+
+``on_event=`` tells a caller what happens (``issued``, ``renewed``, ``revoked``,
+``failed``, and ``milestone`` / ``expired`` as the certificate in place reaches the
+policy's ``milestones`` days left or its end, once per certificate, on the client's
+clock). Each event is written to the journal's outbox before the callback and cleared
+after it, so a crash between tells it again at the next run::
+
+    async def page(event: LifecycleEvent) -> None:
+        if event.kind in ("milestone", "expired", "failed"):
+            await pager.send(f"{event.folder}: {event.kind} {event.milestone} "
+                             f"({event.days_left:.1f} days left) {event.error or ''}")
+
+    await renew_due(client, folders, on_event=page)
 """
 
 from ._ensure import (

@@ -242,7 +242,9 @@ async def renew_due(
     relative or absolute): folders are compared resolved, and results carry the
     resolved path. At most ``concurrency`` folders are worked on at once. Returns one
     result per real folder, in the order first given; a folder that fails gets an
-    ``action="failed"`` result carrying the error, and the others go on.
+    ``action="failed"`` result carrying the error (and a ``failed`` event), and the
+    others go on. ``on_event`` is told each folder's events as in
+    :func:`ensure_certificate`, with the resolved path as ``folder``.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidInputError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -811,19 +813,17 @@ def _event(
 
 def _watch_of(journal: Journal, live: LiveState) -> Watch | None:
     """The watch of the journal's current certificate: the journal's, or for a journal
-    written before watches, one received at the certificate's ``not_before`` (None
-    without a current certificate, or when it cannot be dated)."""
-    current = journal.current
-    if current is None:
+    written before watches, one received at the certificate's ``not_before``. None
+    without a current certificate, or when another one is in place (the keep records
+    that one) or none is to date it by."""
+    current, bundle = journal.current, live.bundle
+    if current is None or (bundle is not None and bundle.serial_number != current.serial):
         return None
     if journal.watch is not None:
         return journal.watch if journal.watch.serial_number == current.serial else None
-    if live.bundle is None:
+    if bundle is None:
         return None
-    leaf = leaf_of(live.bundle.certificate)
-    if leaf.serial != current.serial:
-        return None
-    return Watch(serial_number=current.serial, received_at=leaf.not_before)
+    return Watch(serial_number=current.serial, received_at=bundle.not_before)
 
 
 def _reached(
