@@ -24,7 +24,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from attrs import frozen
 
@@ -108,7 +108,13 @@ class Inventory:
     def __iter__(self) -> Iterator[InventoryEntry]:
         return iter(self.entries)
 
-    def __getitem__(self, index: int) -> InventoryEntry:
+    @overload
+    def __getitem__(self, index: int) -> InventoryEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[InventoryEntry, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> InventoryEntry | tuple[InventoryEntry, ...]:
         return self.entries[index]
 
     def expiring(self, days: float) -> Inventory:

@@ -366,7 +366,7 @@ async def test_the_notebook_table_escapes_every_value(
     assert "<script>" not in html and "<b>" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html and "&lt;b&gt;gone" in html
     assert html.count("<tr>") == 3  # the header and two entries
-    assert "api.example.com" in html and listing[0].serial_number in html
+    assert "api.example.com" in html and str(listing[0].serial_number) in html
     assert "1 valid, 1 problem" in html
 
 
