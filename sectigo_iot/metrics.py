@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._files import write_atomic
+from ._hooks import Observer
 from ._logging import get_logger
 from .errors import InvalidInputError
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
     from prometheus_client import CollectorRegistry
 
+    from ._client import SectigoClient
+    from ._hooks import Operation, ResponseEvent, RetryEvent, TokenRefreshEvent
     from .fleet import FleetRecord, RecordState
 
 __all__ = ["DEFAULT_MAX_KEYED_SERIES", "Metrics", "MetricsServer"]
@@ -59,7 +62,7 @@ class _Exported:
         self.since = since
 
 
-class Metrics:
+class Metrics(Observer):
     """The Prometheus families of the SDK and the fleet, in ``registry`` (a new
     CollectorRegistry when None).
 
@@ -162,6 +165,33 @@ class Metrics:
     def __repr__(self) -> str:
         return f"Metrics(records={len(self._exported)}, max_keyed_series={self.max_keyed_series})"
 
+    # -- the client: an observer of its sends (see sectigo_iot._hooks) ------------------
+
+    def operation_ended(self, operation: Operation, error: BaseException | None) -> None:
+        """Keep the balances an authorities call returned."""
+        if error is not None:
+            return
+        name, result, authority_id = operation.name, operation.result, operation.authority_id
+        if name == "authorities.list" and isinstance(result, list):
+            for authority in result:
+                self.balance(authority.id, authority.balance)
+        elif name == "authorities.balance" and authority_id is not None and type(result) is int:
+            self.balance(authority_id, result)
+
+    def response(self, event: ResponseEvent) -> None:
+        """Count one physical send and its duration, by operation and outcome."""
+        labels = (event.operation, event.outcome)
+        self.requests.labels(*labels).inc()
+        self.duration.labels(*labels).observe(event.duration)
+
+    def retry(self, event: RetryEvent) -> None:
+        """Count a retry, by operation and cause."""
+        self.retries.labels(event.operation, event.cause).inc()
+
+    def token_refresh(self, event: TokenRefreshEvent) -> None:
+        """Count new tokens, by grant."""
+        self.token_refreshes.labels(event.grant).inc()
+
     # -- the fleet ----------------------------------------------------------------------
 
     def record_changed(self, record: FleetRecord) -> None:
@@ -231,6 +261,13 @@ class Metrics:
     def balance(self, authority_id: int, licenses: int) -> None:
         """Set the licenses left on ``authority_id``."""
         self.authority_balance.labels(str(authority_id)).set(licenses)
+
+    async def update_balances(self, client: SectigoClient) -> None:
+        """Read the balance of every authority of ``client``'s account (one
+        ``authorities.list``). Also kept from any such call of a client given this
+        Metrics; a fleet that spends nothing calls nothing, so call this now and then."""
+        for authority in await client.authorities.list():
+            self.balance(authority.id, authority.balance)
 
     # -- exposition ---------------------------------------------------------------------
 
