@@ -32,8 +32,7 @@ after it, so a crash between tells it again at the next run::
 
     async def page(event: LifecycleEvent) -> None:
         if event.kind in ("milestone", "expired", "failed"):
-            await pager.send(f"{event.folder}: {event.kind} {event.milestone} "
-                             f"({event.days_left:.1f} days left) {event.error or ''}")
+            await pager.send(event.to_dict())  # folder, serial, days_left, error ...
 
     await renew_due(client, folders, on_event=page)
 """

@@ -382,8 +382,7 @@ async def _locked(
     journal = state.journal
     wanted = _wanted(folder, spec, journal)
     if journal is not None:
-        if journal.outbox and options.on_event is not None:
-            journal = await _deliver(folder, journal, options)
+        journal = await _deliver(folder, journal, options)
         journal = await _watch(client, folder, journal, state.live, options)
     if journal is not None and journal.pending is not None:
         return await _resume(client, folder, journal, options)
@@ -850,13 +849,21 @@ def _reached(
 async def _watch(
     client: SectigoClient, folder: Path, journal: Journal, live: LiveState, options: _Options
 ) -> Journal:
-    """Record and tell the milestones and the expiry the current certificate reached."""
-    now = _now(client)
-    reached = _reached(folder, journal, live, options, now)
+    """Record and tell the milestones and the expiry the current certificate reached.
+
+    In a folder that cannot be written, nothing is recorded or told (a warning says
+    so): the keep goes on, and a later run that can write tells them.
+    """
+    reached = _reached(folder, journal, live, options, _now(client))
     if reached is None:
         return journal
     watch, events = reached
-    return await _tell(folder, journal.replace(watch=watch), options, *events)
+    try:
+        recorded = await _record(folder, journal.replace(watch=watch), options, events)
+    except LifecycleError as exc:
+        logger.warning("%s: milestones reached, not recorded: %s", folder, exc)
+        return journal
+    return await _deliver(folder, recorded, options)
 
 
 async def _tell(
@@ -865,16 +872,24 @@ async def _tell(
     """Write ``journal`` with ``events`` in its outbox, tell ``on_event``, then write it
     without them (a crash between tells them again at the next run). Without
     ``on_event`` only ``journal`` is written, its outbox as it was."""
-    if options.on_event is None:
-        await _in_thread(write_journal, folder, journal)
-        return journal
-    journal = journal.replace(outbox=(*journal.outbox, *events))
+    return await _deliver(folder, await _record(folder, journal, options, events), options)
+
+
+async def _record(
+    folder: Path, journal: Journal, options: _Options, events: tuple[LifecycleEvent, ...]
+) -> Journal:
+    """Write ``journal``, with ``events`` in its outbox when there is ``on_event``."""
+    if options.on_event is not None:
+        journal = journal.replace(outbox=(*journal.outbox, *events))
     await _in_thread(write_journal, folder, journal)
-    return await _deliver(folder, journal, options)
+    return journal
 
 
 async def _deliver(folder: Path, journal: Journal, options: _Options) -> Journal:
-    """Tell ``on_event`` the events of the journal's outbox, then clear it."""
+    """Tell ``on_event`` the events of the journal's outbox, then clear it (nothing
+    without ``on_event``: the outbox waits for a run that has one)."""
+    if options.on_event is None or not journal.outbox:
+        return journal
     await notify(options.on_event, journal.outbox)
     journal = journal.replace(outbox=())
     await _in_thread(write_journal, folder, journal)
@@ -903,9 +918,8 @@ async def _tell_failure(
         error=redacted_reason(error, journal.pending if journal is not None else None),
     )
     if journal is not None:
-        journal = journal.replace(outbox=(*journal.outbox, event))
         try:
-            await _in_thread(write_journal, folder, journal)
+            journal = await _record(folder, journal, options, (event,))
         except (LifecycleError, OSError):
             journal = None
     try:

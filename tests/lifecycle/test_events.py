@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,8 @@ from sectigo_iot.lifecycle import (
 from sectigo_iot.lifecycle._events import Watch, days_left
 from sectigo_iot.lifecycle._journal import write_journal
 from tests.lifecycle.helpers import CREATE, DAY, SPEC, journal_of
+from tests.lifecycle.test_lifecycle_hostile import drop_root_powers
+from tests.support import skip_outside_ci
 
 pytestmark = pytest.mark.sectigo_emulator(key_type="ec-p256", validity_days=40)
 
@@ -599,10 +602,10 @@ anyio.run(main, *sys.argv[1:])
 
 
 def run_worker(
-    emulator: Emulator, url: str, folder: Path, kill_on: str = ""
+    emulator: Emulator, url: str, folder: Path, kill_on: str = "", stderr: list[str] | None = None
 ) -> tuple[int, list[LifecycleEvent], str]:
-    """One run of ``ensure_certificate`` in its own process: its exit code, the events
-    it was told and its last line."""
+    """One run of ``ensure_certificate`` in its own process (as root, one that obeys
+    file permissions): its exit code, the events it was told and its last line."""
     import time
 
     offset = emulator.clock() - time.time()
@@ -611,7 +614,10 @@ def run_worker(
         capture_output=True,
         text=True,
         timeout=60,
+        preexec_fn=drop_root_powers if os.geteuid() == 0 else None,
     )
+    if stderr is not None:
+        stderr.append(worker.stderr)
     lines = worker.stdout.splitlines()
     events = [LifecycleEvent.from_dict(json.loads(line)) for line in lines if line[:1] == "{"]
     last = lines[-1] if lines else ""
@@ -645,6 +651,43 @@ def test_a_process_killed_in_the_callback_is_told_again_and_recorded_once(
 
             assert run_worker(emulator, url, tmp_path)[1:] == ([], "kept")  # nothing more
         assert emulator.licenses_used == 1
+
+
+def test_a_read_only_folder_is_kept_and_its_milestone_told_once_it_can_be_recorded(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "node"
+    with (
+        Emulator(key_type="ec-p256", validity_days=40) as emulator,
+        emulator.run_in_thread() as url,
+    ):
+        assert run_worker(emulator, url, folder)[2] == "issued"
+        emulator.clock.advance(11 * DAY)  # milestone 30 reached
+        paths = [folder, *folder.rglob("*")]
+        listing = sorted((str(p), p.lstat().st_mtime_ns) for p in paths)
+        for path in paths:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & ~0o222)
+        try:
+            probe = subprocess.run(
+                [sys.executable, "-c", "import sys; open(sys.argv[1], 'w')", str(folder / "p")],
+                capture_output=True,
+                preexec_fn=drop_root_powers if os.geteuid() == 0 else None,
+            )
+            if probe.returncode == 0:
+                skip_outside_ci("this system lets the process write a read-only folder")
+            logs: list[str] = []
+            assert run_worker(emulator, url, folder, stderr=logs) == (0, [], "kept")
+            assert "milestones reached, not recorded" in logs[0]
+        finally:
+            for path in paths:
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o200)
+        assert sorted((str(p), p.lstat().st_mtime_ns) for p in paths) == listing
+
+        code, told, action = run_worker(emulator, url, folder)
+        assert (code, [event.milestone for event in told], action) == (0, [30], "kept")
+        assert run_worker(emulator, url, folder)[1:] == ([], "kept")
 
 
 # -- under trio too -------------------------------------------------------------------
