@@ -89,6 +89,8 @@ PENDING_SETTLE = timedelta(minutes=10)
 DEFAULT_CONCURRENCY = 4
 #: seconds to wait for a folder locked by another process
 DEFAULT_LOCK_TIMEOUT = 300.0
+#: milestones recorded in the journal at once (its size is bounded)
+_EVENTS_AT_ONCE = 16
 T = TypeVar("T")
 
 
@@ -828,8 +830,8 @@ def _watch_of(journal: Journal, live: LiveState) -> Watch | None:
 def _reached(
     folder: Path, journal: Journal, live: LiveState, options: _Options, now: datetime
 ) -> tuple[Watch, tuple[LifecycleEvent, ...]] | None:
-    """The watch of the current certificate with what it reached at ``now`` seen, and
-    the events (milestones, largest first, then the expiry); None when nothing is."""
+    """The watch of the current certificate and the events of what it reached at
+    ``now`` (milestones, largest first, then the expiry); None when nothing is."""
     watch = _watch_of(journal, live)
     current = journal.current
     if watch is None or current is None:
@@ -843,7 +845,7 @@ def _reached(
     events = [of_current("milestone", milestone=days) for days in milestones]
     if expired:
         events.append(of_current("expired"))
-    return watch.seen(milestones, expired), tuple(events)
+    return watch, tuple(events)
 
 
 async def _watch(
@@ -851,19 +853,28 @@ async def _watch(
 ) -> Journal:
     """Record and tell the milestones and the expiry the current certificate reached.
 
-    In a folder that cannot be written, nothing is recorded or told (a warning says
-    so): the keep goes on, and a later run that can write tells them.
+    They are recorded and told ``_EVENTS_AT_ONCE`` at a time, so that a journal with
+    events owed stays small however many milestones a policy has. In a folder that
+    cannot be written, nothing is recorded or told (a warning says so): the keep goes
+    on, and a later run that can write tells them.
     """
     reached = _reached(folder, journal, live, options, _now(client))
     if reached is None:
         return journal
     watch, events = reached
-    try:
-        recorded = await _record(folder, journal.replace(watch=watch), options, events)
-    except LifecycleError as exc:
-        logger.warning("%s: milestones reached, not recorded: %s", folder, exc)
-        return journal
-    return await _deliver(folder, recorded, options)
+    for start in range(0, len(events), _EVENTS_AT_ONCE):
+        chunk = events[start : start + _EVENTS_AT_ONCE]
+        watch = watch.seen(
+            tuple(event.milestone for event in chunk if event.milestone is not None),
+            expired=any(event.kind == "expired" for event in chunk),
+        )
+        try:
+            recorded = await _record(folder, journal.replace(watch=watch), options, chunk)
+        except LifecycleError as exc:
+            logger.warning("%s: milestones reached, not recorded: %s", folder, exc)
+            return journal
+        journal = await _deliver(folder, recorded, options)
+    return journal
 
 
 async def _tell(

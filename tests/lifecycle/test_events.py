@@ -322,6 +322,31 @@ async def test_expired_fires_once_while_renewals_fail_then_renewed_and_the_next_
     assert renewed.bundle is not None and events[-1].serial_number == renewed.bundle.serial_number
 
 
+@pytest.mark.sectigo_emulator(key_type="ec-p256", validity_days=400)
+async def test_hundreds_of_milestones_at_once_keep_the_journal_small_and_readable(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    policy = RenewalPolicy(renew_before=timedelta(0), milestones=range(400))
+    await ensure_certificate(sectigo_client, SPEC, tmp_path, policy=policy)
+    sectigo_emulator.clock.advance(401 * DAY)  # all 400 reached in one run
+    told: list[tuple[str, int]] = []
+
+    def on_event(event: LifecycleEvent) -> None:
+        try:
+            owed = len(journal_of(tmp_path).outbox)  # what a crash now would leave
+        except Exception as exc:
+            owed = -1
+            told.append((repr(exc), owed))
+        told.append((_kind(event), owed))
+
+    result = await ensure_certificate(
+        sectigo_client, SPEC, tmp_path, policy=policy, on_event=on_event
+    )
+    assert result.action == "renewed"
+    assert [kind for kind, _ in told] == [*map(str, range(399, -1, -1)), "expired", "renewed"]
+    assert max(owed for _, owed in told) <= 16 and min(owed for _, owed in told) >= 1
+
+
 # -- with and without a callback ------------------------------------------------------
 
 
