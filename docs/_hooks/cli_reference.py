@@ -153,6 +153,7 @@ REFERENCE_MODULES = (
     "sectigo_iot.certs",
     "sectigo_iot.lifecycle",
     "sectigo_iot.fleet",
+    "sectigo_iot.inventory",
     "sectigo_iot.emulator",
     "sectigo_iot.testing",
 )
