@@ -48,7 +48,9 @@ from _measure_http import (
     measure_download,
     measure_issue,
 )
+from _measure_inventory import measure_inventory
 from _measure_lifecycle import measure_lifecycle_keep
+from _measure_otel import measure_otel
 from _measure_probes import (
     measure_bomb_rss,
     measure_download_rss,
@@ -82,8 +84,10 @@ __all__ = [
     "measure_fleet_pass",
     "measure_fleet_rss",
     "measure_hostile_inputs",
+    "measure_inventory",
     "measure_issue",
     "measure_lifecycle_keep",
+    "measure_otel",
     "measure_startup",
     "run",
 ]
@@ -129,6 +133,12 @@ def _served(report: Report, info: ServerInfo, scale: Scale, workdir: Path) -> No
         ("call_overhead_ratio",),
         _async(measure_call_overhead, info, scale),
         label="sequential call overhead",
+    )
+    _measure(
+        report,
+        ("otel_noop_call_ratio", "otel_sdk_call_ratio"),
+        _async(measure_otel, info, scale, report.notes),
+        label="OpenTelemetry call overhead",
     )
     _measure(
         report,
@@ -190,6 +200,7 @@ _SERVERLESS: tuple[tuple[str, Callable[[Scale, dict[str, str]], float], str], ..
     ),
     ("fleet_pass_ratio", measure_fleet_pass, "idle fleet pass, 10,000 records against 100"),
     ("fleet_pass_rss_mb", measure_fleet_rss, "idle fleet pass memory, large store against 1,000"),
+    ("inventory_1000_folders_seconds", measure_inventory, "listing 1,000 certificate folders"),
 )
 
 

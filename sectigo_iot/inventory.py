@@ -20,6 +20,7 @@ is a :class:`~sectigo_iot.fleet.StoreError`: nothing of it can be trusted.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -28,9 +29,18 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from attrs import frozen
 
+from .errors import InvalidInputError
+from .lifecycle import (
+    JOURNAL_NAME,
+    Journal,
+    LifecycleError,
+    RenewalPolicy,
+    load_certificate,
+    read_journal,
+)
+
 if TYPE_CHECKING:
     from .fleet import Store
-    from .lifecycle import Journal, RenewalPolicy
 
 __all__ = ["JSON_VERSION", "STATUSES", "Inventory", "InventoryEntry", "Status", "inventory"]
 
@@ -187,9 +197,6 @@ async def inventory(
     """
     import anyio.to_thread
 
-    from .errors import InvalidInputError
-    from .lifecycle import RenewalPolicy
-
     if now is None:
         now = datetime.now(timezone.utc)
     elif not isinstance(now, datetime) or now.tzinfo is None:
@@ -210,8 +217,6 @@ async def inventory(
 
 def _resolved(folder: str | os.PathLike[str]) -> str:
     """A folder's key: its absolute path with symlinks resolved, as ``renew_due``'s."""
-    from .errors import InvalidInputError
-
     if not isinstance(folder, (str, os.PathLike)):
         raise InvalidInputError(f"a folder is a path, not {type(folder).__name__}")
     text = os.fspath(folder)
@@ -232,15 +237,12 @@ def _read_folders(paths: list[str], policy: RenewalPolicy, now: datetime) -> lis
 
 def _read_folder(folder: str, policy: RenewalPolicy, now: datetime) -> list[InventoryEntry]:
     """The folder's live certificate and the one it superseded, or one problem entry."""
-    from .lifecycle import JOURNAL_NAME, LifecycleError, load_certificate, read_journal
-
     journal: Journal | None = None
     try:
-        _check_folder(folder)
         journal = read_journal(folder)
         bundle = load_certificate(folder)
     except LifecycleError as exc:
-        problem = str(exc)
+        problem = _not_a_folder(folder) or str(exc)
         if journal is None and problem.startswith(f"{folder} holds no usable certificate"):
             problem = f"{folder} is not a certificate folder: no {JOURNAL_NAME}, no certificate"
         name = journal.spec.common_name if journal is not None else None
@@ -271,27 +273,30 @@ def _read_folder(folder: str, policy: RenewalPolicy, now: datetime) -> list[Inve
     return [current, superseded]
 
 
-def _check_folder(folder: str) -> None:
-    """LifecycleError unless ``folder`` is a folder that can be listed."""
-    from .lifecycle import LifecycleError
+@functools.cache
+def _x509() -> Any:
+    """cryptography's x509, imported on first use."""
+    from cryptography import x509
 
+    return x509
+
+
+def _not_a_folder(folder: str) -> str | None:
+    """Why ``folder`` is not a folder that can be listed, or None when it is one."""
     try:
         info = os.stat(folder)
     except FileNotFoundError:
-        raise LifecycleError(f"{folder} does not exist") from None
+        return f"{folder} does not exist"
     except OSError as exc:
         loop = " (a loop of symbolic links)" if exc.errno == errno.ELOOP else ""
-        raise LifecycleError(f"{folder} cannot be read: {exc.strerror}{loop}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise LifecycleError(f"{folder} is not a folder")
+        return f"{folder} cannot be read: {exc.strerror}{loop}"
+    return None if stat.S_ISDIR(info.st_mode) else f"{folder} is not a folder"
 
 
 def _version_expiry(folder: str, version: str) -> datetime | None:
     """``not_after`` of the certificate in the folder's version ``version`` (a serial in
     hex, checked by the journal), or None when it is gone or cannot be read: a bounded
     read of a regular file, never of a final symlink, a FIFO or a device."""
-    from cryptography import x509
-
     path = os.path.join(folder, "versions", version, "cert.pem")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -303,7 +308,8 @@ def _version_expiry(folder: str, version: str) -> datetime | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_PEM_BYTES:
             return None
         data = os.read(fd, _MAX_PEM_BYTES)
-        return x509.load_pem_x509_certificate(data).not_valid_after_utc
+        expiry: datetime = _x509().load_pem_x509_certificate(data).not_valid_after_utc
+        return expiry
     except (OSError, ValueError):
         return None
     finally:

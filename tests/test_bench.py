@@ -139,6 +139,32 @@ def test_fleet_figures(report: Any) -> None:
     assert report.notes["fleet_overhead_ratio"].startswith("3 certificates")
 
 
+def test_inventory_lists_folders_of_their_own_certificates(report: Any) -> None:
+    # the measurement raises (an error in the report) unless every folder listed one
+    # valid certificate and the one it superseded
+    assert _positive(report.values["inventory_1000_folders_seconds"])
+    assert report.notes["inventory_1000_folders_seconds"].startswith(
+        "20 folders of two certificates each"
+    )
+    assert report.notes["inventory_1000_folders_seconds"].endswith("(scaled to 1,000)")
+
+
+def test_inventory_folders_hold_distinct_certificates(bench: ModuleType, tmp_path: Path) -> None:
+    # copies of one issued folder, each with certificates of its own: no parse is cached
+    from sectigo_iot.lifecycle import load_certificate, read_journal
+
+    measure = sys.modules[bench.measure_inventory.__module__]
+    folders = anyio.run(measure._folders, tmp_path, 4)
+    serials = set()
+    for folder in folders:
+        journal = read_journal(folder)
+        assert journal is not None and journal.current is not None
+        bundle = load_certificate(folder)
+        assert journal.current.serial == bundle.serial_number
+        serials.update({bundle.serial_number, journal.previous_version})
+    assert len(serials) == 8
+
+
 def test_seeded_fleet_store_holds_valid_records_none_due(bench: ModuleType, tmp_path: Path) -> None:
     # the bench seeds around the Store API (one record through it, copied with SQL):
     # the copies must be records the store reads back, VALID and not due
