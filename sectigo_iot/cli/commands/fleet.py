@@ -17,7 +17,7 @@ import attrs
 import typer
 
 from .._errors import CLIError, ExitCode, confirm
-from .._options import value_option
+from .._options import fleet_store, fleet_store_option, value_option
 from .._output import Output, isatty, note
 from .._run import run
 from .._settings import settings_of
@@ -30,8 +30,6 @@ __all__ = ["register"]
 
 T = TypeVar("T")
 
-#: the environment variable naming the store, as ``--store`` does
-ENV_STORE = "SECTIGO_FLEET_STORE"
 #: the environment variable giving ``run --folder``
 ENV_FOLDER = "SECTIGO_FLEET_FOLDER"
 
@@ -41,31 +39,10 @@ fleet_app = typer.Typer(
     no_args_is_help=True,
 )
 
-StoreOption = Annotated[
-    str | None,
-    value_option(
-        "--store",
-        "PATH|URL",
-        "The fleet's store: an SQLite file or a postgresql:// URL (keep a database "
-        "password in ~/.pgpass or PGPASSWORD, not here). Its secrets are sealed with a "
-        "key derived from SECTIGO_FLEET_KEY (for SQLite without it: a 0600 key file "
-        "beside the database).",
-        envvar=ENV_STORE,
-        show_envvar=True,
-    ),
-]
+StoreOption = Annotated[str | None, fleet_store_option("--store")]
 KeyArgument = Annotated[
     str, typer.Argument(metavar="KEY", help="The record's key: your own id (a member id).")
 ]
-
-
-def _location(store: str | None) -> str:
-    if store is None or not store.strip():
-        raise CLIError(
-            f"no fleet store: give --store PATH_OR_URL or set {ENV_STORE} (an SQLite "
-            "file, made when missing, or a postgresql://user@host/database URL)"
-        )
-    return store
 
 
 def _with_fleet(
@@ -80,7 +57,7 @@ def _with_fleet(
     """Open the store (which creates or migrates its tables) in a Fleet, run ``action``,
     then ``show`` its result. Without ``api`` (and outside --emulator mode) the Fleet's
     client is one that never connects: it only gives the clock."""
-    location = _location(store)
+    location = fleet_store(store)
     settings = settings_of(ctx)
 
     async def in_fleet(client: "SectigoClient") -> T:
