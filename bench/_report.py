@@ -11,6 +11,8 @@ __all__ = ["FULL", "KEYS", "QUICK", "TARGETS", "TINY", "Report", "Scale", "log",
 #: every metric, in report order
 KEYS = (
     "call_overhead_ratio",
+    "otel_noop_call_ratio",
+    "otel_sdk_call_ratio",
     "concurrent_ratio",
     "concurrent_refreshes",
     "download_ratio",
@@ -38,6 +40,7 @@ KEYS = (
 #: metric -> (comparison, bound); metrics without a target are reported for information
 TARGETS: dict[str, tuple[str, float]] = {
     "call_overhead_ratio": ("<=", 1.10),
+    "otel_noop_call_ratio": ("<=", 1.05),
     "concurrent_ratio": ("<=", 1.15),
     "concurrent_refreshes": ("==", 1),
     "download_ratio": ("<=", 1.10),

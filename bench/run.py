@@ -50,6 +50,7 @@ from _measure_http import (
 )
 from _measure_inventory import measure_inventory
 from _measure_lifecycle import measure_lifecycle_keep
+from _measure_otel import measure_otel
 from _measure_probes import (
     measure_bomb_rss,
     measure_download_rss,
@@ -86,6 +87,7 @@ __all__ = [
     "measure_inventory",
     "measure_issue",
     "measure_lifecycle_keep",
+    "measure_otel",
     "measure_startup",
     "run",
 ]
@@ -131,6 +133,12 @@ def _served(report: Report, info: ServerInfo, scale: Scale, workdir: Path) -> No
         ("call_overhead_ratio",),
         _async(measure_call_overhead, info, scale),
         label="sequential call overhead",
+    )
+    _measure(
+        report,
+        ("otel_noop_call_ratio", "otel_sdk_call_ratio"),
+        _async(measure_otel, info, scale, report.notes),
+        label="OpenTelemetry call overhead",
     )
     _measure(
         report,
