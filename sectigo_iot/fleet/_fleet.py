@@ -28,6 +28,7 @@ from ..errors import (
     SectigoError,
 )
 from ..lifecycle import PENDING_SETTLE, CertificateSpec, PendingAttempt, RenewalPolicy
+from ..lifecycle._events import EventKind, LifecycleEvent, OnEvent, Watch, days_left, notify
 from ..lifecycle._policy import policy_from
 from ..lifecycle._steps import (
     Subject,
@@ -87,6 +88,12 @@ class Fleet:
     longer than the client's request timeout). ``run()`` looks for due records at
     least every ``poll_interval``. A create whose batch is not listed is sent again
     only once ``settle`` has passed and a full listing proves it absent.
+
+    ``on_event`` (sync or async) gets a :class:`LifecycleEvent` for each certificate
+    issued, renewed, delivered, revoked, each failure, each milestone of the policy
+    and each expiry. An event is recorded with the change that caused it, then told:
+    at least once (again after a crash in between), each milestone recorded once per
+    certificate. ``metrics`` (``sectigo_iot.metrics.Metrics``) is kept up to date.
     """
 
     def __init__(
@@ -102,8 +109,14 @@ class Fleet:
         poll_interval: timedelta = DEFAULT_POLL_INTERVAL,
         settle: timedelta = PENDING_SETTLE,
         worker_id: str | None = None,
+        on_event: OnEvent | None = None,
+        metrics: Any = None,
     ) -> None:
         self.policy = policy_from(policy, renew_before)
+        if on_event is not None and not callable(on_event):
+            raise InvalidInputError("on_event must be callable")
+        self.on_event = on_event
+        self.metrics = metrics
         for name, value in (
             ("lease", lease),
             ("poll_interval", poll_interval),
@@ -190,6 +203,7 @@ class Fleet:
 
         row = await self.store.change(key, decide)
         assert row is not None
+        self._observed(row)
         return row.public()
 
     async def get(self, key: str) -> FleetRecord | None:
@@ -281,9 +295,15 @@ class Fleet:
         row = await self.store.change(key, change)
         if missing or row is None:
             raise InvalidInputError(f"no record {key!r} in {self.store.location}")
+        self._observed(row)
         return row.public()
 
     def _change(self, old: Row | None, new: Row, description: str, now: datetime) -> Change:
+        """``new`` with its wake time (and its state's start, when the state changed),
+        and the history entry of the change."""
+        if old is None or old.state is not new.state:
+            new = new.replace(state_since=now)
+        new = self._stamped(new, now)
         entry = HistoryEntry(
             at=now,
             from_state=old.state if old is not None else None,
@@ -348,6 +368,8 @@ class Fleet:
                 group.start_soon(worker)
         if failures:
             raise failures[0]
+        if self.metrics is not None:
+            self.metrics.record_counts(await self.store.count())
         return results
 
     async def _work(self, row: Row) -> StepResult | None:
@@ -394,25 +416,101 @@ class Fleet:
                 return
 
     async def _save(self, old: Row, new: Row, description: str, *, done: bool) -> Row:
-        """Write ``new`` under ``old``'s fence (releasing the lease when ``done``)."""
-        change = (
-            self._change(old, new, description, self.now())
-            if new.state is not old.state
-            else (Change(row=new))
-        )
-        # a new attempt must survive a power cut: its create may be sent next
+        """Write ``new`` under ``old``'s fence (releasing the lease when ``done``), then
+        tell the events it recorded and write it again without them."""
+        now = self.now()
+        if new.state is not old.state or (description and new.watch != old.watch):
+            change = self._change(old, new, description, now)
+        else:
+            change = Change(row=self._stamped(new, now))
+        # a new attempt must survive a power cut: its create may be sent next; so must
+        # a milestone or an expiry seen (never recorded twice)
         durable = (
             new.attempt is not None
             and new.attempt is not old.attempt
             and (old.attempt is None or new.attempt.attempted_at != old.attempt.attempted_at)
-        )
-        if not await self.store.save(change, self.worker_id, release=done, durable=durable):
+        ) or (new.watch != old.watch and new.watch is not None and new.watch.has_fired)
+        release = done and not change.row.outbox
+        if not await self.store.save(change, self.worker_id, release=release, durable=durable):
             raise _Stop
+        new = change.row
+        self._observed(new)
+        if new.outbox:
+            await notify(self.on_event, new.outbox)
+            told = self._stamped(new.replace(outbox=()), now)
+            if not await self.store.save(Change(row=told), self.worker_id, release=done):
+                raise _Stop
+            new = told
         return new
+
+    def _stamped(self, row: Row, now: datetime) -> Row:
+        """``row`` with its wake time: now while it holds events not yet told, else the
+        earlier of its own work and its certificate's next milestone or expiry."""
+        if row.outbox:
+            return row.replace(wake_at=now)
+        watch = self._watch_of(row)
+        if watch is None or row.not_after is None:
+            return row.replace(wake_at=None)
+        return row.replace(wake_at=watch.next_at(self.policy.milestones, row.not_after))
+
+    def _watch_of(self, row: Row) -> Watch | None:
+        """What was seen of the record's current certificate; None when none is watched
+        (no certificate, or revoked or cancelled). A record of before events starts
+        watching from the certificate's start."""
+        if row.serial_number is None or row.not_after is None or row.state in _UNWATCHED:
+            return None
+        if row.watch is not None and row.watch.serial_number == row.serial_number:
+            return row.watch
+        received = row.not_before or self.now()
+        return Watch(serial_number=row.serial_number, received_at=received)
+
+    def _event(self, row: Row, kind: EventKind, **fields: Any) -> Row:
+        """``row`` with an event in its outbox (about its current certificate unless
+        ``fields`` say otherwise); nothing when no one listens."""
+        if self.on_event is None:
+            return row
+        fields.setdefault("serial_number", row.serial_number)
+        fields.setdefault("not_after", row.not_after)
+        not_after = fields["not_after"]
+        left = None if not_after is None else round(days_left(not_after, self.now()), 6)
+        event = LifecycleEvent(kind=kind, key=row.key, days_left=left, **fields)
+        return row.replace(outbox=(*row.outbox, event))
+
+    def _observed(self, row: Row) -> None:
+        if self.metrics is not None:
+            self.metrics.record_changed(row.public())
+
+    async def _watched(self, row: Row, now: datetime) -> Row:
+        """Record the milestones and the expiry the current certificate reached (each
+        once), and tell them; first tell what a crash left untold."""
+        if row.outbox:
+            row = await self._save(row, row, "", done=False)
+        watch = self._watch_of(row)
+        if watch is None:
+            return row
+        assert row.not_after is not None
+        reached, expired = watch.reached(self.policy.milestones, row.not_after, now)
+        if not reached and not expired:
+            return row
+        new = row.replace(watch=watch.seen(reached, expired))
+        for days in reached:
+            new = self._event(new, "milestone", milestone=days)
+        words = ", ".join(f"{days} days left" for days in reached)
+        if expired:
+            new = self._event(new, "expired")
+            words = ", ".join(filter(None, [words, "expired"]))
+            if row.state in (S.VALID, S.FAILED):
+                new = new.replace(state=S.EXPIRED)
+        return await self._save(row, new, f"certificate {row.serial_number}: {words}", done=False)
 
     async def _drive(self, row: Row) -> tuple[Row, str, str | None]:
         """Steps until the record waits for something; its last state, words, error."""
         fresh = False  # True right after this worker recorded an attempt
+        row = await self._watched(row, self.now())
+        due = row.next_action_at
+        if due is None or due > self.now():  # woken for a milestone or an event only
+            row = await self._save(row, row, "", done=True)
+            return row, f"{row.state}: certificate watched", None
         description = ""
         while True:
             now = self.now()
@@ -427,7 +525,8 @@ class Fleet:
             fresh = new.state is S.SUBMITTING and new.attempt is not None and row.attempt is None
             row = await self._save(row, new, description, done=not more)
             if not more:
-                return row, description, row.last_error if row.state is S.FAILED else None
+                failed = row.state in (S.FAILED, S.EXPIRED)
+                return row, description, row.last_error if failed else None
 
     async def _step(self, row: Row, now: datetime, fresh: bool) -> tuple[Row, str, bool]:
         """One step of ``row``: the row after it, what happened, and whether to go on."""
@@ -436,7 +535,7 @@ class Fleet:
             return row.replace(next_action_at=None), f"nothing to do ({state})", False
         if state is S.REVOKING:
             return await self._revoke_step(row, now)
-        if state is S.FAILED:
+        if state in (S.FAILED, S.EXPIRED):
             return row.replace(state=_phase(row)), "trying again", True
         if state in (S.PENDING, S.VALID):
             return self._plan(row, now)
@@ -541,6 +640,7 @@ class Fleet:
             batch = await self.client.batches.check(attempt.batch_id)
         except BatchRejectedError as exc:
             rejected = _closed(self._noted(row, exc))
+            rejected = self._event(rejected, "failed", error=rejected.last_error)
             return (
                 rejected.replace(state=S.REJECTED, next_action_at=None),
                 (f"batch {attempt.batch_id} rejected"),
@@ -566,6 +666,10 @@ class Fleet:
             except AmbiguousRequestError as exc:
                 return self._unconfirmed(row, exc), "the batch is not the attempt's", False
         secrets = Secrets(bundle_pem=_bundle_pem(bundle))
+        if row.state is not S.REVOKING:
+            kind: EventKind = "renewed" if row.serial_number else "issued"
+            serial, end = bundle.serial_number, bundle.not_after
+            row = self._event(row, kind, serial_number=serial, not_after=end)
         new = row.replace(
             state=S.REVOKING if row.state is S.REVOKING else S.DELIVERING,
             attempt_serial=bundle.serial_number,
@@ -598,6 +702,9 @@ class Fleet:
             except Exception as exc:
                 named = isinstance(exc, DeliveryError)  # its message names the sink
                 failed = self._noted(row, exc, "" if named else f"sink {name}: ")
+                failed = self._event(failed, "failed", error=failed.last_error)
+                if self.metrics is not None:
+                    self.metrics.delivery_failed(name)
                 later = now + _backoff(failed.failures)
                 return failed.replace(next_action_at=later), f"sink {name} failed", False
             delivered = row.replace(delivered=(*row.delivered, name))
@@ -621,7 +728,9 @@ class Fleet:
             delivered=(),
         )
         renewal = self.policy.renewal_time(leaf.not_before, leaf.not_after, row.key)
-        valid = valid.replace(not_before=leaf.not_before, renewal_at=renewal)
+        watch = Watch(serial_number=leaf.serial, received_at=now)
+        valid = valid.replace(not_before=leaf.not_before, renewal_at=renewal, watch=watch)
+        valid = self._event(valid, "delivered")
         due = renewal
         if not leaf.is_for(row.spec) or row.spec != attempt.spec:
             due = now  # the spec changed while the attempt was in flight
@@ -658,7 +767,8 @@ class Fleet:
             serial, *rest = row.revoke_owed
             if not await self.client.certificates.is_revoked(serial):
                 await revoke_serials(self.client, row.spec.authority_id, (serial,), reason)
-            return row.replace(revoke_owed=tuple(rest)), f"revoked {serial} ({reason})", True
+            told = self._event(row, "revoked", serial_number=serial, not_after=_end_of(row, serial))
+            return told.replace(revoke_owed=tuple(rest)), f"revoked {serial} ({reason})", True
         revoked = row.replace(
             state=S.REVOKED,
             attempt=None,
@@ -680,7 +790,12 @@ class Fleet:
         if close:
             failed = _closed(failed)
         logger.warning("%s: %s", row.key, failed.last_error)
-        state = S.REVOKING if row.state is S.REVOKING else S.FAILED  # a revocation stays owed
+        failed = self._event(failed, "failed", error=failed.last_error)
+        state = S.FAILED
+        if row.state is S.REVOKING:  # a revocation stays owed
+            state = S.REVOKING
+        elif row.not_after is not None and row.not_after <= now and row.serial_number:
+            state = S.EXPIRED
         delay = self.policy.retry_delay(
             failed.failures, not_before=row.not_before, not_after=row.not_after, now=now
         )
@@ -689,7 +804,20 @@ class Fleet:
     def _unconfirmed(self, row: Row, exc: BaseException) -> Row:
         """Waits for a person: its batch can be neither taken nor ruled out."""
         logger.warning("%s: %s", row.key, _describe(exc, row))
-        return self._noted(row, exc).replace(state=S.UNCONFIRMED, next_action_at=None)
+        noted = self._noted(row, exc)
+        noted = self._event(noted, "failed", error=noted.last_error)
+        return noted.replace(state=S.UNCONFIRMED, next_action_at=None)
+
+
+#: states in which the current certificate's milestones and expiry are not watched
+_UNWATCHED = frozenset({S.REVOKING, S.REVOKED, S.CANCELLED})
+
+
+def _end_of(row: Row, serial: str) -> datetime | None:
+    """The expiry of one of the record's certificates, when known."""
+    if serial == row.serial_number:
+        return row.not_after
+    return dict(row.superseded).get(serial)
 
 
 def _closed(row: Row) -> Row:

@@ -28,6 +28,7 @@ class RecordState(str, enum.Enum):
     DELIVERING = "DELIVERING"  # the certificate is being handed to every sink
     VALID = "VALID"  # every sink has the current certificate
     FAILED = "FAILED"  # the last step failed; retried with backoff
+    EXPIRED = "EXPIRED"  # the current certificate expired; retried at the emergency interval
     REJECTED = "REJECTED"  # the CA refused the batch; waits for retry() or a new spec
     REVOKING = "REVOKING"  # revoke() was asked; the revocation is being sent
     REVOKED = "REVOKED"
@@ -60,7 +61,9 @@ class FleetRecord:
     certificate (the last one every sink received), kept while a renewal is in flight;
     ``renewal_at`` is when the fleet's policy renews it. ``batch_id`` is the
     batch of the attempt in flight, else of the current certificate. ``last_error``
-    is redacted text.
+    is redacted text. ``next_action_at`` is when a worker next looks at it: the
+    earlier of its own work, the certificate's next milestone and its expiry.
+    ``state_since`` is when it entered its state.
     """
 
     key: str
@@ -74,6 +77,7 @@ class FleetRecord:
     failures: int = 0
     last_error: str | None = None
     next_action_at: datetime | None = None
+    state_since: datetime | None = None
     history: tuple[HistoryEntry, ...] = field(default=(), eq=False)
 
 

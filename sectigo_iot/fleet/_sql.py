@@ -31,12 +31,14 @@ from ._store import (
     StoreError,
     attempt_from_json,
     new_salt,
+    outbox_from_json,
     revocation_from_json,
     seconds,
     spec_from_json,
     spec_json,
     superseded_from_json,
     utc,
+    watch_from_json,
 )
 
 __all__ = ["Cursor", "Dialect", "SQLStore", "due_query"]
@@ -48,12 +50,13 @@ T = TypeVar("T")
 COLUMNS = (
     "key, spec, state, serial_number, not_after, batch_id, failures, last_error, "
     "next_action_at, attempt, sealed, delivered, revoke_owed, fence, not_before, renewal_at, "
-    "superseded"
+    "superseded, work_at, watch, outbox, state_since"
 )
 _ASSIGN = (
     "spec = ?, state = ?, serial_number = ?, not_after = ?, batch_id = ?, failures = ?, "
     "last_error = ?, next_action_at = ?, attempt = ?, sealed = ?, delivered = ?, "
-    "revoke_owed = ?, not_before = ?, renewal_at = ?, superseded = ?"
+    "revoke_owed = ?, not_before = ?, renewal_at = ?, superseded = ?, work_at = ?, watch = ?, "
+    "outbox = ?, state_since = ?"
 )
 #: what each schema version adds to the one before (version 1: the dialect's tables)
 MIGRATIONS = {
@@ -63,6 +66,17 @@ MIGRATIONS = {
     ),
     3: (  # the certificates a record had before its current one, for revoking them all
         "ALTER TABLE {prefix}records ADD COLUMN superseded text",
+    ),
+    4: (  # events: the record's own work time apart from its wake (``next_action_at``,
+        # which milestones and events waiting to be notified bring forward), what was
+        # seen of the current certificate, the events not notified yet, the state's start
+        "ALTER TABLE {prefix}records ADD COLUMN work_at double precision",
+        "ALTER TABLE {prefix}records ADD COLUMN watch text",
+        "ALTER TABLE {prefix}records ADD COLUMN outbox text",
+        "ALTER TABLE {prefix}records ADD COLUMN state_since double precision",
+        "UPDATE {prefix}records SET work_at = next_action_at",
+        # every record holding a certificate is looked at once, to plan its milestones
+        "UPDATE {prefix}records SET next_action_at = 0 WHERE serial_number IS NOT NULL",
     ),
 }
 #: how long a lost connection is retried before a call fails with StoreError
@@ -247,6 +261,10 @@ class SQLStore:
             not_before,
             renewal_at,
             superseded,
+            work_at,
+            watch,
+            outbox,
+            state_since,
         ) = values
         secrets = None
         if sealed is not None:
@@ -264,7 +282,8 @@ class SQLStore:
                 batch_id=batch_id,
                 failures=failures,
                 last_error=last_error,
-                next_action_at=utc(next_at),
+                next_action_at=utc(work_at),
+                wake_at=None if next_at == work_at else utc(next_at),
                 attempt=pending,
                 attempt_serial=attempt_serial,
                 secrets=secrets,
@@ -275,6 +294,9 @@ class SQLStore:
                 not_before=utc(not_before),
                 renewal_at=utc(renewal_at),
                 superseded=superseded_from_json(superseded),
+                watch=watch_from_json(watch),
+                outbox=outbox_from_json(outbox),
+                state_since=utc(state_since),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"record {key!r} in {self.location} is damaged: {exc}") from None
@@ -293,7 +315,7 @@ class SQLStore:
             row.batch_id,
             row.failures,
             row.last_error,
-            seconds(row.next_action_at),
+            seconds(row.claim_at),
             row.attempt_json(),
             sealed,
             json.dumps(list(row.delivered)),
@@ -301,6 +323,10 @@ class SQLStore:
             seconds(row.not_before),
             seconds(row.renewal_at),
             row.superseded_json(),
+            seconds(row.next_action_at),
+            row.watch_json(),
+            row.outbox_json(),
+            seconds(row.state_since),
         )
 
     async def get(self, key: str) -> Row | None:
@@ -389,8 +415,9 @@ class SQLStore:
                 cursor.run(
                     f"INSERT INTO {self._records} (key, spec, state, serial_number, not_after, "
                     "batch_id, failures, last_error, next_action_at, attempt, sealed, "
-                    "delivered, revoke_owed, not_before, renewal_at, superseded, fence) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    "delivered, revoke_owed, not_before, renewal_at, superseded, work_at, watch, "
+                    "outbox, state_since, fence) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     (key, *self._values(new)),
                 )
                 new = new.replace(fence=1)

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from attrs import evolve, field, frozen
 
 from ..errors import InvalidInputError, SectigoError
-from ..lifecycle import CertificateSpec, PendingAttempt
+from ..lifecycle import CertificateSpec, LifecycleEvent, PendingAttempt
+from ..lifecycle._events import Watch
 from ._model import FleetRecord, HistoryEntry, RecordState
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
 #: the environment variable holding the secret the store's sealing key is derived from
 KEY_ENV = "SECTIGO_FLEET_KEY"
 #: the layout of the tables; a store refuses a database of a newer version
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_KEY_LENGTH = 200
 _KEY_CHECK = b"sectigo-iot fleet key check"
 _HKDF_INFO = b"sectigo-iot fleet secrets v1"
@@ -108,6 +109,10 @@ class Row:
     ``secrets``, not in the attempt); ``delivered`` names the sinks that acknowledged
     the attempt's certificate; ``fence`` grows with every claim and every command, and
     a write is taken only under the fence it was read with.
+
+    ``next_action_at`` is when the record's own work is next due; ``wake_at`` is when
+    a worker claims it: the earlier of that, the current certificate's next milestone
+    or expiry (``watch``), and now while ``outbox`` holds events not yet notified.
     """
 
     key: str
@@ -130,6 +135,16 @@ class Row:
     renewal_at: datetime | None = None  # when the policy renews it
     #: the certificates the record had before (serial, not_after), oldest first
     superseded: tuple[tuple[str, datetime], ...] = ()
+    wake_at: datetime | None = None
+    watch: Watch | None = None  # what was seen of the current certificate
+    outbox: tuple[LifecycleEvent, ...] = ()  # recorded, not yet notified
+    state_since: datetime | None = None
+
+    @property
+    def claim_at(self) -> datetime | None:
+        """When a worker claims the record: the earlier of its wake and its work."""
+        times = [t for t in (self.wake_at, self.next_action_at) if t is not None]
+        return min(times) if times else None
 
     def replace(self, **changes: Any) -> Row:
         return evolve(self, **changes)
@@ -147,13 +162,20 @@ class Row:
             batch_id=batch_id or self.batch_id,
             failures=self.failures,
             last_error=self.last_error,
-            next_action_at=self.next_action_at,
+            next_action_at=self.claim_at,
+            state_since=self.state_since,
             history=history,
         )
 
     def revocation_json(self) -> str:
         """The serials owed a revocation, and its reason (one column)."""
         return json.dumps({"serials": list(self.revoke_owed), "reason": self.revoke_reason})
+
+    def watch_json(self) -> str | None:
+        return None if self.watch is None else json.dumps(self.watch.to_dict())
+
+    def outbox_json(self) -> str:
+        return json.dumps([event.to_dict() for event in self.outbox])
 
     def superseded_json(self) -> str:
         return json.dumps([[serial, end.isoformat()] for serial, end in self.superseded])
@@ -187,6 +209,16 @@ def superseded_from_json(text: str | None) -> tuple[tuple[str, datetime], ...]:
     if text is None:
         return ()
     return tuple((serial, datetime.fromisoformat(end)) for serial, end in json.loads(text))
+
+
+def watch_from_json(text: str | None) -> Watch | None:
+    return None if text is None else Watch.from_dict(json.loads(text))
+
+
+def outbox_from_json(text: str | None) -> tuple[LifecycleEvent, ...]:
+    if text is None:
+        return ()
+    return tuple(LifecycleEvent.from_dict(event) for event in json.loads(text))
 
 
 def attempt_from_json(

@@ -98,6 +98,11 @@ class Watch:
     fired: tuple[int, ...] = ()
     expired: bool = False
 
+    @property
+    def has_fired(self) -> bool:
+        """True once a milestone or the expiry was seen."""
+        return bool(self.fired) or self.expired
+
     def reached(
         self, milestones: tuple[int, ...], not_after: datetime, now: datetime
     ) -> tuple[tuple[int, ...], bool]:

@@ -29,7 +29,8 @@ from sectigo_iot.errors import InvalidInputError
 from sectigo_iot.fleet import KEY_ENV, HistoryEntry, RecordState, SQLiteStore, StoreError
 from sectigo_iot.fleet._sql import SQLStore, due_query
 from sectigo_iot.fleet._store import SCHEMA_VERSION, Change, Row, Secrets
-from sectigo_iot.lifecycle import CertificateSpec, PendingAttempt
+from sectigo_iot.lifecycle import CertificateSpec, LifecycleEvent, PendingAttempt
+from sectigo_iot.lifecycle._events import Watch
 from tests.fleet.postgres_server import PASSWORD_ROLE, PostgresServer
 from tests.support import skip_outside_ci
 
@@ -609,7 +610,7 @@ async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
     await put(store, "a", secrets=secrets, attempt=attempt)
     await store.close()
     table = "records" if backend.kind == "sqlite" else f'"{backend.schema}".records'
-    for column in ("not_before", "renewal_at", "superseded"):  # the tables of version 1
+    for column in _added_columns():  # back to the tables of version 1
         backend.raw(f"ALTER TABLE {table} DROP COLUMN {column}")
     backend.set_schema_version(1)
 
@@ -618,6 +619,7 @@ async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
     again = await backend.opened()  # migrated in the transaction that opens it
     [row] = await again.list()
     assert row.key == "a" and row.secrets == secrets and row.renewal_at is None
+    assert row.next_action_at == NOW and row.watch is None and row.outbox == ()
     assert await again.save(Change(row=row), "nobody", release=True) is False  # fenced
     [claimed] = await again.claim("w1", NOW, 1, LONG)
     later = NOW + timedelta(days=60)
@@ -629,6 +631,38 @@ async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
     await again.close()
     third = await backend.opened()  # already at the current version: nothing to do
     assert await third.get("a") == stored
+
+
+async def test_a_row_is_claimed_at_its_wake_and_keeps_its_watch_and_untold_events(
+    backend: Backend,
+) -> None:
+    store = await backend.opened()
+    watch = Watch(serial_number="AB", received_at=NOW, fired=(30,))
+    event = LifecycleEvent(kind="milestone", key="a", serial_number="AB", milestone=30)
+    later = NOW + timedelta(days=10)
+    await put(store, "a", later, wake_at=NOW, watch=watch, outbox=(event,), state_since=NOW)
+    await put(store, "b", later)
+    stored = await store.get("a")
+    assert stored is not None
+    assert (stored.next_action_at, stored.wake_at) == (later, NOW)  # work, and wake apart
+    assert (stored.watch, stored.outbox, stored.state_since) == (watch, (event,), NOW)
+    assert stored.public().next_action_at == NOW  # the earlier of the two
+    assert await store.next_action_at() == NOW
+    [claimed] = await store.claim("w1", NOW, 5, LONG)  # "b" waits for its work
+    assert claimed.key == "a"
+    told = claimed.replace(outbox=(), wake_at=None)
+    assert await store.save(Change(row=told), "w1", release=True)
+    assert await store.claim("w2", NOW + timedelta(days=1), 5, LONG) == []
+    assert sorted(row.key for row in await store.claim("w2", later, 5, LONG)) == ["a", "b"]
+    await store.close()
+
+
+def _added_columns() -> list[str]:
+    """The columns the migrations add after version 1."""
+    from sectigo_iot.fleet._sql import MIGRATIONS
+
+    statements = [statement for added in MIGRATIONS.values() for statement in added]
+    return [s.split("ADD COLUMN ")[1].split()[0] for s in statements if "ADD COLUMN" in s]
 
 
 def test_both_stores_work_under_trio(backend: Backend) -> None:
