@@ -55,16 +55,13 @@ import itertools
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from attrs import field, frozen
 
 from ._logging import get_logger, operation_var
 from .errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from .resources._base import Resource
 
 __all__ = [
     "DEFAULT_HOOK_TIMEOUT",
@@ -88,13 +85,25 @@ __all__ = [
 logger = get_logger("sectigo_iot.hooks")
 
 P = ParamSpec("P")
-R = TypeVar("R", bound="Resource")
+R = TypeVar("R", bound="_Resource")
 T = TypeVar("T")
 
 DEFAULT_HOOK_TIMEOUT = 5.0
 REDACTED_VALUE = "REDACTED"
 #: query parameters whose value is never shown (``url`` of events, ``url.full`` of spans)
 _SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|auth|sig|credential|session|code")
+
+
+class _Session(Protocol):
+    @property
+    def observers(self) -> Observers: ...
+
+
+class _Resource(Protocol):
+    """What :func:`operation` needs of a resource namespace: its session."""
+
+    @property
+    def _session(self) -> _Session: ...
 
 
 class Operation:
