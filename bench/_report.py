@@ -35,6 +35,11 @@ KEYS = (
     "fleet_issue_speedup",
     "fleet_overhead_ratio",
     "inventory_1000_folders_seconds",
+    "year_expired",
+    "year_max_hour_share",
+    "year_extra_licenses",
+    "year_certificates",
+    "year_days",
 )
 
 #: metric -> (comparison, bound); metrics without a target are reported for information
@@ -58,6 +63,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "fleet_issue_speedup": (">", 1.0),  # fleet_issue_rate_4 / fleet_issue_rate_1
     "fleet_overhead_ratio": ("<=", 1.5),
     "inventory_1000_folders_seconds": ("<", 1.0),
+    "year_expired": ("==", 0),
+    "year_max_hour_share": ("<=", 0.02),
+    "year_extra_licenses": ("==", 0),
 }
 
 _UNITS = {
@@ -71,6 +79,7 @@ _UNITS = {
     "fleet_issue_rate_1": " cert/s",
     "fleet_issue_rate_4": " cert/s",
     "inventory_1000_folders_seconds": " s",
+    "year_days": " days",
 }
 
 
@@ -95,6 +104,8 @@ class Scale:
     fleet_rss_records: int = 100_000  # records in the large store of fleet_pass_rss_mb
     fleet_certificates: int = 100  # certificates each fleet_issue_* / overhead run issues
     inventory_folders: int = 1000  # certificate folders listed (scaled to 1,000)
+    year_records: int = 1000  # certificates a fleet keeps through the simulated year
+    year_days: int = 365  # days the simulated year lasts
 
 
 #: the defaults: the full run
@@ -108,6 +119,8 @@ QUICK = Scale(
     import_runs=5,
     rps_seconds=1.5,
     fleet_certificates=40,
+    year_records=300,
+    year_days=180,
 )
 #: one tiny round of everything, for the test suite
 TINY = Scale(
@@ -127,6 +140,8 @@ TINY = Scale(
     fleet_rss_records=10_000,
     fleet_certificates=3,
     inventory_folders=20,
+    year_records=10,
+    year_days=70,
 )
 
 

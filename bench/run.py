@@ -58,6 +58,8 @@ from _measure_probes import (
     measure_hostile_inputs,
 )
 from _measure_startup import measure_startup
+from _measure_year import KEYS as YEAR_KEYS
+from _measure_year import measure_year
 from _processes import MEASUREMENT_TIMEOUT, ServerInfo, bench_server
 from _report import FULL, KEYS, QUICK, TARGETS, TINY, Report, Scale, log
 
@@ -89,6 +91,7 @@ __all__ = [
     "measure_lifecycle_keep",
     "measure_otel",
     "measure_startup",
+    "measure_year",
     "run",
 ]
 
@@ -226,6 +229,12 @@ def run(quick: bool = True, scale: Scale | None = None) -> Report:
         ("fleet_issue_rate_1", "fleet_issue_rate_4", "fleet_issue_speedup", "fleet_overhead_ratio"),
         functools.partial(measure_fleet_issue, scale, report.notes),
         label=f"fleet issuing {scale.fleet_certificates} certificates",
+    )
+    _measure(
+        report,
+        YEAR_KEYS,
+        functools.partial(measure_year, scale, report.notes),
+        label=f"a simulated year: {scale.year_records} certificates over {scale.year_days} days",
     )
     workdir = Path(tempfile.mkdtemp(prefix="sectigo-bench-"))
     try:

@@ -149,6 +149,15 @@ def test_inventory_lists_folders_of_their_own_certificates(report: Any) -> None:
     assert report.notes["inventory_1000_folders_seconds"].endswith("(scaled to 1,000)")
 
 
+def test_year_figures(report: Any) -> None:
+    # 10 certificates of 90 days over 70 days: each issued, then renewed once
+    values = report.values
+    assert (values["year_expired"], values["year_extra_licenses"]) == (0, 0)
+    assert 20 <= values["year_certificates"] <= 25 and values["year_days"] == 70
+    assert 0 < values["year_max_hour_share"] <= 1
+    assert report.notes["year_certificates"].startswith("10 records of 90 days over 70 days")
+
+
 def test_inventory_folders_hold_distinct_certificates(bench: ModuleType, tmp_path: Path) -> None:
     # copies of one issued folder, each with certificates of its own: no parse is cached
     from sectigo_iot.lifecycle import load_certificate, read_journal
