@@ -54,7 +54,7 @@ import inspect
 import itertools
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -387,7 +387,28 @@ def _report(observer: object, method: str, exc: Exception) -> None:
     )
 
 
-@contextmanager
+class _Scope:
+    """The context manager of :func:`operation_scope` (a class: cheaper than a
+    generator, and entered once per SDK call)."""
+
+    __slots__ = ("_observers", "_token", "operation")
+
+    def __init__(self, observers: Observers | None, operation: Operation) -> None:
+        self._observers = observers
+        self.operation = operation
+
+    def __enter__(self) -> Operation:
+        self._token = _current.set(self.operation)
+        if self._observers:
+            self._observers.operation_started(self.operation)
+        return self.operation
+
+    def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        if self._observers:
+            self._observers.operation_ended(self.operation, error)
+        _current.reset(self._token)
+
+
 def operation_scope(
     observers: Observers | None,
     name: str,
@@ -397,7 +418,7 @@ def operation_scope(
     authority_id: int | None = None,
     key: str | None = None,
     attributes: Mapping[str, str | int | float | bool] | None = None,
-) -> Iterator[Operation]:
+) -> AbstractContextManager[Operation]:
     """Run the enclosed code as the operation ``name`` (a child of the current one),
     told to ``observers``; yields the :class:`Operation` (set ``result`` or
     ``attributes`` on it before the end)."""
@@ -411,19 +432,7 @@ def operation_scope(
     )
     if attributes:
         op.attributes.update(attributes)
-    token = _current.set(op)
-    if observers:
-        observers.operation_started(op)
-    error: BaseException | None = None
-    try:
-        yield op
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        if observers:
-            observers.operation_ended(op, error)
-        _current.reset(token)
+    return _Scope(observers, op)
 
 
 def step_span(
@@ -464,13 +473,14 @@ def operation(
                 value = args[index] if index < len(args) else kwargs.get(id_name)
                 if type(value) is int:
                     ids[id_name] = value
-            with operation_scope(
-                self._session.observers,
+            op = Operation(
                 name,
+                parent=_current.get(),
                 idempotent=idempotent,
                 batch_id=ids.get("batch_id"),
                 authority_id=ids.get("authority_id"),
-            ) as op:
+            )
+            with _Scope(self._session.observers, op):
                 result = await method(self, *args, **kwargs)
                 op.result = result
                 batch_id = getattr(result, "batch_id", None) if not idempotent else None

@@ -427,7 +427,7 @@ class Session:
             batch_id = operation.batch_id if batch_id is None else batch_id
             authority_id = operation.authority_id if authority_id is None else authority_id
         return RequestEvent(
-            operation=operation.name if operation is not None else f"{method} {template}",
+            operation=operation.name if operation is not None else _unnamed(method, template),
             method=method,
             url=redact_url(self.base_url + path),
             url_template=template,
@@ -454,7 +454,7 @@ class Session:
         max_attempts = self.max_retries + 1
         logger.info(
             "%s: %s %s attempt %d of %d failed (%s); retrying in %.2f s",
-            operation.name if operation is not None else "request",
+            operation.name if operation is not None else _unnamed(method, url_template(path)),
             method,
             path,
             attempt,
@@ -474,6 +474,11 @@ class Session:
 
 
 _Reader = Callable[[httpx.Response], Awaitable[bytes]]
+
+
+def _unnamed(method: str, template: str) -> str:
+    """What a send made outside any operation is called (a direct session call)."""
+    return f"{method} {template}"
 
 
 def _fields(event: RequestEvent) -> dict[str, Any]:
