@@ -113,6 +113,29 @@ async def test_a_renewed_folder_lists_its_certificate_and_the_one_it_superseded(
     assert before.folder == current.folder == os.path.realpath(folder)
 
 
+async def test_a_superseded_version_that_cannot_be_read_is_listed_without_its_expiry(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    folders = []
+    for name in ("fifo", "garbage", "huge", "link", "gone"):
+        folder = await issue(sectigo_client, tmp_path / name, f"{name}.example.com")
+        previous = load_certificate(folder).serial_number
+        await issue(sectigo_client, folder, f"{name}.example.com", force=True)
+        cert = folder / "versions" / previous / "cert.pem"
+        cert.unlink()
+        folders.append((folder, cert))
+    os.mkfifo(folders[0][1])  # never blocks the listing
+    folders[1][1].write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n")
+    folders[2][1].write_bytes(b"x" * (2 * 1024 * 1024))
+    folders[3][1].symlink_to(folders[3][0] / "cert.pem")  # never followed
+
+    listing = await inventory([folder for folder, _ in folders], now=now_of(sectigo_emulator))
+    assert [e.status for e in listing] == ["valid", "superseded"] * 5
+    for superseded in listing[1::2]:
+        assert superseded.serial_number and superseded.not_after is None
+        assert superseded.days_left is None
+
+
 async def test_a_policy_decides_the_folders_renewal_times(
     sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
 ) -> None:

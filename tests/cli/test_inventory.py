@@ -148,6 +148,14 @@ def test_the_table_names_each_certificate_and_counts_them(world: World, cli: CLI
     assert str(world.root / "due") in out
 
 
+def test_a_hostile_folder_name_is_shown_escaped(cli: CLI, tmp_path: Path) -> None:
+    hostile = tmp_path / "bad \x1b]0;pwned\x07 \u202eevil"
+    result = cli.ok("--table", "certs", "list", str(hostile))
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "\\x1b]0;pwned\\x07" in result.stdout and "\\u202eevil" in result.stdout
+    assert "\x1b" not in result.stderr
+
+
 def test_the_exit_status_is_0_unless_fail_if_due(world: World, cli: CLI) -> None:
     every = [*world.folders("expired", "due", "renewed"), "--fleet", str(world.store)]
     assert cli.emu("certs", "list", *every).exit_code == 0
