@@ -366,24 +366,20 @@ class Observers:
             await awaitable
         if scope.cancelled_caught:
             logger.warning(
-                "%s hook %s did not finish within %.1f s: abandoned",
-                _name_of(observer),
-                method,
-                timeout,
+                "%s did not finish within %g s: abandoned", _name_of(observer, method), timeout
             )
 
 
-def _name_of(observer: object) -> str:
-    return type(observer).__name__
+def _name_of(observer: object, method: str) -> str:
+    """``hook on_retry`` for a Hooks' callable, ``Metrics.retry`` for another observer."""
+    if isinstance(observer, Hooks):
+        return f"hook on_{method}"
+    return f"{type(observer).__name__}.{method}"
 
 
 def _report(observer: object, method: str, exc: Exception) -> None:
     logger.warning(
-        "%s hook %s raised %s: %s (the call goes on)",
-        _name_of(observer),
-        method,
-        type(exc).__name__,
-        exc,
+        "%s raised %s: %s (the call goes on)", _name_of(observer, method), type(exc).__name__, exc
     )
 
 

@@ -97,7 +97,7 @@ async def test_no_secret_in_any_event_span_metric_or_log_line(
                 texts += [repr(dict(p.attributes)) for p in metric.data.data_points]
     records = [r for r in caplog.records if r.name.startswith("sectigo_iot")]
     assert {r.levelno for r in records} >= {logging.DEBUG, logging.INFO, logging.WARNING}
-    assert any("hook response raised" in r.getMessage() for r in records)
+    assert any("hook on_response raised RuntimeError" in r.getMessage() for r in records)
     texts += [r.getMessage() for r in records]
     texts += [JSONFormatter().format(r) for r in records]
     texts += [
