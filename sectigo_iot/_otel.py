@@ -27,6 +27,7 @@ from ._hooks import (
     current_operation,
 )
 from ._version import __version__
+from .errors import InvalidInputError
 
 __all__ = ["OtelObserver", "otel_observer"]
 
@@ -38,14 +39,29 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 def otel_observer(tracer_provider: Any, meter_provider: Any) -> OtelObserver | None:
     """The observer for these providers (either may be None: the global one is used
     when OpenTelemetry is imported and a real one is set), or None when there is
-    neither: then nothing of OpenTelemetry is imported."""
+    neither: then nothing of OpenTelemetry is imported. InvalidInputError for a
+    provider that is none, or without the ``[otel]`` extra."""
+    for name, value, method in (
+        ("tracer_provider", tracer_provider, "get_tracer"),
+        ("meter_provider", meter_provider, "get_meter"),
+    ):
+        if value is not None and not callable(getattr(value, method, None)):
+            raise InvalidInputError(
+                f"{name} must be an OpenTelemetry {name.replace('_', ' ')} (with "
+                f"{method}()), got {value!r}"
+            )
     if tracer_provider is None:
         tracer_provider = _global_provider("opentelemetry.trace", "get_tracer_provider")
     if meter_provider is None:
         meter_provider = _global_provider("opentelemetry.metrics", "get_meter_provider")
     if tracer_provider is None and meter_provider is None:
         return None
-    return OtelObserver(tracer_provider, meter_provider)
+    try:
+        return OtelObserver(tracer_provider, meter_provider)
+    except ImportError:
+        raise InvalidInputError(
+            "OpenTelemetry is not installed: pip install 'sectigo-iot[otel]'"
+        ) from None
 
 
 def _global_provider(module_name: str, getter: str) -> Any:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sectigo_iot import NotFoundError, SectigoClient
+from sectigo_iot import InvalidInputError, NotFoundError, SectigoClient
 from sectigo_iot._hooks import step_span
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.emulator import Emulator
@@ -409,3 +409,23 @@ def test_without_a_provider_nothing_is_imported_or_observed(
             m for m in found["modules"] if m.startswith(("opentelemetry.sdk", "prometheus"))
         ]
         assert "opentelemetry.trace" in found["modules"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"tracer_provider": "console"}, "tracer_provider must be an OpenTelemetry tracer"),
+        ({"meter_provider": object()}, "meter_provider must be an OpenTelemetry meter"),
+    ],
+)
+def test_a_provider_that_is_none_is_refused(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        SectigoClient("user", "password", **arguments)
+
+
+def test_without_opentelemetry_a_provider_says_which_extra(
+    traces: Traces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # import fails, as uninstalled
+    with pytest.raises(InvalidInputError, match=r"pip install 'sectigo-iot\[otel\]'"):
+        SectigoClient("user", "password", tracer_provider=traces.tracer_provider)
