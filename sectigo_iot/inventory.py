@@ -47,7 +47,7 @@ __all__ = ["JSON_VERSION", "STATUSES", "Inventory", "InventoryEntry", "Status", 
 #: the version of :meth:`Inventory.to_json`'s document
 JSON_VERSION = 1
 Status = Literal["valid", "due", "expired", "revoked", "superseded", "problem"]
-#: every status, from the best to the worst of a certificate in use
+#: every status, in the order a summary counts them
 STATUSES: tuple[Status, ...] = ("valid", "due", "expired", "revoked", "superseded", "problem")
 #: a certificate file read for a superseded version is at most this large
 _MAX_PEM_BYTES = 1024 * 1024
@@ -208,8 +208,8 @@ async def inventory(
     if isinstance(folders, (str, bytes, os.PathLike)):
         raise InvalidInputError("folders must be a list of folders, not one path")
     paths = list(dict.fromkeys(_resolved(folder) for folder in folders))
-    chosen, moment = policy, now
-    entries = await anyio.to_thread.run_sync(lambda: _read_folders(paths, chosen, moment))
+    read = functools.partial(_read_folders, paths, policy, now)
+    entries = await anyio.to_thread.run_sync(read)
     if store is not None:
         entries += await _read_store(store, now)
     return Inventory(tuple(entries), now)
