@@ -237,6 +237,10 @@ def test_a_store_with_another_key_fails_with_a_clear_error_and_no_secret(
     assert result.exit_code == 1 and result.stdout == ""
     line = error_line(result)
     assert str(world.store) in line and key not in result.stderr
+    # with --fail-if-due, a store that cannot be read is as bad as an expired certificate
+    strict = ("certs", "list", "--fleet", str(world.store), "--fail-if-due")
+    failing = cli.emu(*strict, env={"SECTIGO_FLEET_KEY": key})
+    assert failing.exit_code == 2 and error_line(failing) == line
 
 
 def test_bad_input_is_a_usage_error_before_anything_is_read(cli: CLI, tmp_path: Path) -> None:
@@ -248,6 +252,8 @@ def test_bad_input_is_a_usage_error_before_anything_is_read(cli: CLI, tmp_path: 
     assert empty.exit_code == 2 and "no fleet store: give --fleet" in error_line(empty)
     missing = cli.emu("certs", "list", "--fleet", str(tmp_path / "typo.sqlite3"))
     assert missing.exit_code == 1 and "no fleet store at" in error_line(missing)
+    typo = ("certs", "list", "--fleet", str(tmp_path / "typo.sqlite3"), "--fail-if-due")
+    assert cli.emu(*typo).exit_code == 2
     assert not (tmp_path / "typo.sqlite3").exists()
     assert not (tmp_path / "typo.sqlite3.key").exists()
 

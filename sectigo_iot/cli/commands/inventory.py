@@ -4,7 +4,8 @@ Every certificate in the given certificate folders and in a fleet store, read lo
 (no credentials, nothing sent; with ``--emulator`` "now" is the emulator's clock).
 The exit status is 0 whether or not something is due, so that a listing never fails
 a script by itself; ``--fail-if-due`` makes it 1 when a certificate in use is due for
-renewal and 2 when one has expired or a folder holds no usable certificate.
+renewal and 2 when one has expired, a folder holds no usable certificate or the fleet
+store cannot be read.
 """
 
 from collections.abc import Awaitable, Callable
@@ -118,7 +119,8 @@ def list_certificates(
         typer.Option(
             "--fail-if-due",
             help="Exit 1 when a certificate listed is due for renewal, 2 when one has "
-            "expired or a folder cannot be read (for cron and systemd timers).",
+            "expired or a folder or the store cannot be read (for cron and systemd "
+            "timers).",
         ),
     ] = False,
 ) -> None:
@@ -139,10 +141,17 @@ def list_certificates(
     settings = settings_of(ctx)
 
     async def listing(clock: Callable[[], float]) -> "Inventory":
+        from ...fleet import StoreError
         from ...inventory import inventory
 
         now = datetime.fromtimestamp(clock(), timezone.utc)
-        found = await inventory(paths, store=store, now=now)
+        try:
+            found = await inventory(paths, store=store, now=now)
+        except StoreError as exc:
+            if not fail_if_due:
+                raise
+            # nothing shows the fleet's certificates valid: as bad as an expired one
+            raise CLIError(str(exc), EXPIRED_STATUS) from None
         return found if within is None else found.expiring(within.total_seconds() / 86400)
 
     def show(out: Output, found: "Inventory") -> None:
