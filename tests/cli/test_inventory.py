@@ -40,7 +40,7 @@ def on_day(cli: CLI, day: float) -> None:
 
 
 class World:
-    """At day 370: folders issued on days 0, 100 and 250 (renewed on 300); fleet records
+    """At day 370: folders issued on days 0, 10 and 250 (renewed on 300); fleet records
     issued on day 0 (``old``, then cancelled; ``renewed``, renewed for a new name on day
     300) and on day 300 (``valid``; ``revoked``, then revoked)."""
 
@@ -54,8 +54,8 @@ class World:
         self.fleet("want", "renewed", "--cn", "renewed.example.com", "-a", "1")
         self.fleet("run", "--once", "--folder", str(cli.tmp / "delivered"))
         self.fleet("cancel", "old")  # never renewed: it expires on day 365
-        on_day(cli, 100)
-        self.issue("due")
+        on_day(cli, 10)
+        self.issue("due")  # 5 days left on day 370: due, as 'sectigo renew' (30d) sees it
         on_day(cli, 250)
         self.issue("renewed")
         on_day(cli, 300)
@@ -109,14 +109,16 @@ def test_the_json_of_folders_and_a_fleet_matches_the_snapshot(world: World, cli:
     document = world.listing(*folders, "--fleet", str(world.store))
     assert sum(cli.requests.values()) == sent  # read locally: nothing sent
 
-    # the folders' renewal times, keyed by their paths, are the policy's
+    # the folders' renewal times, keyed by their paths, are those of 'sectigo renew'
+    # (--before 30d by default)
+    renews = {e["folder"]: e["renewalTime"] for e in cli.json("renew", "--dry-run", *folders[:3])}
     for entry in document["certificates"]:
         if entry["folder"] and entry["renewal_time"]:
             bundle = load_certificate(entry["folder"])
-            wanted = RenewalPolicy().renewal_time(
-                bundle.not_before, bundle.not_after, entry["folder"]
-            )
+            policy = RenewalPolicy(renew_before=timedelta(days=30))
+            wanted = policy.renewal_time(bundle.not_before, bundle.not_after, entry["folder"])
             assert datetime.fromisoformat(entry["renewal_time"]) == wanted
+            assert datetime.fromisoformat(renews[entry["folder"]]) == wanted
 
     pinned = _pinned(document, cli.tmp)
     if os.environ.get("SECTIGO_UPDATE_SNAPSHOTS") == "1":
@@ -201,7 +203,7 @@ def test_expiring_keeps_the_certificates_in_use_with_that_little_left(
 ) -> None:
     every = [*world.folders("expired", "due", "renewed", "missing"), "--fleet", str(world.store)]
     kept = world.listing(*every, "--expiring", "100d")["certificates"]
-    # due: 95 days left; the expired ones; the problem; never a superseded or revoked one
+    # due: 5 days left; the expired ones; the problem; never a superseded or revoked one
     assert [(e["key"] or Path(e["folder"]).name, e["status"]) for e in kept] == [
         ("expired", "expired"),
         ("due", "due"),
@@ -209,11 +211,25 @@ def test_expiring_keeps_the_certificates_in_use_with_that_little_left(
         ("old", "expired"),
     ]
     assert all(e["days_left"] is None or e["days_left"] <= 100 for e in kept)
-    assert [e["status"] for e in world.listing(*every, "--expiring", "90d")["certificates"]] == [
+    assert [e["status"] for e in world.listing(*every, "--expiring", "3d")["certificates"]] == [
         "expired",
         "problem",
         "expired",
     ]
+
+
+def test_before_sets_when_a_folder_is_due_as_for_sectigo_renew(world: World, cli: CLI) -> None:
+    due = world.folders("due")
+    assert [e["status"] for e in world.listing(*due)["certificates"]] == ["due"]
+    (entry,) = world.listing(*due, "--before", "1d")["certificates"]
+    assert entry["status"] == "valid" and 4.9 < entry["days_left"] < 5.1
+    (early,) = world.listing(*due, "--before", "200d")["certificates"]
+    assert early["status"] == "due"
+    assert datetime.fromisoformat(early["renewal_time"]) < datetime.fromisoformat(
+        entry["renewal_time"]
+    )
+    bad = cli.emu("certs", "list", *due, "--before", "a while")
+    assert bad.exit_code == 2 and "--before must be a number" in error_line(bad)
 
 
 def test_the_fleet_store_comes_from_the_environment_as_for_sectigo_fleet(

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .._errors import CLIError
-from .._options import fleet_store, fleet_store_option, parse_duration, value_option
+from .._options import (
+    DEFAULT_BEFORE,
+    fleet_store,
+    fleet_store_option,
+    parse_duration,
+    value_option,
+)
 from .._output import Output, note
 from .._run import run
 from .._settings import settings_of
@@ -114,6 +120,16 @@ def list_certificates(
             "(folders that cannot be read are always listed).",
         ),
     ] = None,
+    before: Annotated[
+        str,
+        value_option(
+            "--before",
+            "DURATION",
+            "A folder is due when at most this much validity is left, as 'sectigo "
+            "renew --before' renews it (default 30d, as renew's). A fleet record's "
+            "renewal time is the one its fleet stored.",
+        ),
+    ] = DEFAULT_BEFORE,
     fail_if_due: Annotated[
         bool,
         typer.Option(
@@ -127,7 +143,8 @@ def list_certificates(
     """List every certificate in FOLDERs and in a fleet store, and how it stands.
 
     Per certificate: the fleet key or the folder, common name, serial, expiry, days
-    left, renewal time and status: valid, due (its renewal time passed), expired,
+    left, renewal time (a folder's as 'sectigo renew --before' sets it) and status:
+    valid, due (its renewal time passed), expired,
     revoked (a revoked fleet record), superseded (one the folder or record had
     before), or problem (a folder that holds no usable certificate, and why: the
     others are still listed). Folders are read without their lock; nothing is sent.
@@ -138,15 +155,18 @@ def list_certificates(
         raise CLIError("nothing to list: give certificate FOLDERs and/or --fleet PATH_OR_URL")
     store = None if fleet is None else fleet_store(fleet, "--fleet")
     within = None if expiring is None else parse_duration(expiring, "--expiring")
+    renew_before = parse_duration(before, "--before")
     settings = settings_of(ctx)
 
     async def listing(clock: Callable[[], float]) -> "Inventory":
         from ...fleet import StoreError
         from ...inventory import inventory
+        from ...lifecycle import RenewalPolicy
 
         now = datetime.fromtimestamp(clock(), timezone.utc)
+        policy = RenewalPolicy(renew_before=renew_before)
         try:
-            found = await inventory(paths, store=store, now=now)
+            found = await inventory(paths, store=store, policy=policy, now=now)
         except StoreError as exc:
             if not fail_if_due:
                 raise
