@@ -47,8 +47,6 @@ logger = get_logger("sectigo_iot.metrics")
 DEFAULT_MAX_KEYED_SERIES = 10_000
 #: request durations, seconds: a quick API call to a request that times out
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-#: the outcomes of one physical send
-OUTCOMES = ("ok", "http_4xx", "http_5xx", "timeout", "connection_error")
 
 
 class _Exported:
@@ -207,10 +205,9 @@ class Metrics(Observer):
 
     def _export(self, record: FleetRecord, shown: _Exported | None) -> None:
         key, name, state = record.key, record.spec.common_name, record.state.value
-        since = _seconds(getattr(record, "state_since", None))
-        if since is None:  # a record without it: when this process saw the state begin
-            same = shown is not None and shown.state == state
-            since = shown.since if same and shown is not None else time.time()
+        since = _seconds(record.state_since)
+        if since is None:  # a record written before it was kept: when this process saw it
+            since = shown.since if shown is not None and shown.state == state else time.time()
         if shown is not None:
             if shown.common_name != name:
                 for family in (self.expiration, self.renewal):

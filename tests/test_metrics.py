@@ -4,21 +4,27 @@ own parser, the textfile written atomically, and the /metrics server started and
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sectigo_iot.emulator import Emulator
 from sectigo_iot.errors import InvalidInputError
-from sectigo_iot.fleet import FleetRecord, RecordState
+from sectigo_iot.fleet import Delivery, Fleet, FleetRecord, RecordState, SQLiteStore
 from sectigo_iot.lifecycle import CertificateSpec
 from sectigo_iot.metrics import Metrics
+from tests.cli.helpers import record_bodies
+from tests.sdk.helpers import no_sleep
 
 S = RecordState
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -53,9 +59,17 @@ def record(
     *,
     not_after: datetime | None = None,
     renewal_at: datetime | None = None,
+    state_since: datetime | None = None,
 ) -> FleetRecord:
     spec = CertificateSpec(authority_id=1, common_name=name or f"{key}.example.com")
-    return FleetRecord(key=key, spec=spec, state=state, not_after=not_after, renewal_at=renewal_at)
+    return FleetRecord(
+        key=key,
+        spec=spec,
+        state=state,
+        not_after=not_after,
+        renewal_at=renewal_at,
+        state_since=state_since,
+    )
 
 
 def test_each_fleet_family_has_its_labels_and_values() -> None:
@@ -115,6 +129,14 @@ def test_a_change_of_state_or_name_replaces_the_series_it_had() -> None:
     assert got["sectigo_certificate_ready_status"] == {new | {("state", "PENDING")}: 0}
     assert got["sectigo_certificate_expiration_timestamp_seconds"] == {new: expires.timestamp()}
     assert "sectigo_certificate_renewal_timestamp_seconds" not in got  # none now: removed
+
+
+def test_state_since_is_the_records_own() -> None:
+    metrics = Metrics()
+    metrics.record_changed(record("k", S.PENDING, state_since=T0))
+    metrics.record_changed(record("k", S.PROCESSING, state_since=T0 + timedelta(minutes=5)))
+    got = samples(metrics.text())["sectigo_fleet_record_state_since_timestamp_seconds"]
+    assert got == {labels(key="k", state="PROCESSING"): T0.timestamp() + 300}
 
 
 def test_state_since_without_the_records_time_is_when_the_state_was_first_seen() -> None:
@@ -249,3 +271,122 @@ def test_the_server_serves_metrics_on_loopback_and_closes(tmp_path: Path) -> Non
     with socket.socket() as again:  # nothing listens there any more (TIME_WAIT aside)
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", server.port))
+
+
+# -- end to end: a fleet of three records through the emulator ----------------------------
+
+PASSWORD = "canary-API-pw-0e5d7a"
+CREATE = "/api/v1/batches/createSingleCertBatch"
+
+
+class FlakySink:
+    """A sink that keeps every delivery and refuses the first one."""
+
+    name = "hook"
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+
+    async def deliver(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        if len(self.deliveries) == 1:
+            raise OSError("hook is down")
+
+
+async def three_records(tmp_path: Path) -> tuple[Metrics, dict[str, Any]]:
+    """A fleet of three records run to rest with a Metrics on the client and the fleet:
+    two issued (one refused once by a sink), one whose create the CA refused."""
+    metrics = Metrics()
+    seen: dict[str, Any] = {"bodies": []}
+    with Emulator(key_type="ec-p256", users={"tester": PASSWORD}) as emulator:
+        record_bodies(emulator, "PUT", CREATE, seen["bodies"])
+        emulator.inject("GET", "/api/v1/authorities/allowed", "error", status=503)
+        sink = FlakySink()
+        client = emulator.client(metrics=metrics, sleep=no_sleep)
+        store = SQLiteStore(tmp_path / "fleet.sqlite3")
+        async with client, Fleet(client, store, sinks=[sink], metrics=metrics) as fleet:
+            await fleet.want("a", CertificateSpec(authority_id=1, common_name="a.example.com"))
+            spec_b = CertificateSpec(
+                authority_id=1, common_name="b.example.com", key_type="ec-p256"
+            )
+            await fleet.want("b", spec_b)
+            await fleet.run_once()  # a and b issued, the first delivery refused
+            emulator.inject("PUT", CREATE, "error", status=400, message="no such name")
+            await fleet.want("c", CertificateSpec(authority_id=1, common_name="c.example.com"))
+            emulator.clock.advance(3600)  # the refused delivery is due again
+            await fleet.run_once()
+            seen["records"] = {r.key: r for r in await fleet.list()}
+            seen["deliveries"] = sink.deliveries
+            seen["tokens"] = client.tokens
+            seen["balance"] = (await client.authorities.list())[0].balance
+    return metrics, seen
+
+
+async def test_a_fleet_of_three_records_exports_each_family(tmp_path: Path) -> None:
+    metrics, seen = await three_records(tmp_path)
+    records = seen["records"]
+    assert {k: r.state for k, r in records.items()} == {"a": S.VALID, "b": S.VALID, "c": S.FAILED}
+    got = samples(metrics.text())
+
+    def named(key: str) -> frozenset[tuple[str, str]]:
+        return labels(key=key, common_name=f"{key}.example.com")
+
+    delivered = {d.key: d.bundle for d in seen["deliveries"]}
+    assert got["sectigo_certificate_expiration_timestamp_seconds"] == {
+        named(k): delivered[k].not_after.timestamp() for k in "ab"
+    }
+    assert all(records[k].not_after == delivered[k].not_after for k in "ab")
+    assert got["sectigo_certificate_renewal_timestamp_seconds"] == {
+        named(k): records[k].renewal_at.timestamp() for k in "ab"
+    }
+    assert got["sectigo_certificate_ready_status"] == {
+        named("a") | {("state", "VALID")}: 1,
+        named("b") | {("state", "VALID")}: 1,
+        named("c") | {("state", "FAILED")}: 0,
+    }
+    assert got["sectigo_fleet_record_state_since_timestamp_seconds"] == {
+        labels(key=k, state=r.state.value): r.state_since.timestamp() for k, r in records.items()
+    }
+    assert got["sectigo_fleet_records"] == {
+        labels(state=s.value): {S.VALID: 2, S.FAILED: 1}.get(s, 0) for s in S
+    }
+    assert got["sectigo_deliveries_failed_total"] == {labels(sink="hook"): 1}
+    assert got["sectigo_authority_balance"] == {labels(authority_id="1"): seen["balance"]}
+    assert got["sectigo_token_refreshes_total"] == {  # the hour passed outlived the token
+        labels(grant="password"): 1,
+        labels(grant="refresh_token"): 1,
+    }
+    requests = got["sectigo_requests_total"]
+    assert requests[labels(operation="batches.create", outcome="ok")] == 1
+    assert requests[labels(operation="batches.create", outcome="http_4xx")] == 1
+    assert requests[labels(operation="authorities.list", outcome="http_5xx")] == 1
+    assert got["sectigo_retries_total"] == {
+        labels(operation="authorities.list", cause="http_503"): 1
+    }
+    counts = got["sectigo_request_duration_seconds_count"]
+    assert counts == requests  # one duration per send, with the same labels
+
+    # no secret anywhere: the API password, the tokens, the PKCS#12 password, the keys
+    text = metrics.text().decode()
+    p12 = [
+        json.loads(body.split(b"\r\n\r\n", 1)[1])["profileParams"]["pkcs12Password"]
+        for body in seen["bodies"]
+    ]
+    assert len(p12) == 2  # a's create and c's refused one
+    tokens = seen["tokens"]
+    secrets = [PASSWORD, *p12, tokens.access_token, tokens.refresh_token]
+    secrets += [d.bundle.private_key_pem().decode() for d in seen["deliveries"]]
+    for secret in secrets:
+        assert secret and secret not in text
+        assert secret[:16] not in text
+
+
+def test_the_families_are_kept_under_trio(tmp_path: Path) -> None:
+    metrics, seen = anyio.run(three_records, tmp_path, backend="trio")
+    got = samples(metrics.text())
+    assert got["sectigo_fleet_records"][labels(state="VALID")] == 2
+    assert got["sectigo_requests_total"][labels(operation="batches.create", outcome="ok")] == 1
+    expiry = got["sectigo_certificate_expiration_timestamp_seconds"]
+    assert expiry[labels(key="a", common_name="a.example.com")] == (
+        seen["records"]["a"].not_after.timestamp()
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._emulated import open_emulator
 from ._errors import CLIError, ExitCode
@@ -19,10 +19,11 @@ __all__ = ["open_client"]
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[SectigoClient]:
-    """A client for the settings: the embedded emulator, or the API at the endpoint."""
+async def open_client(settings: Settings, **options: Any) -> AsyncIterator[SectigoClient]:
+    """A client for the settings: the embedded emulator, or the API at the endpoint;
+    ``options`` are more arguments of SectigoClient (``metrics=``)."""
     if settings.emulator:
-        async with _emulator_client(settings) as client:
+        async with _emulator_client(settings, **options) as client:
             yield client
         return
     from .. import SectigoClient
@@ -39,12 +40,13 @@ async def open_client(settings: Settings) -> AsyncIterator[SectigoClient]:
         settings.password,
         base_url=settings.base_url,
         token_store=token_store(settings),
+        **options,
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def _emulator_client(settings: Settings) -> AsyncIterator[SectigoClient]:
+async def _emulator_client(settings: Settings, **options: Any) -> AsyncIterator[SectigoClient]:
     if settings.endpoint:
         sys.stderr.write("warning: --endpoint is ignored with --emulator\n")
     emulator = open_emulator()
@@ -53,6 +55,7 @@ async def _emulator_client(settings: Settings) -> AsyncIterator[SectigoClient]:
             settings.username or None,
             settings.password or None,
             token_store=token_store(settings),
+            **options,
         ) as client:
             yield client
     finally:

@@ -7,7 +7,7 @@ and an exit status (see ``_group``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -38,15 +38,17 @@ def run(
     show: Callable[[Output, T], None],
     *,
     settings: Settings | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> None:
-    """Run ``action`` with a client for the global options (or ``settings``) in a fresh
-    event loop, then ``show`` its result."""
+    """Run ``action`` with a client for the global options (or ``settings``; with
+    ``client_options``, more arguments of SectigoClient) in a fresh event loop, then
+    ``show`` its result."""
     import anyio
 
     resolved = settings or settings_of(ctx)
 
     async def main() -> T:
-        async with open_client(resolved) as client:
+        async with open_client(resolved, **(client_options or {})) as client:
             return await action(client)
 
     set_resume_hint(None)

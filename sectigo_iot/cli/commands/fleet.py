@@ -7,6 +7,7 @@ file or a ``postgresql://`` URL); its sealing secret comes from ``SECTIGO_FLEET_
 alone, so they need no credentials.
 """
 
+import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ import attrs
 import typer
 
 from .._errors import CLIError, ExitCode, confirm
+from .._metrics import metrics_export
 from .._options import fleet_store, fleet_store_option, value_option
 from .._output import Output, isatty, note
 from .._run import run
@@ -25,6 +27,7 @@ from .._settings import settings_of
 if TYPE_CHECKING:
     from ... import SectigoClient
     from ...fleet import Fleet, FleetRecord, StepResult
+    from .._metrics import MetricsExport
 
 __all__ = ["register"]
 
@@ -52,11 +55,13 @@ def _with_fleet(
     show: Callable[[Output, T], None],
     *,
     api: bool = False,
+    client_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> None:
     """Open the store (which creates or migrates its tables) in a Fleet, run ``action``,
     then ``show`` its result. Without ``api`` (and outside --emulator mode) the Fleet's
-    client is one that never connects: it only gives the clock."""
+    client is one that never connects: it only gives the clock. ``client_options`` are
+    more arguments of the client that talks to the API."""
     location = fleet_store(store)
     settings = settings_of(ctx)
 
@@ -67,7 +72,7 @@ def _with_fleet(
             return await action(fleet)
 
     if api or settings.emulator:
-        run(ctx, in_fleet, show)
+        run(ctx, in_fleet, show, client_options=client_options)
         return
     import anyio
 
@@ -449,6 +454,35 @@ def run_fleet(
         typer.Option("--concurrency", metavar="N", min=1, help="Records worked on at once."),
     ] = 4,
     store: StoreOption = None,
+    metrics_port: Annotated[
+        int | None,
+        value_option(
+            "--metrics-port",
+            "PORT",
+            "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while running (0: "
+            "any free port; the address is printed). Needs the [metrics] extra.",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        value_option(
+            "--metrics-host",
+            "HOST",
+            "The address --metrics-port listens on (default 127.0.0.1: this machine "
+            "only; 0.0.0.0 for every interface).",
+        ),
+    ] = None,
+    metrics_textfile: Annotated[
+        str | None,
+        value_option(
+            "--metrics-textfile",
+            "PATH.prom",
+            "After each pass, write the Prometheus metrics to PATH.prom for "
+            "node_exporter's textfile collector (replaced in one step, mode 0644).",
+        ),
+    ] = None,
 ) -> None:
     """Work on the records that are due.
 
@@ -463,31 +497,41 @@ def run_fleet(
             f"give --folder DIR (or set {ENV_FOLDER}): the certificates are delivered "
             "there; without a sink their keys would be dropped once issued"
         )
+    export = metrics_export(metrics_port, metrics_host, metrics_textfile, once=once)
     from ...fleet import FolderSink
 
-    options = {"concurrency": concurrency, "sinks": [FolderSink(folder)]}
+    options: dict[str, Any] = {"concurrency": concurrency, "sinks": [FolderSink(folder)]}
+    if export is not None:  # the fleet's families and the client's
+        options["metrics"] = export.metrics
+        options["client_options"] = {"metrics": export.metrics}
     if once:
 
         async def one_pass(fleet: "Fleet") -> list[dict[str, Any]]:
-            return [_result_json(result) for result in await fleet.run_once()]
+            results = [_result_json(result) for result in await fleet.run_once()]
+            if export is not None:
+                await export.read_balances(fleet.client)
+                export.after_pass()
+            return results
 
         _with_fleet(ctx, store, one_pass, _show_results, api=True, **options)
         return
     lines = Output(settings_of(ctx).json)
-    _with_fleet(
-        ctx,
-        store,
-        lambda fleet: _serve(fleet, lines),
-        lambda out, passes: note(f"stopped after {passes} pass(es)"),
-        api=True,
-        **options,
-    )
+    with export or contextlib.nullcontext():
+        _with_fleet(
+            ctx,
+            store,
+            lambda fleet: _serve(fleet, lines, export),
+            lambda out, passes: note(f"stopped after {passes} pass(es)"),
+            api=True,
+            **options,
+        )
 
 
-async def _serve(fleet: "Fleet", out: Output) -> int:
+async def _serve(fleet: "Fleet", out: Output, export: "MetricsExport | None" = None) -> int:
     """``Fleet.run`` until SIGTERM or SIGINT: the first stops new claims and lets the
     steps in flight end (saved and released); a second cancels them. Returns the number
-    of passes."""
+    of passes. With ``export``, the metrics are written after each pass and the
+    authorities' balances read meanwhile."""
     import anyio
 
     passes = 0
@@ -497,6 +541,8 @@ async def _serve(fleet: "Fleet", out: Output) -> int:
         passes += 1
         for result in results:
             _say_result(out, result)
+        if export is not None:
+            export.after_pass(worked=bool(results))
 
     async def on_signals(scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -510,6 +556,8 @@ async def _serve(fleet: "Fleet", out: Output) -> int:
 
     async with anyio.create_task_group() as group:
         group.start_soon(on_signals, group.cancel_scope)
+        if export is not None:
+            group.start_soon(export.keep_balances, fleet.client)
         await fleet.run(on_pass=said)
         group.cancel_scope.cancel()
     return passes
