@@ -401,6 +401,23 @@ async def test_a_sync_or_async_callback_is_told_issued_renewed_and_revoked(
     assert journal_of(tmp_path).outbox == ()
 
 
+async def test_a_revocation_owed_by_an_earlier_run_is_told_when_a_keep_settles_it(
+    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+) -> None:
+    first = await ensure_certificate(sectigo_client, SPEC, tmp_path)
+    await ensure_certificate(sectigo_client, SPEC, tmp_path, force=True)
+    assert first.bundle is not None
+    old = first.bundle.serial_number
+    write_journal(tmp_path, journal_of(tmp_path).replace(revoke_pending=(old,)))
+    events = Events()
+    kept = await ensure_certificate(sectigo_client, SPEC, tmp_path, on_event=events)
+    assert (kept.action, kept.revoked) == ("kept", True)
+    assert [(event.kind, event.serial_number) for event in events] == [("revoked", old)]
+    assert [r.serial_number for r in sectigo_emulator.revocations()] == [old]
+    journal = journal_of(tmp_path)
+    assert (journal.revoke_pending, journal.outbox) == ((), ())
+
+
 async def test_the_new_certificate_is_live_when_the_callback_is_told(
     sectigo_client: SectigoClient, tmp_path: Path
 ) -> None:
