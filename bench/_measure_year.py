@@ -9,8 +9,8 @@ as certbot's timer runs (hourly, 50 idle folders would cost minutes a year).
 
 - ``year_expired``: certificates still in use at or after their ``notAfter`` (a successor
   handed over only then, or none by the end);
-- ``year_max_hour_share``: the most renewals handed over in one hour, as a share of the
-  fleet (a wave renews each certificate once: without a spread it would be 1.0);
+- ``year_max_hour_share``: the most renewals handed over in one hour, as a share of all
+  the renewals of the run (the tests also bound it as a share of the fleet: of one wave);
 - ``year_extra_licenses``: licenses the emulator counted (certificates made, by its own
   books) beyond the certificates handed over, once the last attempts are finished;
 - ``year_certificates``: certificates handed over (first issues and renewals);
@@ -149,9 +149,15 @@ class Year:
 
     @property
     def max_hour_share(self) -> float:
-        """The most renewals in one hour / the number of keys."""
+        """The most renewals in one hour / every renewal of the run."""
         counts = self.renewals_by_hour()
-        return max(counts.values(), default=0) / self.keys
+        return max(counts.values(), default=0) / max(sum(counts.values()), 1)
+
+    @property
+    def max_hour_fleet_share(self) -> float:
+        """The most renewals in one hour / the number of keys: a wave renews each key
+        once, so this is the share of a wave (1.0 without a spread)."""
+        return max(self.renewals_by_hour().values(), default=0) / self.keys
 
     def milestones_reached(self, milestones: tuple[int, ...]) -> set[tuple[str, int]]:
         """``(serial, days)`` of each milestone a certificate reached while current: an
