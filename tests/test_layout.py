@@ -33,13 +33,14 @@ CLI_ONLY_AREAS = {"completion", "emulator", "files", "fleet", "inventory", "life
 BENCH_PRIVATE = {"sectigo_iot.emulator._store"}
 #: private modules of a subpackage that another may import: none
 #: private modules another subpackage may import, and why: the fleet runs the lifecycle's
-#: one state machine (its steps, its renewal policy's defaults, and the folder layout its
-#: FolderSink writes); shared
+#: one state machine (its steps, its renewal policy's defaults, the watch of a
+#: certificate's milestones, and the folder layout its FolderSink writes); shared
 #: machinery of the two, not public API
 ALLOWED_PRIVATE = {
     "sectigo_iot.lifecycle._steps",
     "sectigo_iot.lifecycle._folder",
     "sectigo_iot.lifecycle._policy",
+    "sectigo_iot.lifecycle._events",
 }
 
 
