@@ -44,6 +44,13 @@ FIELDS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_fleet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores find their key in the ``.key`` file beside them, whatever the shell has."""
+    for name in ("SECTIGO_FLEET_STORE", "SECTIGO_FLEET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def spec(name: str, *others: str) -> CertificateSpec:
     return CertificateSpec(authority_id=1, common_name=name, dns_names=others)
 
@@ -301,7 +308,7 @@ async def test_folders_come_first_then_the_fleet(
 
 
 async def test_a_store_opened_with_another_key_is_a_store_error(
-    sectigo_emulator: Emulator, sectigo_client: SectigoClient, tmp_path: Path
+    sectigo_client: SectigoClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "fleet.sqlite3"
     async with Fleet(sectigo_client, SQLiteStore(path)) as fleet:
@@ -310,6 +317,10 @@ async def test_a_store_opened_with_another_key_is_a_store_error(
     with pytest.raises(StoreError, match=r"fleet\.sqlite3") as caught:
         await inventory(store=path)
     assert "another secret" not in str(caught.value)
+    monkeypatch.setenv("SECTIGO_FLEET_KEY", "yet another secret, from the environment")
+    with pytest.raises(StoreError, match=r"fleet\.sqlite3") as caught:
+        await inventory(store=path)
+    assert "yet another" not in str(caught.value)
 
 
 async def test_a_missing_or_damaged_store_is_a_store_error_and_nothing_is_made(
