@@ -276,7 +276,6 @@ def told(events: Path) -> list[int | None]:
 async def test_a_crash_between_the_record_and_the_callback_tells_again_records_once(
     tmp_path: Path,
 ) -> None:
-    os.environ.setdefault("SECTIGO_FLEET_KEY", KEY)
     store_path, events = tmp_path / "fleet.sqlite3", tmp_path / "events.jsonl"
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     end = start + 90 * DAY
