@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sectigo_iot import InvalidInputError, NotFoundError, SectigoClient
+from sectigo_iot import InvalidInputError, NotFoundError, SectigoClient, SyncSectigoClient
 from sectigo_iot._hooks import step_span
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.emulator import Emulator
@@ -429,3 +429,20 @@ def test_without_opentelemetry_a_provider_says_which_extra(
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # import fails, as uninstalled
     with pytest.raises(InvalidInputError, match=r"pip install 'sectigo-iot\[otel\]'"):
         SectigoClient("user", "password", tracer_provider=traces.tracer_provider)
+
+
+def test_the_blocking_client_makes_the_same_spans(traces: Traces) -> None:
+    emulator = Emulator()
+    username, password = next(iter(emulator.config.users.items()))
+    with SyncSectigoClient(
+        username,
+        password,
+        base_url=emulator.base_url,
+        transport=emulator.transport(),
+        allow_insecure_http=True,
+        token_store="memory",
+        **traces.providers,
+    ) as client:
+        client.licenses.used()
+    [used] = traces.named("sectigo licenses.used")
+    assert [c.name for c in traces.children(used)] == ["sectigo auth.login", "GET /api/v1/devices"]
