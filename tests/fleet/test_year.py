@@ -20,7 +20,7 @@ The issue's sizes run with SECTIGO_FULL_YEAR=1: 1,000 certificates over 365 days
 over ~6,800 certificates for ~7,900 creates; on a shared 2-core box that took 17 minutes
 (about 40 ms of CPU a certificate, most of it in the lookups by name after a lost reply,
 each reading the whole batch list, and in PKCS#12), so by default the fleet keeps 500
-certificates over 75 days and the folders 130 days.
+certificates and the folders 50, over 130 days.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from tests.support import load_module
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "run.py"
 #: the issue's year (see the module docstring): SECTIGO_FULL_YEAR=1 runs it, and the
-#: folders' whole year; by default the fleet keeps 500 certificates over 75 days (the
-#: first issues and one whole renewal wave) and the folders 130 days (two waves)
+#: folders' whole year; by default the fleet keeps 500 certificates and the folders 50,
+#: both over 130 days (the first issues and two renewal waves)
 FULL_YEAR = os.environ.get("SECTIGO_FULL_YEAR", "") not in ("", "0")
-FLEET_SIZE, FLEET_DAYS = (1000, 365) if FULL_YEAR else (500, 75)
+FLEET_SIZE, FLEET_DAYS = (1000, 365) if FULL_YEAR else (500, 130)
 FOLDER_DAYS = 365 if FULL_YEAR else 130
 MILESTONES = RenewalPolicy().milestones
 #: renews with 15 to 6 days left: past the 30-day milestone always, often the 10 and 7
@@ -117,9 +117,11 @@ def waves(days: int) -> tuple[int, int]:
 async def test_a_year_of_certificates_in_a_fleet(year: ModuleType, tmp_path: Path) -> None:
     simulated = await year.fleet_year(FLEET_SIZE, FLEET_DAYS, tmp_path)
     assert_kept(simulated)
-    assert simulated.max_hour_share <= 0.02, simulated.renewals_by_hour().most_common(3)
-    # and of one wave: an hour renews at most 2 % of the fleet (the window is 9 days)
-    assert simulated.max_hour_fleet_share <= 0.02, simulated.renewals_by_hour().most_common(3)
+    busiest = simulated.renewals_by_hour().most_common(3)
+    assert simulated.max_hour_share <= 0.02, busiest
+    # and of one wave: spread over 9 days (216 hours), a wave of 500 renews about 2.3 an
+    # hour, 11 at most in the hours seen; without the spread, most of it in one hour
+    assert simulated.max_hour_fleet_share <= 0.03, busiest
     fewest, most = waves(FLEET_DAYS)
     assert fewest * FLEET_SIZE <= simulated.certificates <= most * FLEET_SIZE
     # renewed with 25.5 to 34.5 days left: about half the certificates reach 30 days
