@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import inspect
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -287,7 +288,7 @@ async def fleet_year(
                 await _fleet_hour(fleet, year)
                 if on_hour is not None:
                     outcome = on_hour(fleet)
-                    if hasattr(outcome, "__await__"):
+                    if inspect.isawaitable(outcome):
                         await outcome
             emulator.clear_faults()  # the attempts in flight finish, nothing new is due
             for _ in range(SETTLE_HOURS):
