@@ -390,3 +390,40 @@ def test_the_families_are_kept_under_trio(tmp_path: Path) -> None:
     assert expiry[labels(key="a", common_name="a.example.com")] == (
         seen["records"]["a"].not_after.timestamp()
     )
+
+
+def ignore(delivery: Delivery) -> None:
+    """A sink that takes every delivery."""
+
+
+async def test_a_worker_exports_the_records_it_finds_before_it_works_on_them(
+    tmp_path: Path,
+) -> None:
+    """A worker started on a store of valid certificates has nothing due, and must still
+    export their expiry: else a restarted worker would keep the expiry alert silent. Over
+    the cap it exports only the counts."""
+    found, capped = Metrics(), Metrics(max_keyed_series=1)
+    with Emulator(key_type="ec-p256") as emulator:
+        async with emulator.client() as client:
+            store = tmp_path / "fleet.sqlite3"
+            async with Fleet(client, SQLiteStore(store), sinks=[ignore]) as fleet:
+                for key in "ab":
+                    spec = CertificateSpec(authority_id=1, common_name=f"{key}.example.com")
+                    await fleet.want(key, spec)
+                await fleet.run_once()
+            for metrics in (found, capped):
+                fleet = Fleet(client, SQLiteStore(store), sinks=[ignore], metrics=metrics)
+                async with fleet:
+                    assert await fleet.run_once() == []  # nothing due
+                    records = {r.key: r for r in await fleet.list()}
+    assert {r.state for r in records.values()} == {S.VALID}
+    got = samples(found.text())
+    assert got["sectigo_certificate_expiration_timestamp_seconds"] == {
+        labels(key=k, common_name=f"{k}.example.com"): r.not_after.timestamp()
+        for k, r in records.items()
+    }
+    assert got["sectigo_fleet_records"][labels(state="VALID")] == 2
+    over = samples(capped.text())
+    assert not set(PER_KEY) & set(over)
+    assert over["sectigo_fleet_records"][labels(state="VALID")] == 2
+    assert over["sectigo_metrics_keyed_series_capped"] == {frozenset(): 1}

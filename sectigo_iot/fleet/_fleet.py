@@ -117,6 +117,7 @@ class Fleet:
             raise InvalidInputError("on_event must be callable")
         self.on_event = on_event
         self.metrics = metrics
+        self._metrics_filled = False  # every record given to the metrics once
         for name, value in (
             ("lease", lease),
             ("poll_interval", poll_interval),
@@ -340,6 +341,8 @@ class Fleet:
     async def run_once(self) -> builtins.list[StepResult]:
         """One pass: claim the records due now, ``concurrency`` at a time, and drive each
         as far as it goes without waiting. One result per record touched."""
+        if self.metrics is not None and not self._metrics_filled:
+            await self._fill_metrics()
         now = self.now()
         results: builtins.list[StepResult] = []
         seen: set[str] = set()
@@ -479,6 +482,17 @@ class Fleet:
     def _observed(self, row: Row) -> None:
         if self.metrics is not None:
             self.metrics.record_changed(row.public())
+
+    async def _fill_metrics(self) -> None:
+        """Give the metrics every record, before the first pass: a worker writes only
+        the records it works on, and a valid certificate's expiry must be seen all the
+        same (none when the fleet is over the metrics' cap: only the counts are kept)."""
+        counts = await self.store.count()
+        self.metrics.record_counts(counts)
+        if sum(counts.values()) <= self.metrics.max_keyed_series:
+            for row in await self.store.list():
+                self._observed(row)
+        self._metrics_filled = True
 
     async def _watched(self, row: Row, now: datetime) -> Row:
         """Record the milestones and the expiry the current certificate reached (each
