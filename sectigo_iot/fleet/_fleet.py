@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from attrs import evolve as _evolve
 
+from .._hooks import step_span
 from .._logging import get_logger, redact
 from ..errors import (
     AmbiguousRequestError,
@@ -529,7 +530,11 @@ class Fleet:
         while True:
             now = self.now()
             try:
-                new, description, more = await self._step(row, now, fresh)
+                with step_span(
+                    self.client, _step_name(row, fresh), key=row.key, state_from=row.state.value
+                ) as step:  # a span under OpenTelemetry; the key on the step's log records
+                    new, description, more = await self._step(row, now, fresh)
+                    step.attributes["state_to"] = new.state.value
             except (_Stop, StoreError, anyio.get_cancelled_exc_class()):
                 raise  # not the record's failure: whoever claims it next redoes the step
             except Exception as exc:
@@ -825,6 +830,22 @@ class Fleet:
 
 #: states in which the current certificate's milestones and expiry are not watched
 _UNWATCHED = frozenset({S.REVOKING, S.REVOKED, S.CANCELLED})
+#: the operation (span) of a step by the state it starts from; any other step plans
+_STEP_NAMES = {
+    S.PROCESSING: "fleet.check",
+    S.DOWNLOADING: "fleet.download",
+    S.DELIVERING: "fleet.deliver",
+    S.REVOKING: "fleet.revoke",
+}
+
+
+def _step_name(row: Row, fresh: bool) -> str:
+    """``fleet.submit`` (or ``fleet.reconcile`` for an attempt recorded before),
+    ``fleet.check``, ``fleet.download``, ``fleet.deliver``, ``fleet.revoke`` or
+    ``fleet.plan``."""
+    if row.state is S.SUBMITTING:
+        return "fleet.submit" if fresh else "fleet.reconcile"
+    return _STEP_NAMES.get(row.state, "fleet.plan")
 
 
 def _end_of(row: Row, serial: str) -> datetime | None:

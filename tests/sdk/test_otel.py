@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -446,3 +447,42 @@ def test_the_blocking_client_makes_the_same_spans(traces: Traces) -> None:
         client.licenses.used()
     [used] = traces.named("sectigo licenses.used")
     assert [c.name for c in traces.children(used)] == ["sectigo auth.login", "GET /api/v1/devices"]
+
+
+async def test_fleet_steps_are_spans_with_the_key_and_state_change(
+    traces: Traces, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sectigo_iot.fleet import Delivery, Fleet, SQLiteStore
+    from sectigo_iot.lifecycle import CertificateSpec
+
+    class Sink:
+        name = "memory"
+
+        async def deliver(self, delivery: Delivery) -> None:
+            logging.getLogger("sectigo_iot.fleet").info("test sink got %s", delivery.key)
+
+    caplog.set_level(logging.INFO, logger="sectigo_iot")
+    emulator = Emulator()
+    async with emulator.client(sleep=no_sleep, **traces.providers) as client:
+        store = SQLiteStore(tmp_path / "fleet.sqlite3")
+        async with Fleet(client, store, sinks=[Sink()]) as fleet:  # type: ignore[list-item]
+            await fleet.want(
+                "member-9", CertificateSpec(authority_id=1, common_name="m9.example.com")
+            )
+            await fleet.run_once()
+    steps = [s for s in traces.spans() if s.name.startswith("sectigo fleet.")]
+    names = [s.name for s in sorted(steps, key=lambda s: s.start_time or 0)]
+    assert {"sectigo fleet.submit", "sectigo fleet.deliver"} <= set(names)
+    for step in steps:
+        attributes = dict(step.attributes or {})
+        assert attributes["sectigo.record.key"] == "member-9"
+        assert {"sectigo.state_from", "sectigo.state_to"} <= attributes.keys()
+    [submit] = traces.named("sectigo fleet.submit")
+    assert dict(submit.attributes or {})["sectigo.state_from"] == "SUBMITTING"
+    [create] = traces.named("sectigo batches.create")
+    assert create.parent is not None and create.parent.span_id == submit.context.span_id
+    assert dict(create.attributes or {})["sectigo.record.key"] == "member-9"
+    [deliver] = traces.named("sectigo fleet.deliver")
+    assert dict(deliver.attributes or {})["sectigo.state_to"] == "VALID"
+    [got] = [r for r in caplog.records if r.getMessage() == "test sink got member-9"]
+    assert (got.operation, got.key) == ("fleet.deliver", "member-9")  # type: ignore[attr-defined]
