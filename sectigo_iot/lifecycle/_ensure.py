@@ -16,6 +16,7 @@ import anyio.to_thread
 from attrs import evolve, frozen
 
 from .._checks import seconds
+from .._hooks import step_span
 from .._logging import get_logger
 from ..errors import (
     AmbiguousRequestError,
@@ -646,7 +647,8 @@ async def _submit(client: SectigoClient, folder: Path, journal: Journal) -> Batc
     """Send the journaled attempt; a refusal (no batch made) clears the attempt."""
     assert journal.pending is not None
     try:
-        return await submit(client, journal.pending, _subject(folder))
+        with step_span(client, "lifecycle.submit", key=str(folder)):
+            return await submit(client, journal.pending, _subject(folder))
     except AmbiguousRequestError:
         raise  # the batch may exist: the attempt stays journaled
     except Exception:
@@ -691,7 +693,8 @@ async def _finish(
     pending = journal.pending
     assert pending is not None and pending.batch_id is not None
     try:
-        batch, bundle = await _fetch(client, folder, pending, options)
+        with step_span(client, "lifecycle.download", key=str(folder)):
+            batch, bundle = await _fetch(client, folder, pending, options)
     except (BatchRejectedError, BatchFailedError) as exc:
         failure = FailedAttempt.of(pending, exc, _now(client))
         await _in_thread(write_journal, folder, journal.replace(pending=None, last_failure=failure))
@@ -704,9 +707,10 @@ async def _finish(
         )
         raise
     await _checkpoint("downloaded")
-    version = await _in_thread(publish_version, folder, bundle)
-    await _checkpoint("files_written")
-    await _in_thread(switch_live, folder, version)
+    with step_span(client, "lifecycle.deliver", key=str(folder)):
+        version = await _in_thread(publish_version, folder, bundle)
+        await _checkpoint("files_written")
+        await _in_thread(switch_live, folder, version)
     now = _now(client)
     journal, replaced = _installed(journal, bundle, version, plan, options, now)
     kind: EventKind = "issued" if plan.replaced_serial is None else "renewed"

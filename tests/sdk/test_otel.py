@@ -486,3 +486,29 @@ async def test_fleet_steps_are_spans_with_the_key_and_state_change(
     assert dict(deliver.attributes or {})["sectigo.state_to"] == "VALID"
     [got] = [r for r in caplog.records if r.getMessage() == "test sink got member-9"]
     assert (got.operation, got.key) == ("fleet.deliver", "member-9")  # type: ignore[attr-defined]
+
+
+async def test_folder_steps_are_spans_with_the_folder_as_key(
+    traces: Traces, tmp_path: Path
+) -> None:
+    from sectigo_iot.lifecycle import CertificateSpec, ensure_certificate
+
+    emulator = Emulator()
+    folder = tmp_path / "api.example.com"
+    async with emulator.client(sleep=no_sleep, **traces.providers) as client:
+        spec = CertificateSpec(authority_id=1, common_name="api.example.com")
+        await ensure_certificate(client, spec, folder)
+    names = [s.name for s in traces.spans() if s.name.startswith("sectigo lifecycle.")]
+    assert sorted(names) == [
+        "sectigo lifecycle.deliver",
+        "sectigo lifecycle.download",
+        "sectigo lifecycle.submit",
+    ]
+    for name in names:
+        [step] = traces.named(name)
+        assert dict(step.attributes or {})["sectigo.record.key"] == str(folder)
+    [submit] = traces.named("sectigo lifecycle.submit")
+    [create] = traces.named("sectigo batches.create")
+    assert create.parent is not None and create.parent.span_id == submit.context.span_id
+    [download] = traces.named("sectigo lifecycle.download")
+    assert traces.named("sectigo batches.download")[0].parent.span_id == download.context.span_id  # type: ignore[union-attr]
