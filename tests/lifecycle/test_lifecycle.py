@@ -69,10 +69,11 @@ async def test_issue_then_keep_then_renew_when_due(
     assert kept.bundle is not None and kept.bundle.serial_number == serial and not kept.changed
     assert sum(sectigo_emulator.stats.requests.values()) == requests  # not one request
 
-    # the default policy renews at 2/3 of the 365 days, give or take 5 % (18 days)
+    # the default policy renews at 2/3 of the 365 days, give or take 5 % (18.25 days):
+    # between day 225.1 and day 261.6
     sectigo_emulator.clock.advance(220 * DAY)
     assert (await ensure_certificate(sectigo_client, SPEC, folder)).action == "kept"
-    sectigo_emulator.clock.advance(40 * DAY)  # 260 days: past any point of the window
+    sectigo_emulator.clock.advance(45 * DAY)  # 265 days: past any point of the window
     renewed = await ensure_certificate(sectigo_client, SPEC, folder)
     assert (renewed.action, renewed.reason, renewed.replaced_serial) == ("renewed", "due", serial)
     assert renewed.bundle is not None
