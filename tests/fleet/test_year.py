@@ -121,7 +121,7 @@ async def test_a_year_of_certificates_in_a_fleet(year: ModuleType, tmp_path: Pat
     busiest = simulated.renewals_by_hour().most_common(3)
     assert simulated.max_hour_share <= 0.02, busiest
     # and of one wave: spread over 9 days (216 hours), a wave of 500 renews about 2.3 an
-    # hour, 11 at most in the hours seen (300: 1.4, 7 at most); without the spread, most
+    # hour, 11 at most in the hours seen (300: about 1.4); without the spread, most
     # of it in one hour
     assert simulated.max_hour_fleet_share <= 0.03, busiest
     fewest, most = waves(FLEET_DAYS)
