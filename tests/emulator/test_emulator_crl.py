@@ -144,10 +144,15 @@ async def test_openssl_reads_the_crl_and_rejects_the_revoked_certificate(
         crl.write_bytes(der)
         text = openssl("crl", "-inform", "DER", "-in", crl, "-noout", "-text")
         assert text.returncode == 0, text.stderr
-        assert f"Serial Number: {revoked.serial_number:X}".upper() in text.stdout.upper()
+        # openssl prints each serial in whole bytes: a leading 0 when the hex is odd
+        listed = {
+            int(line.split(":", 1)[1], 16)
+            for line in text.stdout.splitlines()
+            if line.strip().startswith("Serial Number:")
+        }
+        assert listed == {revoked.serial_number}
         assert "Key Compromise" in text.stdout
         assert "Next Update" in text.stdout and "Last Update" in text.stdout
-        assert format(kept.serial_number, "X") not in text.stdout.upper()
 
         ca = tmp_path / "ca.pem"
         ca.write_bytes(emulator.ca_pem)
