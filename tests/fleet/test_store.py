@@ -608,6 +608,8 @@ async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
     store = await backend.opened()
     secrets, attempt = _secrets()
     await put(store, "a", secrets=secrets, attempt=attempt)
+    work = NOW + timedelta(days=300)
+    await put(store, "b", work, state=RecordState.VALID, serial_number="0B", not_after=work)
     await store.close()
     table = "records" if backend.kind == "sqlite" else f'"{backend.schema}".records'
     for column in _added_columns():  # back to the tables of version 1
@@ -617,11 +619,15 @@ async def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_records(
     with pytest.raises(StoreError, match="another key"):  # the key before any change
         await backend.make(secret_key="another-secret-of-32-characters-or-more").open()
     again = await backend.opened()  # migrated in the transaction that opens it
-    [row] = await again.list()
+    row, valid = await again.list()
     assert row.key == "a" and row.secrets == secrets and row.renewal_at is None
     assert row.next_action_at == NOW and row.watch is None and row.outbox == ()
+    # a record holding a certificate keeps its work time, and is looked at once now
+    assert valid.next_action_at == work and valid.claim_at is not None and valid.claim_at < NOW
     assert await again.save(Change(row=row), "nobody", release=True) is False  # fenced
-    [claimed] = await again.claim("w1", NOW, 1, LONG)
+    claimed_rows = await again.claim("w1", NOW, 5, LONG)
+    assert sorted(r.key for r in claimed_rows) == ["a", "b"]
+    [claimed] = [r for r in claimed_rows if r.key == "a"]
     later = NOW + timedelta(days=60)
     assert await again.save(
         Change(row=claimed.replace(renewal_at=later, not_before=NOW)), "w1", release=True
