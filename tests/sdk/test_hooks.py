@@ -23,12 +23,12 @@ from sectigo_iot import (
     RetryEvent,
     SectigoClient,
     ServerError,
-    SyncSectigoClient,
     TokenRefreshEvent,
 )
 from sectigo_iot._hooks import Observer, Operation, redact_url, url_template
 from sectigo_iot.emulator import Emulator
 from tests.sdk.helpers import no_sleep
+from tests.sdk.test_sync import sync_client
 from tests.support import BASE, Clock, token_pair
 
 DETAIL = f"{BASE}/api/v1/batches/5"
@@ -369,16 +369,7 @@ def test_the_blocking_client_calls_hooks_in_its_loop(recorder: Recorder) -> None
 
     emulator = Emulator()
     hooks = Hooks(on_response=on_response, on_token_refresh=recorder.hooks().on_token_refresh)
-    username, password = next(iter(emulator.config.users.items()))
-    with SyncSectigoClient(
-        username,
-        password,
-        base_url=emulator.base_url,
-        transport=emulator.transport(),
-        allow_insecure_http=True,
-        token_store="memory",
-        hooks=hooks,
-    ) as client:
+    with sync_client(emulator, hooks=hooks) as client:
         client.authorities.list()
     assert len(threads) == 2 and threading.current_thread() not in threads
     assert recorder.of("token") == [TokenRefreshEvent(operation="auth.login", grant="password")]

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sectigo_iot import InvalidInputError, NotFoundError, SectigoClient, SyncSectigoClient
+from sectigo_iot import InvalidInputError, NotFoundError, SectigoClient
 from sectigo_iot._hooks import step_span
 from sectigo_iot.certs import open_batch_zip
 from sectigo_iot.emulator import Emulator
@@ -35,6 +35,7 @@ from sectigo_iot.resources import (
     Profiles,
 )
 from tests.sdk.helpers import no_sleep
+from tests.sdk.test_sync import sync_client
 from tests.support import BASE, Clock, token_pair
 
 P12 = "otel-P12-pw-8c2d4e"
@@ -434,16 +435,7 @@ def test_without_opentelemetry_a_provider_says_which_extra(
 
 def test_the_blocking_client_makes_the_same_spans(traces: Traces) -> None:
     emulator = Emulator()
-    username, password = next(iter(emulator.config.users.items()))
-    with SyncSectigoClient(
-        username,
-        password,
-        base_url=emulator.base_url,
-        transport=emulator.transport(),
-        allow_insecure_http=True,
-        token_store="memory",
-        **traces.providers,
-    ) as client:
+    with sync_client(emulator, **traces.providers) as client:
         client.licenses.used()
     [used] = traces.named("sectigo licenses.used")
     assert [c.name for c in traces.children(used)] == ["sectigo auth.login", "GET /api/v1/devices"]
